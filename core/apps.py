@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+class CoreConfig(AppConfig):
+    name = "core"
+    verbose_name = _("Core")
+
+    def ready(self):
+        from .roles import roles_sync
+
+        # Roles depend on permissions, which Django itself creates in post_migrate;
+        # syncing there too keeps every database (fresh, test, production) in step.
+        post_migrate.connect(roles_sync, dispatch_uid="core.roles_sync")

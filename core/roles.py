@@ -1,0 +1,57 @@
+"""Operator roles as Django groups, defined here and synced after every migrate.
+
+A permission written ``app.view_*`` means every view permission of that app.
+Admins (运营负责人) get every permission of Ops Desk's apps; what a role may do is
+tested per role in tests/core/test_roles.py."""
+
+from fnmatch import fnmatch
+
+OPS_APPS = ["core", "users", "segments", "communities", "incentives", "campaigns", "feedback", "dashboards"]
+
+VIEWER = "viewer"
+OPERATOR = "operator"
+COMMUNITY_MANAGER = "community_manager"
+ADMIN = "admin"
+
+_READ_ALL = [f"{app}.view_*" for app in OPS_APPS if app != "core"]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    VIEWER: [*_READ_ALL],
+    OPERATOR: [
+        *_READ_ALL,
+        "users.change_customer",
+        "segments.add_*", "segments.change_*",
+        "campaigns.add_*", "campaigns.change_*",
+        "feedback.add_*", "feedback.change_*",
+        "incentives.adjust_points",
+    ],
+    COMMUNITY_MANAGER: [
+        "users.view_customer",
+        "communities.*",
+        "feedback.view_*", "feedback.add_*", "feedback.change_*",
+        "incentives.view_*",
+    ],
+    ADMIN: [f"{app}.*" for app in OPS_APPS],
+}
+
+ROLE_LABELS = {
+    VIEWER: "Viewer",
+    OPERATOR: "Operator",
+    COMMUNITY_MANAGER: "Community manager",
+    ADMIN: "Admin",
+}
+
+
+def _matches(perm_label: str, patterns: list[str]) -> bool:
+    return any(fnmatch(perm_label, pattern) for pattern in patterns)
+
+
+def roles_sync(**_kwargs) -> None:
+    """Creates the role groups and sets their permissions to exactly what ROLE_PERMISSIONS says."""
+    from django.contrib.auth.models import Group, Permission
+
+    perms = list(Permission.objects.select_related("content_type").filter(content_type__app_label__in=OPS_APPS))
+    for role, patterns in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = [p for p in perms if _matches(f"{p.content_type.app_label}.{p.codename}", patterns)]
+        group.permissions.set(wanted)

@@ -1,0 +1,60 @@
+"""Reads for customers. Other apps add their sections to the profile through
+``customer_profile_sections`` (each app's selector owns its own queries)."""
+
+from datetime import datetime
+
+from django.db.models import Prefetch, QuerySet
+
+from core.errors import NotFound
+
+from .models import Customer, CustomerTag, Event, Order
+
+
+def customer_list(*, tag: str | None = None, updated_since: datetime | None = None, search: str | None = None) -> QuerySet[Customer]:
+    qs = Customer.objects.select_related("referred_by").only(
+        *[f.name for f in Customer._meta.concrete_fields if f.name != "referred_by"],
+        "referred_by__external_id",
+    ).prefetch_related(Prefetch("tags", queryset=CustomerTag.objects.order_by("tag")))
+    if tag:
+        qs = qs.filter(tags__tag=tag)
+    if updated_since:
+        qs = qs.filter(updated_at__gte=updated_since)
+    if search:
+        search = search.strip()
+        qs = qs.filter(external_id=search) | qs.filter(phone=search) | qs.filter(email=search.lower()) | qs.filter(
+            nickname__icontains=search
+        ) | qs.filter(name__icontains=search)
+    return qs
+
+
+def customer_get(*, external_id: str) -> Customer:
+    customer = customer_list().filter(external_id=external_id).first()
+    if customer is None:
+        raise NotFound(f"No customer with external_id {external_id!r}.")
+    return customer
+
+
+def customer_recent_orders(*, customer: Customer, limit: int = 50) -> QuerySet[Order]:
+    return customer.orders.order_by("-occurred_at")[:limit]
+
+
+def customer_recent_events(*, customer: Customer, limit: int = 100) -> QuerySet[Event]:
+    return customer.events.order_by("-occurred_at")[:limit]
+
+
+def customer_profile_sections(*, customer: Customer) -> dict:
+    """The computed parts of a profile. Each is ``None`` (or empty) until its engine has
+    produced something for this customer: segments fill ``rfm``/``tier``/``stage``/
+    ``churn``/``segments``, incentives ``points``/``level``/``badges``, communities
+    ``communities``."""
+    return {
+        "rfm": None,
+        "tier": None,
+        "stage": None,
+        "churn": None,
+        "segments": [],
+        "points": None,
+        "level": None,
+        "badges": [],
+        "communities": [],
+    }

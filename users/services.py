@@ -1,0 +1,266 @@
+"""Writes for customers, orders and events.
+
+Batch upserts do a fixed number of queries per batch, whatever its size:
+one read of the referenced customers, one read of the existing rows, one bulk
+insert and one bulk update. Follow-up work (order roll-ups, points) is queued
+to the worker on commit, never done in the request.
+"""
+
+import hashlib
+import json
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, DecimalField, Max, Min, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from core.batch import BatchResult, RowError, ValidatedBatch
+from core.services import audit_record
+
+from .models import CONSENT_FIELDS, Customer, CustomerTag, Event, Order, OrderStatus
+from .rows import CustomerRow, EventRow, OrderRow
+
+# Scalar customer fields a row may set; consent, tags and referred_by are handled apart.
+_CUSTOMER_SCALARS = ["name", "nickname", "phone", "email", "gender", "birthday", "city", "timezone",
+                     "signup_at", "channel", "do_not_contact"]
+_CUSTOMER_UPDATE_FIELDS = [*_CUSTOMER_SCALARS, *CONSENT_FIELDS.values(), "updated_at"]
+_ORDER_FIELDS = ["customer_id", "amount", "currency", "status", "occurred_at"]
+
+
+def _customer_ids_by_external_id(external_ids: Iterable[str]) -> dict[str, int]:
+    return dict(Customer.objects.filter(external_id__in=set(external_ids)).values_list("external_id", "id"))
+
+
+def _reject_unknown_customers(batch: ValidatedBatch, known: dict[str, int], field: str = "customer") -> None:
+    batch.reject_many(
+        [RowError(i, field, f"Unknown customer {getattr(row, field)!r}: send it to /customers/batch first.")
+         for i, row in batch.rows if getattr(row, field) not in known]
+    )
+
+
+def _apply_customer_row(customer: Customer, row: CustomerRow) -> bool:
+    """Copies the fields the row carries onto the customer; returns whether anything changed."""
+    changed = False
+    sent = row.model_fields_set
+    for name in _CUSTOMER_SCALARS:
+        if name not in sent:
+            continue
+        value = getattr(row, name)
+        if name == "timezone" and value is None:
+            continue
+        if name == "do_not_contact" and value is None:
+            continue
+        if getattr(customer, name) != value:
+            setattr(customer, name, value)
+            changed = True
+    if row.consent is not None:
+        for channel, value in row.consent.model_dump(exclude_none=True).items():
+            field = CONSENT_FIELDS[channel]
+            if getattr(customer, field) != value:
+                setattr(customer, field, value)
+                changed = True
+    return changed
+
+
+def customers_upsert_batch(*, batch: ValidatedBatch[CustomerRow]) -> BatchResult:
+    """Upserts customers by ``external_id``. Fields a row leaves out keep their stored value.
+
+    ``referred_by`` may name a customer already stored or one earlier or later in
+    the same batch; an unknown one or the customer itself is a row error.
+    """
+    in_batch = {row.external_id for _, row in batch.rows}
+    referrers = {row.referred_by for _, row in batch.rows if row.referred_by}
+    stored_referrers = set(_customer_ids_by_external_id(referrers - in_batch))
+    batch.reject_many(
+        [RowError(i, "referred_by", "A customer cannot refer themself.")
+         for i, row in batch.rows if row.referred_by == row.external_id]
+        + [RowError(i, "referred_by", f"Unknown referrer {row.referred_by!r}.")
+           for i, row in batch.rows
+           if row.referred_by and row.referred_by != row.external_id
+           and row.referred_by not in in_batch and row.referred_by not in stored_referrers]
+    )
+    batch.raise_if_atomic_and_errors()
+    result = BatchResult(errors=batch.errors)
+    if not batch.rows:
+        return result
+
+    with transaction.atomic():
+        existing = {c.external_id: c for c in Customer.objects.filter(external_id__in=[r.external_id for _, r in batch.rows])}
+        stored_tags: dict[int, list[str]] = {}
+        for customer_id, tag in CustomerTag.objects.filter(customer_id__in=[c.id for c in existing.values()]).order_by("tag").values_list("customer_id", "tag"):
+            stored_tags.setdefault(customer_id, []).append(tag)
+
+        now = timezone.now()
+        to_create, to_update, changed_ext = [], [], set()
+        for _, row in batch.rows:
+            customer = existing.get(row.external_id)
+            if customer is None:
+                customer = Customer(external_id=row.external_id, created_at=now, updated_at=now)
+                _apply_customer_row(customer, row)
+                to_create.append(customer)
+            elif _apply_customer_row(customer, row):
+                customer.updated_at = now
+                to_update.append(customer)
+                changed_ext.add(row.external_id)
+        if to_create:
+            Customer.objects.bulk_create(
+                to_create, batch_size=1000, update_conflicts=True, unique_fields=["external_id"],
+                update_fields=_CUSTOMER_UPDATE_FIELDS,
+            )
+        if to_update:
+            Customer.objects.bulk_update(to_update, _CUSTOMER_UPDATE_FIELDS, batch_size=500)
+
+        ids = _customer_ids_by_external_id(in_batch | referrers)
+        # Tags: replace the set for rows that sent one and differ.
+        tag_rows = [(ids[row.external_id], row.tags) for _, row in batch.rows if row.tags is not None]
+        retag = [(cid, tags) for cid, tags in tag_rows if stored_tags.get(cid, []) != tags]
+        if retag:
+            CustomerTag.objects.filter(customer_id__in=[cid for cid, _ in retag]).delete()
+            CustomerTag.objects.bulk_create(
+                [CustomerTag(customer_id=cid, tag=tag) for cid, tags in retag for tag in tags], batch_size=2000
+            )
+            changed_ext |= {ext for ext, cid in ids.items() if cid in {c for c, _ in retag}}
+        # Referrals: after the inserts, so a referrer later in the batch has its id.
+        rerefer = []
+        for _, row in batch.rows:
+            if "referred_by" not in row.model_fields_set:
+                continue
+            target = ids.get(row.referred_by) if row.referred_by else None
+            stored = existing.get(row.external_id)
+            if stored is None or stored.referred_by_id != target:
+                rerefer.append(Customer(id=ids[row.external_id], referred_by_id=target, updated_at=now))
+                if stored is not None:
+                    changed_ext.add(row.external_id)
+        if rerefer:
+            Customer.objects.bulk_update(rerefer, ["referred_by", "updated_at"], batch_size=1000)
+
+    created_ext = {c.external_id for c in to_create}
+    result.created = len(created_ext)
+    result.updated = len(changed_ext - created_ext)
+    result.unchanged = len(batch.rows) - result.created - result.updated
+    return result
+
+
+def orders_upsert_batch(*, batch: ValidatedBatch[OrderRow]) -> BatchResult:
+    """Upserts orders by ``external_id``; a changed status (paid → refunded) is an update."""
+    customer_ids = _customer_ids_by_external_id(row.customer for _, row in batch.rows)
+    _reject_unknown_customers(batch, customer_ids)
+    batch.raise_if_atomic_and_errors()
+    result = BatchResult(errors=batch.errors)
+    if not batch.rows:
+        return result
+
+    with transaction.atomic():
+        existing = {
+            o.external_id: o
+            for o in Order.objects.filter(external_id__in=[r.external_id for _, r in batch.rows]).only(
+                "id", "external_id", *_ORDER_FIELDS
+            )
+        }
+        now = timezone.now()
+        to_create, to_update, touched_customers = [], [], set()
+        for _, row in batch.rows:
+            values = {
+                "customer_id": customer_ids[row.customer],
+                "amount": row.amount,
+                "currency": row.currency,
+                "status": row.status,
+                "occurred_at": row.occurred_at,
+            }
+            order = existing.get(row.external_id)
+            if order is None:
+                to_create.append(Order(external_id=row.external_id, created_at=now, updated_at=now, **values))
+                touched_customers.add(values["customer_id"])
+                continue
+            if any(getattr(order, k) != v for k, v in values.items()):
+                touched_customers.update({order.customer_id, values["customer_id"]})
+                for k, v in values.items():
+                    setattr(order, k, v)
+                order.updated_at = now
+                to_update.append(order)
+        if to_create:
+            # update_conflicts: a concurrent request inserting the same order wins or loses cleanly.
+            Order.objects.bulk_create(
+                to_create, batch_size=1000, update_conflicts=True, unique_fields=["external_id"],
+                update_fields=[*_ORDER_FIELDS, "updated_at"],
+            )
+        if to_update:
+            Order.objects.bulk_update(to_update, [*_ORDER_FIELDS, "updated_at"], batch_size=500)
+        if touched_customers:
+            _after_orders_changed(sorted(touched_customers))
+
+    result.created, result.updated = len(to_create), len(to_update)
+    result.unchanged = len(batch.rows) - result.created - result.updated
+    return result
+
+
+def _after_orders_changed(customer_ids: list[int]) -> None:
+    from .tasks import customer_order_stats_refresh_task
+
+    customer_order_stats_refresh_task.delay_on_commit(customer_ids)
+
+
+def event_dedupe_key(*, customer_id: int, row: EventRow) -> str:
+    if row.external_id:
+        return f"x:{row.external_id}"
+    content = json.dumps(
+        [customer_id, row.type, row.occurred_at.isoformat(), row.properties], sort_keys=True, ensure_ascii=False, default=str
+    )
+    return "h:" + hashlib.sha256(content.encode()).hexdigest()[:64]
+
+
+def events_append_batch(*, batch: ValidatedBatch[EventRow]) -> BatchResult:
+    """Appends events. An event with an ``external_id`` already stored is left as it is;
+    one without is deduplicated by its content (customer, type, time, properties)."""
+    customer_ids = _customer_ids_by_external_id(row.customer for _, row in batch.rows)
+    _reject_unknown_customers(batch, customer_ids)
+    batch.raise_if_atomic_and_errors()
+    result = BatchResult(errors=batch.errors)
+    if not batch.rows:
+        return result
+
+    keyed = {}
+    for _, row in batch.rows:
+        cid = customer_ids[row.customer]
+        keyed.setdefault(event_dedupe_key(customer_id=cid, row=row), (cid, row))
+    with transaction.atomic():
+        stored = set(Event.objects.filter(dedupe_key__in=list(keyed)).values_list("dedupe_key", flat=True))
+        new = [
+            Event(customer_id=cid, type=row.type, occurred_at=row.occurred_at, properties=row.properties,
+                  external_id=row.external_id, dedupe_key=key)
+            for key, (cid, row) in keyed.items() if key not in stored
+        ]
+        Event.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
+    result.created = len(new)
+    result.unchanged = len(batch.rows) - result.created
+    return result
+
+
+def customer_unsubscribe(*, customer: Customer, channel: str, actor=None) -> Customer:
+    """Withdraws marketing consent for one channel, or for every channel with ``"all"``."""
+    fields = list(CONSENT_FIELDS.values()) if channel == "all" else [CONSENT_FIELDS[channel]]
+    before = {f: getattr(customer, f) for f in fields}
+    with transaction.atomic():
+        for field in fields:
+            setattr(customer, field, False)
+        customer.save(update_fields=[*fields, "updated_at"])
+        audit_record(
+            actor=actor, action="customer.unsubscribe", obj=customer,
+            changes={f: [before[f], False] for f in fields if before[f]},
+        )
+    return customer
+
+
+def customer_order_stats_refresh(*, customer_ids: list[int] | None = None) -> int:
+    """Recomputes each customer's paid-order roll-up in one set-based UPDATE."""
+    paid = Order.objects.filter(customer=OuterRef("pk"), status=OrderStatus.PAID).order_by().values("customer")
+    money = DecimalField(max_digits=14, decimal_places=2)
+    targets = Customer.objects.all() if customer_ids is None else Customer.objects.filter(pk__in=customer_ids)
+    return targets.update(
+        paid_orders=Coalesce(Subquery(paid.annotate(n=Count("id")).values("n")), 0),
+        paid_amount=Coalesce(Subquery(paid.annotate(s=Sum("amount")).values("s")), Value(Decimal("0")), output_field=money),
+        first_order_at=Subquery(paid.annotate(t=Min("occurred_at")).values("t")),
+        last_order_at=Subquery(paid.annotate(t=Max("occurred_at")).values("t")),
+    )
