@@ -246,3 +246,14 @@ SECURE_REFERRER_POLICY = "same-origin"
 from decimal import Decimal  # noqa: E402
 
 OPS_MAX_ORDER_AMOUNT = Decimal(os.environ.get("OPS_MAX_ORDER_AMOUNT", "1000000"))
+
+# --- Periodic jobs (celery beat). Every entry expires so a backlog never piles up.
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE = {
+    "users-order-stats-nightly": {
+        "task": "users.customer_order_stats_refresh_all",
+        "schedule": crontab(hour=18, minute=30),  # 02:30 Asia/Shanghai
+        "options": {"expires": 3 * 3600},
+    },
+}
