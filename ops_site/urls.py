@@ -7,6 +7,7 @@ from core.health import healthz
 
 api_v1 = [
     path("", include("users.urls_api")),
+    path("", include("incentives.urls_api")),
 ]
 
 urlpatterns = [

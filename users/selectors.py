@@ -46,15 +46,18 @@ def customer_profile_sections(*, customer: Customer) -> dict:
     """The computed parts of a profile. Each is ``None`` (or empty) until its engine has
     produced something for this customer: segments fill ``rfm``/``tier``/``stage``/
     ``churn``/``segments``, incentives ``points``/``level``/``badges``, communities
-    ``communities``."""
+    ``communities``. Each app's selector owns its queries."""
+    from incentives import selectors as incentives
+
+    points = incentives.points_summary(customer=customer)
     return {
         "rfm": None,
         "tier": None,
         "stage": None,
         "churn": None,
         "segments": [],
-        "points": None,
-        "level": None,
-        "badges": [],
+        "points": {"balance": points["balance"], "expiring_soon": points["expiring_soon"]},
+        "level": incentives.customer_level(customer=customer),
+        "badges": incentives.customer_badges(customer=customer),
         "communities": [],
     }

@@ -9,6 +9,7 @@ to the worker on commit, never done in the request.
 import hashlib
 import json
 from collections.abc import Iterable
+from datetime import UTC
 from decimal import Decimal
 
 from django.db import transaction
@@ -115,13 +116,19 @@ def customers_upsert_batch(*, batch: ValidatedBatch[CustomerRow]) -> BatchResult
         ids = _customer_ids_by_external_id(in_batch | referrers)
         # Tags: replace the set for rows that sent one and differ.
         tag_rows = [(ids[row.external_id], row.tags) for _, row in batch.rows if row.tags is not None]
-        retag = [(cid, tags) for cid, tags in tag_rows if stored_tags.get(cid, []) != tags]
+        # Sorted in Python: the database's collation may order tags differently.
+        retag = [(cid, tags) for cid, tags in tag_rows if sorted(stored_tags.get(cid, [])) != tags]
         if retag:
             CustomerTag.objects.filter(customer_id__in=[cid for cid, _ in retag]).delete()
             CustomerTag.objects.bulk_create(
                 [CustomerTag(customer_id=cid, tag=tag) for cid, tags in retag for tag in tags], batch_size=2000
             )
-            changed_ext |= {ext for ext, cid in ids.items() if cid in {c for c, _ in retag}}
+            retagged = {cid for cid, _ in retag}
+            # A tag change is a change: move updated_at so updated_since readers see it.
+            tag_only = [c.id for c in existing.values() if c.id in retagged and c.external_id not in changed_ext]
+            if tag_only:
+                Customer.objects.filter(id__in=tag_only).update(updated_at=now)
+            changed_ext |= {ext for ext, cid in ids.items() if cid in retagged}
         # Referrals: after the inserts, so a referrer later in the batch has its id.
         rerefer = []
         for _, row in batch.rows:
@@ -189,24 +196,34 @@ def orders_upsert_batch(*, batch: ValidatedBatch[OrderRow]) -> BatchResult:
         if to_update:
             Order.objects.bulk_update(to_update, [*_ORDER_FIELDS, "updated_at"], batch_size=500)
         if touched_customers:
-            _after_orders_changed(sorted(touched_customers))
+            changed = to_create + to_update
+            order_ids = [o.pk for o in changed if o.pk] if all(o.pk for o in changed) else list(
+                Order.objects.filter(external_id__in=[o.external_id for o in changed]).values_list("id", flat=True)
+            )
+            _after_orders_changed(customer_ids=sorted(touched_customers), order_ids=sorted(order_ids))
 
     result.created, result.updated = len(to_create), len(to_update)
     result.unchanged = len(batch.rows) - result.created - result.updated
     return result
 
 
-def _after_orders_changed(customer_ids: list[int]) -> None:
+def _after_orders_changed(*, customer_ids: list[int], order_ids: list[int]) -> None:
+    """On commit: the worker refreshes the roll-ups and pays (or reverses) purchase points."""
+    from incentives.tasks import order_rules_apply_task
+
     from .tasks import customer_order_stats_refresh_task
 
     customer_order_stats_refresh_task.delay_on_commit(customer_ids)
+    order_rules_apply_task.delay_on_commit(order_ids)
 
 
 def event_dedupe_key(*, customer_id: int, row: EventRow) -> str:
     if row.external_id:
         return f"x:{row.external_id}"
     content = json.dumps(
-        [customer_id, row.type, row.occurred_at.isoformat(), row.properties], sort_keys=True, ensure_ascii=False, default=str
+        # In UTC: the same instant sent with another offset is the same event.
+        [customer_id, row.type, row.occurred_at.astimezone(UTC).isoformat(), row.properties],
+        sort_keys=True, ensure_ascii=False, default=str,
     )
     return "h:" + hashlib.sha256(content.encode()).hexdigest()[:64]
 
@@ -233,9 +250,21 @@ def events_append_batch(*, batch: ValidatedBatch[EventRow]) -> BatchResult:
             for key, (cid, row) in keyed.items() if key not in stored
         ]
         Event.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
+        _after_events_appended(new)
     result.created = len(new)
     result.unchanged = len(batch.rows) - result.created
     return result
+
+
+def _after_events_appended(events: list[Event]) -> None:
+    """On commit: the worker pays the earning rules these events trigger."""
+    from incentives.models import RULE_EVENT_TYPES
+    from incentives.tasks import event_rules_apply_task
+
+    keys = [e.dedupe_key for e in events if e.type in RULE_EVENT_TYPES.values()]
+    if keys:
+        ids = list(Event.objects.filter(dedupe_key__in=keys).values_list("id", flat=True))
+        event_rules_apply_task.delay_on_commit(sorted(ids))
 
 
 def customer_unsubscribe(*, customer: Customer, channel: str, actor=None) -> Customer:

@@ -123,7 +123,7 @@ else:
         }
     }
     _broker_dir = VAR_DIR / "broker"
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     (VAR_DIR / "celery-results").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
@@ -132,6 +132,7 @@ else:
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        "control_folder": str(_broker_dir / "control"),
     }
     CELERY_RESULT_BACKEND = f"file://{VAR_DIR / 'celery-results'}"
 
@@ -254,6 +255,18 @@ CELERY_BEAT_SCHEDULE = {
     "users-order-stats-nightly": {
         "task": "users.customer_order_stats_refresh_all",
         "schedule": crontab(hour=18, minute=30),  # 02:30 Asia/Shanghai
+        "options": {"expires": 3 * 3600},
+    },
+}
+CELERY_BEAT_SCHEDULE |= {
+    "incentives-points-expire-nightly": {
+        "task": "incentives.points_expire",
+        "schedule": crontab(hour=16, minute=5),  # 00:05 Asia/Shanghai, just after points lapse at midnight
+        "options": {"expires": 3 * 3600},
+    },
+    "incentives-levels-nightly": {
+        "task": "incentives.levels_refresh",
+        "schedule": crontab(hour=19, minute=0),
         "options": {"expires": 3 * 3600},
     },
 }

@@ -1,0 +1,140 @@
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportExportModelAdmin
+from import_export.formats.base_formats import CSV, XLSX
+
+from core.services import audit_record
+
+from .models import (
+    Badge,
+    CustomerBadge,
+    EarningRule,
+    IncentivePolicy,
+    Level,
+    PointsAccount,
+    PointsEntry,
+    Redemption,
+    Reward,
+)
+from .resources import BadgeResource, EarningRuleResource, LevelResource, RewardResource
+from .services import redemption_cancel
+
+
+class _AuditedAdmin(ImportExportModelAdmin):
+    """Rule edits leave an audit entry with the changed fields (from → to)."""
+
+    formats = [CSV, XLSX]
+
+    def save_model(self, request, obj, form, change):
+        before = {}
+        if change and obj.pk:
+            old = type(obj).objects.get(pk=obj.pk)
+            before = {f: getattr(old, f) for f in form.changed_data if hasattr(old, f)}
+        super().save_model(request, obj, form, change)
+        audit_record(
+            actor=request.user, action=f"{obj._meta.model_name}.{'change' if change else 'create'}", obj=obj,
+            changes={f: [str(before.get(f)), str(getattr(obj, f))] for f in form.changed_data if hasattr(obj, f)},
+        )
+
+
+@admin.register(EarningRule)
+class EarningRuleAdmin(_AuditedAdmin):
+    resource_classes = [EarningRuleResource]
+    list_display = ["code", "name", "kind", "points", "points_per_yuan", "streak_days", "daily_cap", "is_active",
+                    "active_from", "active_until"]
+    list_filter = ["kind", "is_active"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(Reward)
+class RewardAdmin(_AuditedAdmin):
+    resource_classes = [RewardResource]
+    list_display = ["name", "points_price", "stock", "valid_from", "valid_until", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["name"]
+
+
+@admin.register(Level)
+class LevelAdmin(_AuditedAdmin):
+    resource_classes = [LevelResource]
+    list_display = ["name", "threshold"]
+
+
+@admin.register(Badge)
+class BadgeAdmin(_AuditedAdmin):
+    resource_classes = [BadgeResource]
+    list_display = ["code", "name", "kind", "threshold", "is_active"]
+    list_filter = ["kind", "is_active"]
+
+
+@admin.register(IncentivePolicy)
+class IncentivePolicyAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "expiry_months", "reminder_days", "growth_window_days", "level_grace_days",
+                    "level_downgrade_margin_pct"]
+
+    def has_add_permission(self, request):
+        return not IncentivePolicy.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        audit_record(actor=request.user, action="incentive_policy.change", obj=obj,
+                     changes={f: str(form.cleaned_data[f]) for f in form.changed_data})
+
+
+class _ReadOnly(admin.ModelAdmin):
+    """The ledger is append-only: entries are written by services, never edited here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PointsEntry)
+class PointsEntryAdmin(_ReadOnly):
+    list_display = ["id", "customer", "kind", "amount", "balance_after", "reason", "source", "created_at", "expires_at"]
+    list_filter = ["kind", "source"]
+    search_fields = ["customer__external_id", "idempotency_key", "source_ref"]
+    list_select_related = ["customer"]
+    raw_id_fields = ["customer", "operator", "rule", "reverses"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(PointsAccount)
+class PointsAccountAdmin(_ReadOnly):
+    list_display = ["customer", "balance", "growth_value", "level", "level_below_since"]
+    list_select_related = ["customer", "level"]
+    search_fields = ["customer__external_id"]
+    list_filter = ["level"]
+
+
+@admin.register(CustomerBadge)
+class CustomerBadgeAdmin(_ReadOnly):
+    list_display = ["customer", "badge", "awarded_at"]
+    list_select_related = ["customer", "badge"]
+    list_filter = ["badge"]
+
+
+@admin.register(Redemption)
+class RedemptionAdmin(_ReadOnly):
+    list_display = ["id", "customer", "reward", "points", "status", "created_at", "cancelled_at"]
+    list_filter = ["status", "reward"]
+    list_select_related = ["customer", "reward"]
+    search_fields = ["customer__external_id", "idempotency_key"]
+    actions = ["cancel"]
+
+    @admin.action(description=_("Cancel: give the points back and restock"), permissions=["cancel"])
+    def cancel(self, request, queryset):
+        for redemption in queryset.select_related("customer", "spend_entry"):
+            redemption_cancel(redemption=redemption, actor=request.user)
+        self.message_user(request, _("Redemptions cancelled."), messages.SUCCESS)
+
+    def has_cancel_permission(self, request):
+        return request.user.has_perm("incentives.change_redemption")

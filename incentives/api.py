@@ -1,0 +1,145 @@
+"""REST API v1: points entries, a customer's points, rewards and redemptions."""
+
+from typing import Annotated, Literal
+
+from drf_spectacular.utils import extend_schema
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import NotFound
+from core.permissions import ScopePermission
+from core.validation import validate_body
+from users.rows import ExternalId
+from users.selectors import customer_get
+
+from . import selectors, services
+from .models import EntrySource, PointsEntry, Redemption
+
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+class PointsEntryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    customer: ExternalId
+    kind: Literal["earn", "spend"]
+    amount: Annotated[StrictInt, Field(gt=0, le=services.MAX_POINTS_PER_ENTRY)]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    idempotency_key: IdempotencyKey
+
+
+class RedeemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer: ExternalId
+    idempotency_key: IdempotencyKey
+
+
+def _client_key(key: str) -> str:
+    # Client keys live in their own namespace, apart from the keys rules and jobs write.
+    return f"api:{key}"
+
+
+def entry_out(entry: PointsEntry) -> dict:
+    return {
+        "id": entry.pk,
+        "kind": entry.kind,
+        "amount": entry.amount,
+        "balance_after": entry.balance_after,
+        "reason": entry.reason,
+        "source": entry.source,
+        "idempotency_key": entry.idempotency_key.removeprefix("api:"),
+        "created_at": entry.created_at.isoformat(),
+        "expires_at": entry.expires_at.isoformat() if entry.expires_at else None,
+    }
+
+
+def redemption_out(r: Redemption) -> dict:
+    return {
+        "id": r.pk,
+        "reward": r.reward_id,
+        "points": r.points,
+        "status": r.status,
+        "idempotency_key": r.idempotency_key,
+        "created_at": r.created_at.isoformat(),
+        "cancelled_at": r.cancelled_at.isoformat() if r.cancelled_at else None,
+    }
+
+
+class PointsEntryApi(APIView):
+    permission_classes = [ScopePermission]
+    required_scopes = {"POST": "points:write"}
+    required_perms = {"POST": "incentives.add_pointsentry"}
+
+    @extend_schema(request=PointsEntryIn, responses={201: dict}, summary="Earn or spend points (idempotent)")
+    def post(self, request):
+        body = validate_body(PointsEntryIn, request.data)
+        customer = customer_get(external_id=body.customer)
+        posted = services.points_post(
+            customer=customer, kind=body.kind, amount=body.amount, reason=body.reason,
+            idempotency_key=_client_key(body.idempotency_key), source=EntrySource.API,
+        )
+        headers = {"Idempotent-Replayed": "true"} if posted.replayed else {}
+        return Response({"customer": customer.external_id, "entry": entry_out(posted.entry)}, status=201, headers=headers)
+
+
+class CustomerPointsApi(APIView):
+    permission_classes = [ScopePermission]
+    required_scopes = {"GET": "customers:read"}
+    required_perms = {"GET": "incentives.view_pointsentry"}
+
+    @extend_schema(responses={200: dict}, summary="A customer's balance, level, badges, recent entries and expiring points")
+    def get(self, request, external_id: str):
+        customer = customer_get(external_id=external_id)
+        return Response({
+            "customer": customer.external_id,
+            **selectors.points_summary(customer=customer),
+            "level": selectors.customer_level(customer=customer),
+            "badges": selectors.customer_badges(customer=customer),
+            "recent_entries": [entry_out(e) for e in selectors.customer_entries(customer=customer, limit=20)],
+        })
+
+
+class RewardListApi(APIView):
+    permission_classes = [ScopePermission]
+    required_scopes = {"GET": "customers:read"}
+    required_perms = {"GET": "incentives.view_reward"}
+
+    @extend_schema(responses={200: dict}, summary="Rewards available in the points mall now")
+    def get(self, request):
+        return Response({"results": [
+            {"id": r.pk, "name": r.name, "description": r.description, "points_price": r.points_price,
+             "stock": r.stock, "valid_until": r.valid_until.isoformat() if r.valid_until else None}
+            for r in selectors.reward_list(available_only=True)
+        ]})
+
+
+class RewardRedeemApi(APIView):
+    permission_classes = [ScopePermission]
+    required_scopes = {"POST": "points:write"}
+    required_perms = {"POST": "incentives.add_redemption"}
+
+    @extend_schema(request=RedeemIn, responses={201: dict}, summary="Redeem a reward (idempotent)")
+    def post(self, request, reward_id: int):
+        body = validate_body(RedeemIn, request.data)
+        customer = customer_get(external_id=body.customer)
+        redemption, replayed = services.reward_redeem(customer=customer, reward_id=reward_id, idempotency_key=body.idempotency_key)
+        headers = {"Idempotent-Replayed": "true"} if replayed else {}
+        return Response(
+            {"customer": customer.external_id, "redemption": redemption_out(redemption),
+             "balance_after": redemption.spend_entry.balance_after},
+            status=201, headers=headers,
+        )
+
+
+class RedemptionCancelApi(APIView):
+    permission_classes = [ScopePermission]
+    required_scopes = {"POST": "points:write"}
+    required_perms = {"POST": "incentives.change_redemption"}
+
+    @extend_schema(request=None, responses={200: dict}, summary="Cancel a redemption: points back, stock back")
+    def post(self, request, redemption_id: int):
+        redemption = selectors.redemption_get(redemption_id=redemption_id)
+        if redemption is None:
+            raise NotFound(f"No redemption with id {redemption_id}.")
+        redemption = services.redemption_cancel(redemption=redemption, actor=request.user)
+        return Response({"redemption": redemption_out(redemption)})

@@ -1,0 +1,121 @@
+"""Reads for points, levels, badges, rewards and leaderboards."""
+
+from datetime import datetime, timedelta
+
+from django.db.models import Count, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from users.models import Customer, Event
+
+from .models import CustomerBadge, Level, PointsAccount, PointsEntry, Redemption, Reward
+from .services import policy_get
+
+
+def _expiry_sums(at: datetime, soon: datetime):
+    return {
+        "lapsed_now": Sum("amount", filter=Q(expires_at__lte=at), default=0),
+        "lapsed_soon": Sum("amount", filter=Q(expires_at__lte=soon), default=0),
+        "debits": Sum("amount", filter=Q(amount__lt=0, expires_at__isnull=True), default=0),
+    }
+
+
+def _expiring(row) -> int:
+    due_now = max(0, row["lapsed_now"] + row["debits"])
+    return max(0, row["lapsed_soon"] + row["debits"]) - due_now
+
+
+def points_summary(*, customer: Customer, now: datetime | None = None) -> dict:
+    now = now or timezone.now()
+    soon = now + timedelta(days=policy_get().reminder_days)
+    account = PointsAccount.objects.filter(customer=customer).first()
+    row = PointsEntry.objects.filter(customer=customer).aggregate(**_expiry_sums(now, soon))
+    return {
+        "balance": account.balance if account else 0,
+        "expiring_soon": _expiring(row),
+        "expiring_before": soon,
+        "growth_value": account.growth_value if account else 0,
+    }
+
+
+def customers_with_points_expiring(*, within_days: int | None = None, now: datetime | None = None) -> QuerySet:
+    """``[{"customer_id", "expiring"}]`` for everyone with points lapsing within the window
+    (one GROUP BY over the ledger) — the audience of the expiry reminder."""
+    now = now or timezone.now()
+    soon = now + timedelta(days=within_days if within_days is not None else policy_get().reminder_days)
+    return (
+        PointsEntry.objects.values("customer_id")
+        .annotate(**_expiry_sums(now, soon))
+        .annotate(expiring=Greatest(F("lapsed_soon") + F("debits"), Value(0)) - Greatest(F("lapsed_now") + F("debits"), Value(0)))
+        .filter(expiring__gt=0)
+        .order_by("customer_id")
+        .values("customer_id", "expiring")
+    )
+
+
+def customer_level(*, customer: Customer) -> dict | None:
+    account = PointsAccount.objects.select_related("level").filter(customer=customer).first()
+    if account is None or account.level is None:
+        return None
+    following = Level.objects.filter(threshold__gt=account.level.threshold).order_by("threshold").first()
+    return {
+        "name": account.level.name,
+        "threshold": account.level.threshold,
+        "benefits": account.level.benefits,
+        "growth_value": account.growth_value,
+        "next": {"name": following.name, "threshold": following.threshold} if following else None,
+        "downgrade_pending_since": account.level_below_since,
+    }
+
+
+def customer_badges(*, customer: Customer) -> list[dict]:
+    return [
+        {"code": b.badge.code, "name": b.badge.name, "awarded_at": b.awarded_at}
+        for b in CustomerBadge.objects.filter(customer=customer).select_related("badge").order_by("awarded_at")
+    ]
+
+
+def customer_entries(*, customer: Customer, limit: int = 50) -> QuerySet[PointsEntry]:
+    return PointsEntry.objects.filter(customer=customer).select_related("operator", "rule").order_by("-id")[:limit]
+
+
+def reward_list(*, now: datetime | None = None, available_only: bool = False) -> QuerySet[Reward]:
+    now = now or timezone.now()
+    qs = Reward.objects.order_by("points_price")
+    if available_only:
+        qs = qs.filter(is_active=True).filter(Q(valid_from__isnull=True) | Q(valid_from__lte=now),
+                                              Q(valid_until__isnull=True) | Q(valid_until__gt=now))
+        qs = qs.filter(Q(stock__isnull=True) | Q(stock__gt=0))
+    return qs
+
+
+def redemption_get(*, redemption_id: int) -> Redemption | None:
+    return Redemption.objects.select_related("customer", "reward", "spend_entry").filter(pk=redemption_id).first()
+
+
+def leaderboard(*, kind: str, start: datetime, end: datetime, limit: int = 20) -> list[dict]:
+    """Top customers by accepted invites (invitees who sent ``invite_accepted`` in the
+    period, credited to their referrer) or by check-in days in the period."""
+    if kind == "invites":
+        rows = (
+            Event.objects.filter(type="invite_accepted", occurred_at__gte=start, occurred_at__lt=end,
+                                 customer__referred_by__isnull=False)
+            .values("customer__referred_by").annotate(score=Count("customer", distinct=True))
+            .order_by("-score", "customer__referred_by")[:limit]
+        )
+        ids = [r["customer__referred_by"] for r in rows]
+        scores = [r["score"] for r in rows]
+    elif kind == "checkins":
+        rows = (
+            Event.objects.filter(type="checkin", occurred_at__gte=start, occurred_at__lt=end)
+            .values("customer").annotate(score=Count("id")).order_by("-score", "customer")[:limit]
+        )
+        ids = [r["customer"] for r in rows]
+        scores = [r["score"] for r in rows]
+    else:
+        raise ValueError(kind)
+    names = {c.pk: c for c in Customer.objects.filter(pk__in=ids).only("external_id", "nickname", "name")}
+    return [
+        {"rank": i + 1, "customer": names[cid].external_id, "nickname": names[cid].nickname or names[cid].name, "score": score}
+        for i, (cid, score) in enumerate(zip(ids, scores, strict=True))
+    ]
