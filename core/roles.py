@@ -1,6 +1,8 @@
 """Operator roles as Django groups, defined here and synced after every migrate.
 
-A permission written ``app.view_*`` means every view permission of that app.
+A permission written ``app.view_*`` means every view permission of that app;
+one written ``!app.codename`` takes that permission back out (``users.view_pii``
+is a "view" permission by name, but only roles that list it may see PII).
 Admins (运营负责人) get every permission of Ops Desk's apps; what a role may do is
 tested per role in tests/core/test_roles.py."""
 
@@ -13,7 +15,7 @@ OPERATOR = "operator"
 COMMUNITY_MANAGER = "community_manager"
 ADMIN = "admin"
 
-_READ_ALL = [f"{app}.view_*" for app in OPS_APPS if app != "core"]
+_READ_ALL = [*(f"{app}.view_*" for app in OPS_APPS if app != "core"), "!users.view_pii"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     VIEWER: [*_READ_ALL],
@@ -43,7 +45,9 @@ ROLE_LABELS = {
 
 
 def _matches(perm_label: str, patterns: list[str]) -> bool:
-    return any(fnmatch(perm_label, pattern) for pattern in patterns)
+    if any(fnmatch(perm_label, p[1:]) for p in patterns if p.startswith("!")):
+        return False
+    return any(fnmatch(perm_label, p) for p in patterns if not p.startswith("!"))
 
 
 def roles_sync(**_kwargs) -> None:

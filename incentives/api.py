@@ -1,5 +1,6 @@
 """REST API v1: points entries, a customer's points, rewards and redemptions."""
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from drf_spectacular.utils import extend_schema
@@ -7,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
 from core.permissions import ScopePermission
 from core.validation import validate_body
 from users.rows import ExternalId
@@ -39,6 +40,12 @@ def _client_key(key: str) -> str:
     return f"api:{key}"
 
 
+def _iso(at: datetime | None) -> str | None:
+    # Always UTC: a fresh entry's expiry is built in the customer's zone, the stored one
+    # comes back in UTC, and a replay must answer byte for byte what the first call did.
+    return at.astimezone(UTC).isoformat() if at else None
+
+
 def entry_out(entry: PointsEntry) -> dict:
     return {
         "id": entry.pk,
@@ -48,8 +55,8 @@ def entry_out(entry: PointsEntry) -> dict:
         "reason": entry.reason,
         "source": entry.source,
         "idempotency_key": entry.idempotency_key.removeprefix("api:"),
-        "created_at": entry.created_at.isoformat(),
-        "expires_at": entry.expires_at.isoformat() if entry.expires_at else None,
+        "created_at": _iso(entry.created_at),
+        "expires_at": _iso(entry.expires_at),
     }
 
 
@@ -60,8 +67,8 @@ def redemption_out(r: Redemption) -> dict:
         "points": r.points,
         "status": r.status,
         "idempotency_key": r.idempotency_key,
-        "created_at": r.created_at.isoformat(),
-        "cancelled_at": r.cancelled_at.isoformat() if r.cancelled_at else None,
+        "created_at": _iso(r.created_at),
+        "cancelled_at": _iso(r.cancelled_at),
     }
 
 
@@ -74,12 +81,20 @@ class PointsEntryApi(APIView):
     def post(self, request):
         body = validate_body(PointsEntryIn, request.data)
         customer = customer_get(external_id=body.customer)
-        posted = services.points_post(
-            customer=customer, kind=body.kind, amount=body.amount, reason=body.reason,
-            idempotency_key=_client_key(body.idempotency_key), source=EntrySource.API,
-        )
+        try:
+            posted = services.points_post(
+                customer=customer, kind=body.kind, amount=body.amount, reason=body.reason,
+                idempotency_key=_client_key(body.idempotency_key), source=EntrySource.API,
+            )
+        except Conflict as exc:
+            if exc.code == "idempotency_key_reused":
+                exc.details = {"idempotency_key": body.idempotency_key}  # the client's key, not our namespaced one
+            raise
         headers = {"Idempotent-Replayed": "true"} if posted.replayed else {}
-        return Response({"customer": customer.external_id, "entry": entry_out(posted.entry)}, status=201, headers=headers)
+        return Response(
+            {"customer": customer.external_id, "entry": entry_out(posted.entry), "balance_after": posted.entry.balance_after},
+            status=201, headers=headers,
+        )
 
 
 class CustomerPointsApi(APIView):

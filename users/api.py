@@ -15,6 +15,7 @@ from core.pii import mask_email, mask_phone
 from core.validation import validate_body
 
 from . import selectors, services
+from .models import Customer
 from .rows import (
     BatchOut,
     CustomerBatchIn,
@@ -101,6 +102,10 @@ class CustomerFilter(filters.FilterSet):
     tag = filters.CharFilter(help_text="customers carrying this tag")
     updated_since = filters.IsoDateTimeFilter(help_text="changed at or after this instant (ISO 8601)")
 
+    class Meta:
+        model = Customer
+        fields = []
+
 
 class CustomerCursor(CursorPagination):
     ordering = "id"
@@ -121,7 +126,10 @@ class CustomerListApi(ListAPIView):
     def get_queryset(self):
         form = CustomerFilter(self.request.query_params)
         if not form.is_valid():
-            raise ApplicationError("Invalid filter.", code="invalid_filter", details=form.errors)
+            raise ApplicationError(
+                "Invalid filter.", code="invalid_filter",
+                details={name: [str(m) for m in messages] for name, messages in form.errors.items()},
+            )
         data = form.form.cleaned_data
         return selectors.customer_list(tag=data.get("tag") or None, updated_since=data.get("updated_since"))
 

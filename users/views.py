@@ -1,14 +1,103 @@
+"""Operator pages for customers: search and the 360 view. Phone numbers and
+emails are masked unless the operator holds ``users.view_pii``."""
+
+import json
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import NotFound
+from core.pii import mask_email, mask_phone, mask_text
+
+from . import selectors
+from .models import CONSENT_FIELDS, Channel
+
+SEARCH_PAGE_SIZE = 25
+
+# Headings for the computed profile sections; a key another app adds later and
+# that is not listed here still renders, under its key.
+SECTION_LABELS = {
+    "rfm": _("RFM score"),
+    "tier": _("Value tier"),
+    "stage": _("Lifecycle stage"),
+    "churn": _("Churn risk"),
+    "segments": _("Segments"),
+    "points": _("Points"),
+    "level": _("Level"),
+    "badges": _("Badges"),
+    "communities": _("Community groups"),
+}
+
+
+def _pii_displays(customer, *, can_see_pii: bool) -> dict:
+    if can_see_pii:
+        return {"phone": customer.phone, "email": customer.email}
+    return {"phone": mask_phone(customer.phone), "email": mask_email(customer.email)}
 
 
 @login_required
 @permission_required("users.view_customer", raise_exception=True)
 def customer_search(request):
-    return render(request, "users/customer_search.html", {})
+    query = request.GET.get("q", "").strip()[:100]
+    can_see_pii = request.user.has_perm("users.view_pii")
+    page_obj = None
+    rows = []
+    if query:
+        customers = selectors.customer_list(search=query).order_by("-signup_at", "-id")
+        page_obj = Paginator(customers, SEARCH_PAGE_SIZE).get_page(request.GET.get("page"))
+        rows = [{"customer": c, **_pii_displays(c, can_see_pii=can_see_pii)} for c in page_obj]
+    return render(request, "users/customer_search.html", {
+        "query": query,
+        "page_obj": page_obj,
+        "rows": rows,
+        "can_see_pii": can_see_pii,
+        "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
+    })
+
+
+def _section(key: str, value) -> dict:
+    """One computed section, shaped for a generic template: empty, a mapping, a list or a value."""
+    if isinstance(value, dict):
+        kind = "mapping" if value else "empty"
+        # Keys are the engine's field names ("expiring_soon"); show them readably.
+        value = [(k.replace("_", " "), v) for k, v in sorted(value.items())] if value else value
+    elif isinstance(value, list | tuple | set):
+        kind = "list" if value else "empty"
+    else:
+        kind = "empty" if value in (None, "") else "value"
+    return {"key": key, "label": SECTION_LABELS.get(key, key.replace("_", " ").capitalize()),
+            "kind": kind, "value": value}
 
 
 @login_required
 @permission_required("users.view_customer", raise_exception=True)
 def customer_detail(request, external_id):
-    return render(request, "users/customer_detail.html", {})
+    try:
+        customer = selectors.customer_get(external_id=external_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    can_see_pii = request.user.has_perm("users.view_pii")
+    consent = customer.consent()
+    events = []
+    for event in selectors.customer_recent_events(customer=customer, limit=50):
+        props = json.dumps(event.properties, ensure_ascii=False, sort_keys=True) if event.properties else ""
+        events.append({"event": event, "properties": props if can_see_pii else mask_text(props)})
+    return render(request, "users/customer_detail.html", {
+        "customer": customer,
+        **_pii_displays(customer, can_see_pii=can_see_pii),
+        "can_see_pii": can_see_pii,
+        "consents": [
+            {"label": Channel(channel).label, "granted": consent[channel]} for channel in CONSENT_FIELDS
+        ],
+        "tags": [t.tag for t in customer.tags.all()],
+        # One COUNT; users.selectors has no referral reader yet.
+        "referral_count": customer.referrals.count(),
+        "orders": selectors.customer_recent_orders(customer=customer, limit=20),
+        "events": events,
+        "sections": [_section(k, v) for k, v in selectors.customer_profile_sections(customer=customer).items()],
+        "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
+    })

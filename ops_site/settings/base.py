@@ -270,3 +270,17 @@ CELERY_BEAT_SCHEDULE |= {
         "options": {"expires": 3 * 3600},
     },
 }
+CELERY_BEAT_SCHEDULE |= {
+    "segments-recompute-nightly": {
+        "task": "segments.recompute",
+        "schedule": crontab(hour=17, minute=0),  # 01:00 Asia/Shanghai
+        "options": {"expires": 3 * 3600},
+    },
+    "segments-recompute-incremental": {
+        "task": "segments.recompute_incremental",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 600},
+    },
+}
+# The covering index on orders is a PostgreSQL feature; SQLite just ignores the INCLUDE.
+SILENCED_SYSTEM_CHECKS = ["models.W040"]

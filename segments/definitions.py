@@ -1,0 +1,308 @@
+"""Custom segment definitions: validation and compilation to one query.
+
+A definition is a tree of AND/OR groups over conditions::
+
+    {"op": "and", "conditions": [
+        {"field": "stage", "op": "in", "value": ["mature", "growing"]},
+        {"field": "r_score", "op": "gte", "value": 4},
+        {"field": "tag", "op": "has", "value": "vip"},
+        {"op": "or", "conditions": [
+            {"field": "points_balance", "op": "gte", "value": 1000},
+            {"field": "event", "event_type": "checkin", "op": "gte", "value": 3, "within_days": 7}
+        ]},
+        {"field": "orders", "op": "gte", "value": 1, "from": "2026-01-01", "to": "2026-03-31"}
+    ]}
+
+``compile_definition`` turns it into a ``Q`` over ``Customer`` whose subqueries
+read the published run's scores, tags, points, events and orders — the whole
+segment is one SQL statement. Every error names the path of the bad part.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from core.errors import ApplicationError
+
+from .rules import CLASSES, STAGES, TIERS
+
+MAX_DEPTH = 5
+MAX_CONDITIONS = 50
+
+
+@dataclass(frozen=True)
+class Field:
+    kind: str  # int, float, decimal, str, choice, bool, datetime
+    source: str  # profile, score, points, level, tag, event, orders
+    column: str
+    choices: tuple = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+GENDERS = ("unknown", "female", "male", "other")
+FIELDS: dict[str, Field] = {
+    # profile
+    "gender": Field("choice", "profile", "gender", GENDERS),
+    "city": Field("str", "profile", "city"),
+    "channel": Field("str", "profile", "channel"),
+    "timezone": Field("str", "profile", "timezone"),
+    "signup_at": Field("datetime", "profile", "signup_at"),
+    "birthday_month": Field("int", "profile", "birthday__month", minimum=1, maximum=12),
+    "do_not_contact": Field("bool", "profile", "do_not_contact"),
+    **{f"consent_{c}": Field("bool", "profile", f"consent_{c}") for c in ("push", "sms", "email", "wechat", "in_app")},
+    # scores of the published run
+    "r_score": Field("int", "score", "r_score", minimum=1, maximum=5),
+    "f_score": Field("int", "score", "f_score", minimum=1, maximum=5),
+    "m_score": Field("int", "score", "m_score", minimum=1, maximum=5),
+    "recency_days": Field("int", "score", "recency_days", minimum=0),
+    "frequency": Field("int", "score", "frequency", minimum=0),
+    "monetary": Field("decimal", "score", "monetary", minimum=0),
+    "rfm_group": Field("choice", "score", "rfm_group", ("high_value", "potential", "silent", "general")),
+    "rfm_segment": Field("str", "score", "rfm_segment"),
+    "tier": Field("choice", "score", "tier", tuple(TIERS)),
+    "stage": Field("choice", "score", "stage", tuple(STAGES)),
+    "operating_class": Field("choice", "score", "operating_class", tuple(CLASSES)),
+    "p_alive": Field("float", "score", "p_alive", minimum=0, maximum=1),
+    "clv": Field("decimal", "score", "clv", minimum=0),
+    # incentives
+    "points_balance": Field("int", "points", "balance", minimum=0),
+    "level": Field("str", "level", "name"),
+    # relations
+    "tag": Field("str", "tag", "tag"),
+    "event": Field("int", "event", "count", minimum=0),
+    "orders": Field("int", "orders", "count", minimum=0),
+}
+
+OPS = {
+    "int": {"eq", "ne", "gt", "gte", "lt", "lte", "between", "in"},
+    "float": {"gt", "gte", "lt", "lte", "between"},
+    "decimal": {"eq", "gt", "gte", "lt", "lte", "between"},
+    "str": {"eq", "ne", "in", "not_in", "contains"},
+    "choice": {"eq", "ne", "in", "not_in"},
+    "bool": {"eq"},
+    "datetime": {"gt", "gte", "lt", "lte", "between"},
+}
+COUNT_OPS = {"gte", "lte", "eq"}
+TAG_OPS = {"has", "not_has"}
+
+
+class DefinitionError(ApplicationError):
+    def __init__(self, path: str, message: str):
+        super().__init__(f"{path}: {message}", code="invalid_definition", details={"path": path, "message": message})
+
+
+def _number(kind: str, value: Any, path: str, f: Field):
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        if kind == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise TypeError
+            number = int(value) if isinstance(value, int | float) else None
+            if number is None:
+                raise TypeError
+        elif kind == "float":
+            if not isinstance(value, int | float):
+                raise TypeError
+            number = float(value)
+        else:
+            number = Decimal(str(value)) if isinstance(value, int | float | str) else None
+            if number is None or not number.is_finite():
+                raise TypeError
+    except (TypeError, ValueError, InvalidOperation):
+        raise DefinitionError(path, f"expected a number ({kind}), got {value!r}") from None
+    if (f.minimum is not None and number < f.minimum) or (f.maximum is not None and number > f.maximum):
+        raise DefinitionError(path, f"must be between {f.minimum} and {f.maximum}")
+    return number
+
+
+def _datetime(value: Any, path: str) -> datetime:
+    if isinstance(value, str):
+        try:
+            if len(value) == 10:
+                return datetime.combine(date.fromisoformat(value), time.min, tzinfo=timezone.get_current_timezone())
+            parsed = datetime.fromisoformat(value)
+            if parsed.tzinfo is None:
+                raise DefinitionError(path, "a datetime needs a UTC offset (or give a plain date)")
+            return parsed
+        except ValueError:
+            pass
+    raise DefinitionError(path, f"expected an ISO date or datetime, got {value!r}")
+
+
+def _value(f: Field, op: str, value: Any, path: str):
+    if op == "between":
+        if not (isinstance(value, list) and len(value) == 2):
+            raise DefinitionError(path, "between takes [low, high]")
+        low, high = (_value(f, "eq", v, f"{path}[{i}]") for i, v in enumerate(value))
+        if low > high:
+            raise DefinitionError(path, "between needs low <= high")
+        return [low, high]
+    if op in ("in", "not_in"):
+        if not (isinstance(value, list) and value):
+            raise DefinitionError(path, f"{op} takes a non-empty list")
+        return [_value(f, "eq", v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if f.kind in ("int", "float", "decimal"):
+        return _number(f.kind, value, path, f)
+    if f.kind == "bool":
+        if not isinstance(value, bool):
+            raise DefinitionError(path, f"expected true or false, got {value!r}")
+        return value
+    if f.kind == "datetime":
+        return _datetime(value, path)
+    if not isinstance(value, str) or len(value) > 100:
+        raise DefinitionError(path, f"expected a text value (at most 100 characters), got {value!r}")
+    if f.kind == "choice" and value not in f.choices:
+        raise DefinitionError(path, f"{value!r} is not one of {list(f.choices)}")
+    return value
+
+
+def _lookup(op: str) -> str:
+    return {"eq": "", "gt": "__gt", "gte": "__gte", "lt": "__lt", "lte": "__lte", "in": "__in",
+            "between": "__range", "contains": "__icontains"}.get(op, "")
+
+
+def _compare(prefix: str, op: str, value) -> Q:
+    if op == "ne":
+        return ~Q(**{prefix: value})
+    if op == "not_in":
+        return ~Q(**{f"{prefix}__in": value})
+    return Q(**{f"{prefix}{_lookup(op)}": value})
+
+
+class _Compiler:
+    def __init__(self, *, run_id: int | None, now: datetime):
+        self.run_id = run_id
+        self.now = now
+        self.count = 0
+
+    def node(self, node: Any, path: str, depth: int) -> Q:
+        if not isinstance(node, dict):
+            raise DefinitionError(path, "expected an object")
+        if "conditions" in node or node.get("op") in ("and", "or"):
+            return self.group(node, path, depth)
+        return self.condition(node, path)
+
+    def group(self, node: dict, path: str, depth: int) -> Q:
+        if depth > MAX_DEPTH:
+            raise DefinitionError(path, f"groups nest at most {MAX_DEPTH} deep")
+        op = node.get("op")
+        if op not in ("and", "or"):
+            raise DefinitionError(f"{path}.op", "a group's op is 'and' or 'or'")
+        unknown = set(node) - {"op", "conditions"}
+        if unknown:
+            raise DefinitionError(path, f"unknown key(s) {sorted(unknown)}")
+        conditions = node.get("conditions")
+        if not isinstance(conditions, list) or not conditions:
+            raise DefinitionError(f"{path}.conditions", "a group needs a non-empty list of conditions")
+        parts = [self.node(c, f"{path}.conditions[{i}]", depth + 1) for i, c in enumerate(conditions)]
+        q = parts[0]
+        for part in parts[1:]:
+            q = q & part if op == "and" else q | part
+        return q
+
+    def condition(self, node: dict, path: str) -> Q:
+        self.count += 1
+        if self.count > MAX_CONDITIONS:
+            raise DefinitionError(path, f"a segment has at most {MAX_CONDITIONS} conditions")
+        name = node.get("field")
+        if name not in FIELDS:
+            raise DefinitionError(f"{path}.field", f"unknown field {name!r}; known: {sorted(FIELDS)}")
+        f = FIELDS[name]
+        op = node.get("op")
+        allowed = TAG_OPS if f.source == "tag" else COUNT_OPS if f.source in ("event", "orders") else OPS[f.kind]
+        if op not in allowed:
+            raise DefinitionError(f"{path}.op", f"{name} takes op in {sorted(allowed)}, not {op!r}")
+        extra = {"event": {"event_type", "within_days"}, "orders": {"from", "to"}}.get(f.source, set())
+        unknown = set(node) - {"field", "op", "value"} - extra
+        if unknown:
+            raise DefinitionError(path, f"unknown key(s) {sorted(unknown)}")
+        if "value" not in node:
+            raise DefinitionError(f"{path}.value", "a condition needs a value")
+        value = _value(f, op if f.source not in ("tag",) else "eq", node["value"], f"{path}.value")
+        return getattr(self, f"_{f.source}")(f, op, value, node, path)
+
+    def _profile(self, f: Field, op, value, node, path) -> Q:
+        return _compare(f.column, op, value)
+
+    def _score(self, f: Field, op, value, node, path) -> Q:
+        from .models import CustomerScore
+
+        if self.run_id is None:
+            return Q(pk__in=[])  # nothing scored yet: no customer matches a score condition
+        inner = CustomerScore.objects.filter(run_id=self.run_id).filter(_compare(f.column, op, value))
+        return Q(pk__in=inner.values("customer_id"))
+
+    def _points(self, f: Field, op, value, node, path) -> Q:
+        # Customers without an account have a balance of 0.
+        q = _compare("points_account__balance", op, value)
+        zero_matches = _matches_zero(op, value)
+        return q | Q(points_account__isnull=True) if zero_matches else q & Q(points_account__isnull=False)
+
+    def _level(self, f: Field, op, value, node, path) -> Q:
+        return _compare("points_account__level__name", op, value)
+
+    def _tag(self, f: Field, op, value, node, path) -> Q:
+        from users.models import CustomerTag
+
+        q = Q(pk__in=CustomerTag.objects.filter(tag=value).values("customer_id"))
+        return q if op == "has" else ~q
+
+    def _counted(self, qs, op: str, value: int) -> Q:
+        if (op == "gte" and value <= 0) or (op == "lte" and value < 0):
+            return Q() if op == "gte" else Q(pk__in=[])
+        grouped = qs.values("customer_id").annotate(n=Count("id"))
+        if op == "gte":
+            return Q(pk__in=grouped.filter(n__gte=value).values("customer_id"))
+        if op == "lte":
+            return ~Q(pk__in=grouped.filter(n__gt=value).values("customer_id"))
+        if value == 0:
+            return ~Q(pk__in=qs.values("customer_id"))
+        return Q(pk__in=grouped.filter(n=value).values("customer_id"))
+
+    def _event(self, f: Field, op, value, node, path) -> Q:
+        from users.models import Event
+
+        event_type = node.get("event_type")
+        if not isinstance(event_type, str) or not event_type:
+            raise DefinitionError(f"{path}.event_type", "name the event type, e.g. 'checkin'")
+        days = node.get("within_days")
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650:
+            raise DefinitionError(f"{path}.within_days", "a whole number of days from 1 to 3650")
+        qs = Event.objects.filter(type=event_type, occurred_at__gte=self.now - timedelta(days=days), occurred_at__lte=self.now)
+        return self._counted(qs.order_by(), op, value)
+
+    def _orders(self, f: Field, op, value, node, path) -> Q:
+        from users.models import Order
+
+        start = _datetime(node["from"], f"{path}.from") if "from" in node else None
+        end = _datetime(node["to"], f"{path}.to") if "to" in node else None
+        if start and end and end < start:
+            raise DefinitionError(f"{path}.to", "'to' comes before 'from'")
+        qs = Order.objects.filter(status="paid")
+        if start:
+            qs = qs.filter(occurred_at__gte=start)
+        if end:
+            # A plain date as 'to' includes that whole day.
+            qs = qs.filter(occurred_at__lt=end + timedelta(days=1)) if len(str(node["to"])) == 10 else qs.filter(occurred_at__lte=end)
+        return self._counted(qs.order_by(), op, value)
+
+
+def _matches_zero(op: str, value) -> bool:
+    if op == "between":
+        return value[0] <= 0 <= value[1]
+    if op in ("in", "not_in"):
+        return (0 in value) == (op == "in")
+    return {"eq": value == 0, "ne": value != 0, "gt": value < 0, "gte": value <= 0, "lt": value > 0, "lte": value >= 0}[op]
+
+
+def compile_definition(definition: Any, *, run_id: int | None, now: datetime | None = None) -> Q:
+    """Validates ``definition`` and returns the ``Q`` over Customer that selects its members."""
+    if not isinstance(definition, dict):
+        raise DefinitionError("definition", "expected an object with 'op' and 'conditions'")
+    return _Compiler(run_id=run_id, now=now or timezone.now()).node(definition, "definition", 1)

@@ -1,0 +1,363 @@
+"""The recompute's SQL, phase by phase. Everything here is set-based: one
+statement per phase (per chunk for the aggregate phase), no per-customer loop.
+
+The statements run on PostgreSQL (production, benchmarks) and on SQLite (the
+embedded demo); the few dialect differences (date arithmetic, COPY) are in
+the helpers at the top.
+"""
+
+import csv
+import io
+from datetime import datetime, timedelta
+
+import numpy as np
+from django.db import connection
+
+from . import churn, rules
+from .models import AggregateStage, CustomerScore, PredictionStage, SegmentRun
+
+SCORE = CustomerScore._meta.db_table
+AGG = AggregateStage._meta.db_table
+PRED = PredictionStage._meta.db_table
+
+
+def _pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _days(later: str, earlier: str) -> str:
+    if _pg():
+        return f"(EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400.0)"
+    return f"(julianday({later}) - julianday({earlier}))"
+
+
+def _dt(value: datetime):
+    return value if _pg() else connection.ops.adapt_datetimefield_value(value)
+
+
+def customer_id_bounds(as_of: datetime) -> tuple[int, int, int]:
+    """(min id, max id, count) of the customers known at ``as_of``."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT MIN(id), MAX(id), COUNT(*) FROM users_customer WHERE COALESCE(signup_at, created_at) <= %s",
+            [_dt(as_of)],
+        )
+        lo, hi, n = cur.fetchone()
+    return lo or 0, hi or 0, n or 0
+
+
+def paid_orders_exist(as_of: datetime) -> bool:
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1 FROM users_order WHERE status = 'paid' AND occurred_at <= %s LIMIT 1", [_dt(as_of)])
+        return cur.fetchone() is not None
+
+
+def aggregate_chunk(*, run: SegmentRun, window_days: int, lo: int, hi: int, customer_ids: list[int] | None = None) -> int:
+    """Writes the order summary of customers with ids in [lo, hi] (or just ``customer_ids``).
+
+    Idempotent: the chunk's earlier rows (a retried task) are deleted first, in
+    the same transaction."""
+    as_of = _dt(run.as_of)
+    window_start = _dt(run.as_of - timedelta(days=window_days))
+    if customer_ids is not None:
+        marks = ", ".join(["%s"] * len(customer_ids)) or "NULL"
+        c_filter, o_filter, ids = f"c.id IN ({marks})", f"customer_id IN ({marks})", list(customer_ids)
+    else:
+        c_filter, o_filter, ids = "c.id BETWEEN %s AND %s", "customer_id BETWEEN %s AND %s", [lo, hi]
+    sql = f"""
+        INSERT INTO {AGG} (run_id, customer_id, signup_age_days, recency_days, frequency, monetary, orders_total,
+                           first_order_at, last_order_at, mean_order_value, t_x_days, age_days)
+        SELECT %s, c.id, {_days('%s', 'COALESCE(c.signup_at, c.created_at)')},
+               CASE WHEN o.last_at IS NULL THEN NULL ELSE CAST({_days('%s', 'o.last_at')} AS INTEGER) END,
+               COALESCE(o.freq, 0), COALESCE(o.money, 0), COALESCE(o.total, 0), o.first_at, o.last_at, o.mean_value,
+               {_days('o.last_at', 'o.first_at')}, {_days('%s', 'o.first_at')}
+        FROM users_customer c
+        LEFT JOIN (
+            SELECT customer_id,
+                   SUM(CASE WHEN occurred_at > %s THEN 1 ELSE 0 END) AS freq,
+                   SUM(CASE WHEN occurred_at > %s THEN amount ELSE 0 END) AS money,
+                   COUNT(*) AS total, MIN(occurred_at) AS first_at, MAX(occurred_at) AS last_at,
+                   AVG(CASE WHEN amount > 0 THEN amount END) AS mean_value
+            FROM users_order
+            WHERE status = 'paid' AND occurred_at <= %s AND {o_filter}
+            GROUP BY customer_id
+        ) o ON o.customer_id = c.id
+        WHERE {c_filter} AND COALESCE(c.signup_at, c.created_at) <= %s
+    """
+    params = [run.pk, as_of, as_of, as_of, window_start, window_start, as_of, *ids, *ids, as_of]
+    with connection.cursor() as cur:
+        if customer_ids is not None:
+            cur.execute(f"DELETE FROM {AGG} WHERE run_id = %s AND customer_id IN ({marks})", [run.pk, *ids])
+        else:
+            cur.execute(f"DELETE FROM {AGG} WHERE run_id = %s AND customer_id BETWEEN %s AND %s", [run.pk, lo, hi])
+        cur.execute(sql, params)
+        return cur.rowcount
+
+
+# --- Model phase ------------------------------------------------------------------
+
+
+def _fetch_summary(run_id: int) -> np.ndarray:
+    """customer_id, x (repeat purchases), t_x, T (days), mean value — for buyers only."""
+    query = (f"SELECT customer_id, orders_total - 1, COALESCE(t_x_days, 0), COALESCE(age_days, 0), COALESCE(mean_order_value, 0) "
+             f"FROM {AGG} WHERE run_id = %s AND orders_total > 0")
+    with connection.cursor() as cur:
+        if _pg():
+            buf = io.StringIO()
+            sql = cur.mogrify(query, [run_id]).decode()
+            cur.cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH CSV", buf)
+            buf.seek(0)
+            data = np.loadtxt(buf, delimiter=",", ndmin=2) if buf.getvalue() else np.empty((0, 5))
+        else:
+            cur.execute(query, [run_id])
+            rows = cur.fetchall()
+            data = np.array(rows, dtype=float) if rows else np.empty((0, 5))
+    return data.reshape(-1, 5)
+
+
+def fit_model(*, run_id: int, fallback: dict | None = None) -> dict:
+    """Fits BG/NBD and Gamma-Gamma on every buyer's (x, t_x, T in days; mean order value).
+
+    When the data cannot identify the model (nobody bought twice), the previous
+    published parameters (``fallback``) are kept; with none, there are no churn
+    predictions and stages fall back to the inactivity thresholds alone.
+    Note: the Gamma-Gamma input is the mean of all of a buyer's positive paid
+    orders (not only repeat ones) — one set-based aggregate, and steadier for
+    customers with few repeats."""
+    data = _fetch_summary(run_id)
+    x, t_x, T, m = data[:, 1], data[:, 2], np.maximum(data[:, 3], data[:, 2]), data[:, 4]
+    try:
+        bg = churn.fit_bgnbd(x, t_x, T)
+        gg = churn.fit_gamma_gamma(x, np.where(x > 0, m, 0.0))
+    except churn.InsufficientDataError as exc:
+        if fallback and fallback.get("bgnbd"):
+            return {**fallback, "buyers": len(data), "refit": False, "note": str(exc)}
+        return {"buyers": len(data), "refit": False, "note": str(exc)}
+    return {"bgnbd": bg.to_dict(), "gamma_gamma": gg.to_dict(), "buyers": len(data), "refit": True}
+
+
+def predict(*, run_id: int, params: dict, horizon_days: int, customer_ids: list[int] | None = None) -> int:
+    """Writes p_alive, expected purchases (90 days), expected order value and CLV for buyers."""
+    if not params.get("bgnbd"):
+        return 0
+    data = _fetch_summary(run_id)
+    if customer_ids is not None and len(data):
+        data = data[np.isin(data[:, 0], np.asarray(customer_ids, dtype=float))]
+    if not len(data):
+        return 0
+    bg = churn.BgNbdParams.from_dict(params["bgnbd"])
+    gg = churn.GammaGammaParams.from_dict(params["gamma_gamma"])
+    ids, x, t_x, T, m = data[:, 0].astype(np.int64), data[:, 1], data[:, 2], np.maximum(data[:, 3], data[:, 2]), data[:, 4]
+    p_alive = churn.p_alive(bg, x, t_x, T)
+    e90 = churn.expected_purchases(bg, 90.0, x, t_x, T)
+    e_h = churn.expected_purchases(bg, float(horizon_days), x, t_x, T)
+    eov = churn.expected_order_value(gg, x, m)
+    clv = churn.clv(e_h, eov)
+    columns = (ids, p_alive, e90, np.round(eov, 2), np.round(clv, 2))
+    with connection.cursor() as cur:
+        if customer_ids is None:
+            cur.execute(f"DELETE FROM {PRED} WHERE run_id = %s", [run_id])
+        if _pg():
+            buf = io.StringIO()
+            writer = csv.writer(buf)
+            for row in zip(*columns, strict=True):
+                writer.writerow((run_id, int(row[0]), f"{row[1]:.6f}", f"{row[2]:.6f}", f"{row[3]:.2f}", f"{row[4]:.2f}"))
+            buf.seek(0)
+            cur.cursor.copy_expert(
+                f"COPY {PRED} (run_id, customer_id, p_alive, expected_purchases_90d, expected_order_value, clv) FROM STDIN WITH CSV",
+                buf,
+            )
+        else:
+            cur.executemany(
+                f"INSERT INTO {PRED} (run_id, customer_id, p_alive, expected_purchases_90d, expected_order_value, clv) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                [(run_id, int(i), float(p), float(e), round(float(v), 2), round(float(c), 2)) for i, p, e, v, c in zip(*columns, strict=True)],
+            )
+    return len(ids)
+
+
+# --- Score phase: windows + labels into the run's CustomerScore rows -----------------
+
+
+def _label_select(t: rules.Thresholds) -> tuple[str, list]:
+    """SELECT list (over a relation with the score columns) for group, segment, tier, stage."""
+    tier_sql, tier_params = rules.tier_sql(t)
+    stage_sql, stage_params = rules.stage_sql(t, signup_age="signup_age_days")
+    return (f"{rules.rfm_group_sql(t)} AS rfm_group, {rules.rfm_segment_sql(t)} AS rfm_segment, "
+            f"{tier_sql} AS tier, {stage_sql} AS stage"), [*tier_params, *stage_params]
+
+
+def score_run(*, run: SegmentRun, t: rules.Thresholds) -> int:
+    """INSERT … SELECT the run's scores: quintile scores by window functions over the
+    active base (customers with a paid order in the window), then the labels."""
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM {AGG} WHERE run_id = %s AND frequency > 0", [run.pk])
+        n = cur.fetchone()[0] or 1
+        labels, label_params = _label_select(t)
+        sql = f"""
+            INSERT INTO {SCORE} (run_id, customer_id, recency_days, frequency, monetary, orders_total, first_order_at,
+                last_order_at, mean_order_value, r_score, f_score, m_score, p_alive, expected_purchases_90d,
+                expected_order_value, clv, rfm_group, rfm_segment, tier, stage, operating_class)
+            WITH base AS (
+                SELECT a.*, p.p_alive, p.expected_purchases_90d, p.expected_order_value, p.clv
+                FROM {AGG} a LEFT JOIN {PRED} p ON p.run_id = a.run_id AND p.customer_id = a.customer_id
+                WHERE a.run_id = %s
+            ),
+            ranked AS (
+                SELECT customer_id,
+                       (5 * COUNT(*) OVER (ORDER BY recency_days DESC) + %s - 1) / %s AS r_score,
+                       (5 * COUNT(*) OVER (ORDER BY frequency) + %s - 1) / %s AS f_score,
+                       (5 * COUNT(*) OVER (ORDER BY monetary) + %s - 1) / %s AS m_score
+                FROM base WHERE frequency > 0
+            ),
+            labeled AS (
+                SELECT b.*, r.r_score, r.f_score, r.m_score, {labels}
+                FROM base b LEFT JOIN ranked r ON r.customer_id = b.customer_id
+            )
+            SELECT %s, customer_id, recency_days, frequency, monetary, orders_total, first_order_at, last_order_at,
+                   mean_order_value, r_score, f_score, m_score, p_alive, expected_purchases_90d, expected_order_value,
+                   clv, rfm_group, rfm_segment, tier, stage, {rules.operating_class_sql()}
+            FROM labeled
+        """
+        # The label CASEs read r_score/f_score/m_score: inside "labeled" they are r.*.
+        cur.execute(sql, [run.pk, n, n, n, n, n, n, *label_params, run.pk])
+        return cur.rowcount
+
+
+def stage_changes_insert(*, run: SegmentRun, previous: SegmentRun | None) -> int:
+    """Records every customer whose stage differs from the previous published run."""
+    prev_id = previous.pk if previous else -1
+    sql = f"""
+        INSERT INTO segments_stagechange (customer_id, from_stage, to_stage, at, run_id, reactivated)
+        SELECT n.customer_id, COALESCE(o.stage, ''), n.stage, %s, %s,
+               CASE WHEN o.stage IN ('churn_warning', 'churned') AND n.stage IN ('new', 'growing', 'mature')
+                    THEN %s ELSE %s END
+        FROM {SCORE} n LEFT JOIN {SCORE} o ON o.run_id = %s AND o.customer_id = n.customer_id
+        WHERE n.run_id = %s AND (o.stage IS NULL OR o.stage <> n.stage)
+    """
+    with connection.cursor() as cur:
+        cur.execute(sql, [_dt(run.as_of), run.pk, True, False, prev_id, run.pk])
+        return cur.rowcount
+
+
+SNAPSHOT_DIMENSIONS = ("stage", "tier", "rfm_group", "rfm_segment", "operating_class")
+
+
+def size_snapshots_insert(*, run: SegmentRun) -> int:
+    parts = " UNION ALL ".join(
+        f"SELECT '{dim}:' || {dim} AS k, COUNT(*) AS n FROM {SCORE} WHERE run_id = %s AND {dim} <> '' GROUP BY {dim}"
+        for dim in SNAPSHOT_DIMENSIONS
+    )
+    sql = f"INSERT INTO segments_segmentsizesnapshot (run_id, as_of, key, size) SELECT %s, %s, k, n FROM ({parts}) s"
+    with connection.cursor() as cur:
+        cur.execute(sql, [run.pk, _dt(run.as_of), *([run.pk] * len(SNAPSHOT_DIMENSIONS))])
+        return cur.rowcount
+
+
+def stages_clear(*, run_id: int) -> None:
+    with connection.cursor() as cur:
+        cur.execute(f"DELETE FROM {AGG} WHERE run_id = %s", [run_id])
+        cur.execute(f"DELETE FROM {PRED} WHERE run_id = %s", [run_id])
+
+
+def scores_delete(*, run_ids: list[int]) -> int:
+    if not run_ids:
+        return 0
+    with connection.cursor() as cur:
+        cur.execute(f"DELETE FROM {SCORE} WHERE run_id IN ({', '.join(['%s'] * len(run_ids))})", run_ids)
+        return cur.rowcount
+
+
+# --- Incremental: patch the published run in place (one transaction) ----------------
+
+
+def dirty_customer_ids(*, since: datetime) -> list[int]:
+    """Customers whose orders changed, or who were created, since ``since``."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT DISTINCT customer_id FROM users_order WHERE updated_at >= %s "
+            "UNION SELECT id FROM users_customer WHERE created_at >= %s",
+            [_dt(since), _dt(since)],
+        )
+        return [row[0] for row in cur.fetchall()]
+
+
+def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thresholds) -> dict:
+    """Copies the re-aggregated customers (staged under ``stage_run``) into the
+    published run, re-ranks everyone, relabels every row whose scores moved and
+    records stage changes. Call inside a transaction."""
+    cur_id, stage_id = current.pk, stage_run.pk
+    now = _dt(stage_run.as_of)
+    labels, label_params = _label_select(t)
+    with connection.cursor() as cur:
+        # 1. New values for the dirty customers (existing rows, then newcomers).
+        cur.execute(f"""
+            UPDATE {SCORE} SET recency_days = a.recency_days, frequency = a.frequency, monetary = a.monetary,
+                orders_total = a.orders_total, first_order_at = a.first_order_at, last_order_at = a.last_order_at,
+                mean_order_value = a.mean_order_value, p_alive = p.p_alive,
+                expected_purchases_90d = p.expected_purchases_90d, expected_order_value = p.expected_order_value, clv = p.clv
+            FROM {AGG} a LEFT JOIN {PRED} p ON p.run_id = a.run_id AND p.customer_id = a.customer_id
+            WHERE a.run_id = %s AND {SCORE}.run_id = %s AND {SCORE}.customer_id = a.customer_id
+        """, [stage_id, cur_id])
+        cur.execute(f"""
+            INSERT INTO {SCORE} (run_id, customer_id, recency_days, frequency, monetary, orders_total, first_order_at,
+                last_order_at, mean_order_value, p_alive, expected_purchases_90d, expected_order_value, clv,
+                rfm_group, rfm_segment, tier, stage, operating_class)
+            SELECT %s, a.customer_id, a.recency_days, a.frequency, a.monetary, a.orders_total, a.first_order_at,
+                a.last_order_at, a.mean_order_value, p.p_alive, p.expected_purchases_90d, p.expected_order_value, p.clv,
+                '', '', '', '', ''
+            FROM {AGG} a LEFT JOIN {PRED} p ON p.run_id = a.run_id AND p.customer_id = a.customer_id
+            WHERE a.run_id = %s AND NOT EXISTS (SELECT 1 FROM {SCORE} s WHERE s.run_id = %s AND s.customer_id = a.customer_id)
+        """, [cur_id, stage_id, cur_id])
+        # 2. Re-rank the whole active base; keep the rows whose scores move.
+        cur.execute(f"SELECT COUNT(*) FROM {SCORE} WHERE run_id = %s AND frequency > 0", [cur_id])
+        n = cur.fetchone()[0] or 1
+        cur.execute("DROP TABLE IF EXISTS tmp_rescore")
+        cur.execute(f"""
+            CREATE TEMPORARY TABLE tmp_rescore AS
+            SELECT s.customer_id, w.r_score, w.f_score, w.m_score, s.stage AS old_stage FROM {SCORE} s
+            LEFT JOIN (
+                SELECT customer_id,
+                       (5 * COUNT(*) OVER (ORDER BY recency_days DESC) + %s - 1) / %s AS r_score,
+                       (5 * COUNT(*) OVER (ORDER BY frequency) + %s - 1) / %s AS f_score,
+                       (5 * COUNT(*) OVER (ORDER BY monetary) + %s - 1) / %s AS m_score
+                FROM {SCORE} WHERE run_id = %s AND frequency > 0
+            ) w ON w.customer_id = s.customer_id
+            WHERE s.run_id = %s AND (
+                COALESCE(s.r_score, 0) <> COALESCE(w.r_score, 0) OR COALESCE(s.f_score, 0) <> COALESCE(w.f_score, 0)
+                OR COALESCE(s.m_score, 0) <> COALESCE(w.m_score, 0)
+                OR s.customer_id IN (SELECT customer_id FROM {AGG} WHERE run_id = %s))
+        """, [n, n, n, n, n, n, cur_id, cur_id, stage_id])
+        cur.execute("SELECT COUNT(*) FROM tmp_rescore")
+        changed = cur.fetchone()[0]
+        # 3. Scores, then labels, for the moved rows only.
+        cur.execute(f"""
+            UPDATE {SCORE} SET r_score = t.r_score, f_score = t.f_score, m_score = t.m_score
+            FROM tmp_rescore t WHERE {SCORE}.run_id = %s AND {SCORE}.customer_id = t.customer_id
+        """, [cur_id])
+        cur.execute(f"""
+            UPDATE {SCORE} SET rfm_group = l.rfm_group, rfm_segment = l.rfm_segment, tier = l.tier, stage = l.stage
+            FROM (
+                SELECT s.customer_id, {labels}
+                FROM (SELECT s.*, {_days('%s', 'COALESCE(c.signup_at, c.created_at)')} AS signup_age_days
+                      FROM {SCORE} s JOIN users_customer c ON c.id = s.customer_id
+                      WHERE s.run_id = %s AND s.customer_id IN (SELECT customer_id FROM tmp_rescore)) s
+            ) l
+            WHERE {SCORE}.run_id = %s AND {SCORE}.customer_id = l.customer_id
+        """, [*label_params, now, cur_id, cur_id])
+        cur.execute(f"""
+            UPDATE {SCORE} SET operating_class = {rules.operating_class_sql()}
+            WHERE run_id = %s AND customer_id IN (SELECT customer_id FROM tmp_rescore)
+        """, [cur_id])
+        # 4. History.
+        cur.execute(f"""
+            INSERT INTO segments_stagechange (customer_id, from_stage, to_stage, at, run_id, reactivated)
+            SELECT s.customer_id, t.old_stage, s.stage, %s, %s,
+                   CASE WHEN t.old_stage IN ('churn_warning', 'churned') AND s.stage IN ('new', 'growing', 'mature')
+                        THEN %s ELSE %s END
+            FROM {SCORE} s JOIN tmp_rescore t ON t.customer_id = s.customer_id
+            WHERE s.run_id = %s AND COALESCE(t.old_stage, '') <> s.stage
+        """, [now, stage_id, True, False, cur_id])
+        stage_changes = cur.rowcount
+        cur.execute("DROP TABLE tmp_rescore")
+    return {"rescored": changed, "stage_changes": stage_changes}

@@ -1,0 +1,163 @@
+"""Custom and static segment membership, materialised set-based, with every
+enter and leave recorded (``SegmentMembershipChange``) for campaign triggers."""
+
+import csv
+import io
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from core.errors import ApplicationError
+from core.services import audit_record
+from users.models import Customer
+
+from .definitions import compile_definition
+from .models import Segment, SegmentMembership, SegmentMembershipChange, SegmentRun, SegmentSizeSnapshot
+
+MEMBER = SegmentMembership._meta.db_table
+CHANGE = SegmentMembershipChange._meta.db_table
+MAX_STATIC_ROWS = 1_000_000
+
+
+def _published_run_id() -> int | None:
+    from .services import published_run
+
+    run = published_run()
+    return run.pk if run else None
+
+
+def _replace_members(segment: Segment, select_sql: str, params: list, *, at: datetime) -> tuple[int, int, int]:
+    """Makes the segment's members exactly the ids ``select_sql`` returns; records the
+    differences. Returns (size, entered, left)."""
+    ts = at if connection.vendor == "postgresql" else connection.ops.adapt_datetimefield_value(at)
+    with connection.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS tmp_segment_members")
+        cur.execute(f"CREATE TEMPORARY TABLE tmp_segment_members AS SELECT DISTINCT q.id AS id FROM ({select_sql}) q", params)
+        cur.execute(
+            f"INSERT INTO {CHANGE} (segment_id, customer_id, change, at) SELECT %s, t.id, 'enter', %s FROM tmp_segment_members t "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {MEMBER} m WHERE m.segment_id = %s AND m.customer_id = t.id)",
+            [segment.pk, ts, segment.pk],
+        )
+        entered = cur.rowcount
+        cur.execute(
+            f"INSERT INTO {CHANGE} (segment_id, customer_id, change, at) SELECT %s, m.customer_id, 'leave', %s FROM {MEMBER} m "
+            f"WHERE m.segment_id = %s AND NOT EXISTS (SELECT 1 FROM tmp_segment_members t WHERE t.id = m.customer_id)",
+            [segment.pk, ts, segment.pk],
+        )
+        left = cur.rowcount
+        cur.execute(
+            f"DELETE FROM {MEMBER} WHERE segment_id = %s AND NOT EXISTS "
+            f"(SELECT 1 FROM tmp_segment_members t WHERE t.id = {MEMBER}.customer_id)",
+            [segment.pk],
+        )
+        cur.execute(
+            f"INSERT INTO {MEMBER} (segment_id, customer_id, since) SELECT %s, t.id, %s FROM tmp_segment_members t "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {MEMBER} m WHERE m.segment_id = %s AND m.customer_id = t.id)",
+            [segment.pk, ts, segment.pk],
+        )
+        cur.execute("SELECT COUNT(*) FROM tmp_segment_members")
+        size = cur.fetchone()[0]
+        cur.execute("DROP TABLE tmp_segment_members")
+    Segment.objects.filter(pk=segment.pk).update(size=size, computed_at=at)
+    return size, entered, left
+
+
+def segment_materialize(*, segment: Segment, run_id: int | None, at: datetime | None = None) -> tuple[int, int, int]:
+    at = at or timezone.now()
+    qs = Customer.objects.filter(compile_definition(segment.definition, run_id=run_id, now=at)).values("id")
+    sql, params = qs.query.sql_with_params()
+    with transaction.atomic():
+        return _replace_members(segment, sql, list(params), at=at)
+
+
+def segments_materialize(*, run: SegmentRun, snapshot: bool = True) -> int:
+    """Re-materialises every active dynamic segment against ``run`` (inside the publish
+    transaction) and, for a full run, snapshots their sizes. Returns the number of
+    enter/leave changes."""
+    changes = 0
+    for segment in Segment.objects.filter(is_active=True, kind=Segment.Kind.DYNAMIC):
+        size, entered, left = segment_materialize(segment=segment, run_id=run.pk, at=run.as_of if snapshot else None)
+        if snapshot:
+            SegmentSizeSnapshot.objects.create(run=run, as_of=run.as_of, key=f"custom:{segment.slug}", size=size)
+        changes += entered + left
+    if snapshot:
+        for segment in Segment.objects.filter(is_active=True, kind=Segment.Kind.STATIC):
+            SegmentSizeSnapshot.objects.create(run=run, as_of=run.as_of, key=f"custom:{segment.slug}", size=segment.size)
+    return changes
+
+
+def segment_save(*, name: str, definition: dict, actor=None, slug: str = "", description: str = "",
+                 segment: Segment | None = None) -> Segment:
+    """Creates or updates a dynamic segment; its members are materialised on save."""
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("A segment needs a name.", code="invalid", details={"field": "name"})
+    compile_definition(definition, run_id=None)  # validate before writing anything
+    slug = slugify(slug or name, allow_unicode=False) or f"segment-{int(timezone.now().timestamp())}"
+    with transaction.atomic():
+        if segment is None:
+            if Segment.objects.filter(slug=slug).exists():
+                raise ApplicationError(f"A segment with the slug {slug!r} exists already.", code="duplicate_slug",
+                                       details={"field": "slug"})
+            segment = Segment.objects.create(slug=slug, name=name, description=description, definition=definition,
+                                             kind=Segment.Kind.DYNAMIC, created_by=actor if getattr(actor, "pk", None) else None)
+            action = "segment.create"
+        else:
+            segment.name, segment.description, segment.definition = name, description, definition
+            segment.save(update_fields=["name", "description", "definition", "updated_at"])
+            action = "segment.change"
+        audit_record(actor=actor, action=action, obj=segment, changes={"definition": definition})
+        segment_materialize(segment=segment, run_id=_published_run_id())
+    segment.refresh_from_db()
+    return segment
+
+
+def static_segment_upload(*, name: str, file_bytes: bytes, actor=None, slug: str = "") -> Segment:
+    """A static segment from an uploaded list of external ids (CSV/text, one per line,
+    optional header ``external_id``). Unknown ids are reported; if any is unknown,
+    nothing is written."""
+    try:
+        text = file_bytes.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ApplicationError("The file is not UTF-8 text.", code="invalid_file") from None
+    ids = []
+    for row in csv.reader(io.StringIO(text)):
+        if row and row[0].strip() and row[0].strip().lower() != "external_id":
+            ids.append(row[0].strip())
+    if not ids:
+        raise ApplicationError("The file lists no customer ids.", code="invalid_file")
+    if len(ids) > MAX_STATIC_ROWS:
+        raise ApplicationError(f"At most {MAX_STATIC_ROWS} ids per upload.", code="invalid_file")
+    unique_ids = list(dict.fromkeys(ids))
+    known = {}
+    for start in range(0, len(unique_ids), 5000):
+        part = unique_ids[start:start + 5000]
+        known.update(Customer.objects.filter(external_id__in=part).values_list("external_id", "id"))
+    unknown = [i for i in unique_ids if i not in known]
+    if unknown:
+        raise ApplicationError(f"{len(unknown)} id(s) are not known customers; nothing was saved.", code="unknown_customers",
+                               details={"unknown": unknown[:100]})
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("A segment needs a name.", code="invalid", details={"field": "name"})
+    slug = slugify(slug or name) or f"static-{int(timezone.now().timestamp())}"
+    now = timezone.now()
+    with transaction.atomic():
+        segment, created = Segment.objects.get_or_create(
+            slug=slug, defaults={"name": name, "kind": Segment.Kind.STATIC, "created_by": actor if getattr(actor, "pk", None) else None})
+        if not created and segment.kind != Segment.Kind.STATIC:
+            raise ApplicationError(f"{slug!r} is a dynamic segment.", code="duplicate_slug", details={"field": "slug"})
+        with connection.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS tmp_static_ids")
+            cur.execute("CREATE TEMPORARY TABLE tmp_static_ids (id bigint)")
+            for start in range(0, len(known), 5000):
+                part = list(known.values())[start:start + 5000]
+                cur.execute(f"INSERT INTO tmp_static_ids (id) VALUES {', '.join(['(%s)'] * len(part))}", part)
+        result = _replace_members(segment, "SELECT id FROM tmp_static_ids", [], at=now)
+        with connection.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS tmp_static_ids")
+        audit_record(actor=actor, action="segment.static_upload", obj=segment, changes={"size": result[0]})
+    segment.refresh_from_db()
+    return segment

@@ -1,0 +1,316 @@
+"""Segments engine tables.
+
+A recompute (``SegmentRun``) writes every customer's scores into rows of its
+own; publishing a run is one UPDATE of the run pointer, so readers always see
+one whole run. Incremental runs update the published run's rows in place in a
+single transaction. ``StageChange`` and ``SegmentSizeSnapshot`` keep history;
+``SegmentMembershipChange`` records entering and leaving a segment."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from users.models import Customer
+
+
+class Stage(models.TextChoices):
+    PROSPECT = "prospect", _("prospect")
+    NEW = "new", _("new")
+    GROWING = "growing", _("growing")
+    MATURE = "mature", _("mature")
+    CHURN_WARNING = "churn_warning", _("churn warning")
+    CHURNED = "churned", _("churned")
+
+
+class Tier(models.TextChoices):
+    SUPER_VIP = "super_vip", _("super VIP")
+    CORE = "core", _("core")
+    ACTIVE = "active", _("active")
+    NORMAL = "normal", _("normal")
+    POTENTIAL = "potential", _("potential")
+
+
+class OperatingClass(models.TextChoices):
+    CORE_VALUE = "core_value", _("core value")
+    POTENTIAL_GROWTH = "potential_growth", _("potential growth")
+    ACTIVE_MAINTAIN = "active_maintain", _("active, maintain")
+    SILENT_TO_WAKE = "silent_to_wake", _("silent, to wake")
+    CHURN_RISK = "churn_risk", _("churn risk")
+
+
+def default_rfm_groups() -> list[dict]:
+    """SPEC's coarse groups on (R, F, M) scores; first match wins, else ``general``."""
+    return [
+        {"code": "high_value", "r": [4, 5], "f": [4, 5], "m": [4, 5]},
+        {"code": "potential", "r": [2, 4], "f": [4, 5], "m": [2, 4]},
+        {"code": "silent", "r": [1, 2], "f": [1, 2], "m": [1, 2]},
+    ]
+
+
+def default_rfm_segments() -> list[dict]:
+    """The common finer map on R and FM = round((F + M) / 2); first match wins."""
+    return [
+        {"code": "champions", "r": [4, 5], "fm": [4, 5]},
+        {"code": "cant_lose_them", "r": [1, 1], "fm": [4, 5]},
+        {"code": "loyal", "r": [3, 5], "fm": [3, 5]},
+        {"code": "at_risk", "r": [1, 2], "fm": [3, 5]},
+        {"code": "new", "r": [5, 5], "fm": [1, 1]},
+        {"code": "potential_loyalist", "r": [3, 5], "fm": [2, 3]},
+        {"code": "promising", "r": [3, 4], "fm": [1, 1]},
+        {"code": "need_attention", "r": [2, 3], "fm": [2, 3]},
+        {"code": "about_to_sleep", "r": [2, 3], "fm": [1, 2]},
+        {"code": "hibernating", "r": [1, 2], "fm": [2, 2]},
+        {"code": "lost", "r": [1, 2], "fm": [1, 1]},
+    ]
+
+
+class RuleSet(models.Model):
+    """Every threshold the engine uses. Editing in the admin saves a new version;
+    the newest active version is used by the next recompute."""
+
+    version = models.PositiveIntegerField(_("version"), unique=True, editable=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    rfm_window_days = models.PositiveIntegerField(_("RFM window (days)"), default=365)
+    tier_super_vip_annual = models.DecimalField(_("super VIP: annual spend above"), max_digits=12, decimal_places=2, default=100000)
+    tier_core_annual = models.DecimalField(_("core: annual spend from"), max_digits=12, decimal_places=2, default=50000)
+    tier_active_monthly = models.DecimalField(_("active: monthly spend above"), max_digits=12, decimal_places=2, default=2000)
+    tier_normal_monthly = models.DecimalField(_("normal: monthly spend from"), max_digits=12, decimal_places=2, default=200)
+    new_days = models.PositiveIntegerField(_("new: signed up within (days)"), default=30)
+    mature_min_orders = models.PositiveIntegerField(_("mature: paid orders in window at least"), default=3)
+    churn_warning_p_alive = models.FloatField(_("churn warning: P(alive) under"), default=0.5)
+    churned_p_alive = models.FloatField(_("churned: P(alive) under"), default=0.15)
+    warning_inactive_days = models.PositiveIntegerField(_("churn warning: no order for (days)"), default=180)
+    churned_inactive_days = models.PositiveIntegerField(_("churned: no order for (days)"), default=365)
+    clv_horizon_days = models.PositiveIntegerField(_("CLV horizon (days)"), default=365)
+    rfm_groups = models.JSONField(_("RFM groups"), default=default_rfm_groups)
+    rfm_segments = models.JSONField(_("RFM segment map"), default=default_rfm_segments)
+
+    class Meta:
+        verbose_name = _("segment rule set")
+        verbose_name_plural = _("segment rule sets")
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"v{self.version}"
+
+    def clean(self):
+        from .rules import validate_rule_set
+
+        errors = validate_rule_set(self)
+        if errors:
+            raise ValidationError(errors)
+
+
+class SegmentRun(models.Model):
+    class Kind(models.TextChoices):
+        FULL = "full", _("full")
+        INCREMENTAL = "incremental", _("incremental")
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        PUBLISHED = "published", _("published")
+        SUPERSEDED = "superseded", _("superseded")
+        APPLIED = "applied", _("applied to the published run")
+        FAILED = "failed", _("failed")
+
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.FULL)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    as_of = models.DateTimeField(_("as of"))
+    rule_set = models.ForeignKey(RuleSet, verbose_name=_("rule set"), on_delete=models.PROTECT)
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    phases = models.JSONField(_("seconds per phase"), default=dict, blank=True)
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+    model_params = models.JSONField(_("churn model parameters"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("segment recompute")
+        verbose_name_plural = _("segment recomputes")
+        ordering = ["-started_at"]
+        constraints = [
+            # Two recomputes never run at once: the second cannot even be created.
+            models.UniqueConstraint(fields=["status"], condition=models.Q(status="running"), name="one_running_recompute"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.status} as of {self.as_of:%Y-%m-%d}"
+
+
+class CustomerScore(models.Model):
+    """One customer's results in one run."""
+
+    run = models.ForeignKey(SegmentRun, on_delete=models.CASCADE, related_name="scores", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Summary of paid orders (window for RFM; whole history up to as-of for the model).
+    recency_days = models.IntegerField(null=True)
+    frequency = models.IntegerField(default=0)
+    monetary = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    orders_total = models.IntegerField(default=0)
+    first_order_at = models.DateTimeField(null=True)
+    last_order_at = models.DateTimeField(null=True)
+    mean_order_value = models.DecimalField(max_digits=14, decimal_places=2, null=True)
+    r_score = models.SmallIntegerField(null=True)
+    f_score = models.SmallIntegerField(null=True)
+    m_score = models.SmallIntegerField(null=True)
+    rfm_group = models.CharField(max_length=20, blank=True)
+    rfm_segment = models.CharField(max_length=24, blank=True)
+    tier = models.CharField(max_length=12, choices=Tier.choices, blank=True)
+    operating_class = models.CharField(max_length=20, choices=OperatingClass.choices, blank=True)
+    stage = models.CharField(max_length=16, choices=Stage.choices, blank=True)
+    p_alive = models.FloatField(null=True)
+    expected_purchases_90d = models.FloatField(null=True)
+    expected_order_value = models.DecimalField(max_digits=14, decimal_places=2, null=True)
+    clv = models.DecimalField(max_digits=16, decimal_places=2, null=True)
+
+    class Meta:
+        verbose_name = _("customer score")
+        verbose_name_plural = _("customer scores")
+        constraints = [models.UniqueConstraint(fields=["run", "customer"], name="uniq_score_run_customer")]
+        indexes = [models.Index(fields=["customer", "run"], name="score_customer_run")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}@run{self.run_id}: {self.stage} {self.tier}"
+
+
+class StageChange(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.CharField(_("from"), max_length=16, choices=Stage.choices, blank=True)
+    to_stage = models.CharField(_("to"), max_length=16, choices=Stage.choices)
+    at = models.DateTimeField(_("at"))
+    run = models.ForeignKey(SegmentRun, on_delete=models.SET_NULL, null=True, related_name="+")
+    reactivated = models.BooleanField(_("reactivated (回流)"), default=False)
+
+    class Meta:
+        verbose_name = _("stage change")
+        verbose_name_plural = _("stage changes")
+        indexes = [models.Index(fields=["customer", "at"], name="stagechange_cust_at"), models.Index(fields=["at"], name="stagechange_at")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}: {self.from_stage or '-'} → {self.to_stage}"
+
+
+class SegmentSizeSnapshot(models.Model):
+    """A dated size of every segment (built-in keys like ``stage:mature`` and ``custom:<slug>``)."""
+
+    run = models.ForeignKey(SegmentRun, on_delete=models.CASCADE, related_name="+")
+    as_of = models.DateTimeField(db_index=True)
+    key = models.CharField(max_length=80)
+    size = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = _("segment size snapshot")
+        verbose_name_plural = _("segment size snapshots")
+        indexes = [models.Index(fields=["key", "as_of"], name="sizesnap_key_asof")]
+
+    def __str__(self) -> str:
+        return f"{self.key}={self.size}"
+
+
+class Segment(models.Model):
+    class Kind(models.TextChoices):
+        DYNAMIC = "dynamic", _("dynamic (conditions)")
+        STATIC = "static", _("static (uploaded list)")
+
+    slug = models.SlugField(_("slug"), max_length=60, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    description = models.TextField(_("description"), blank=True)
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.DYNAMIC)
+    definition = models.JSONField(_("definition"), default=dict, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    size = models.PositiveIntegerField(_("size"), default=0)
+    computed_at = models.DateTimeField(_("computed at"), null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SegmentMembership(models.Model):
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="segment_memberships")
+    since = models.DateTimeField(_("since"))
+
+    class Meta:
+        verbose_name = _("segment membership")
+        verbose_name_plural = _("segment memberships")
+        constraints = [models.UniqueConstraint(fields=["segment", "customer"], name="uniq_segment_member")]
+        indexes = [models.Index(fields=["customer"], name="segmember_customer")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} ∈ {self.segment_id}"
+
+
+class SegmentMembershipChange(models.Model):
+    """Entering or leaving a segment: what later campaigns trigger on."""
+
+    class Change(models.TextChoices):
+        ENTER = "enter", _("entered")
+        LEAVE = "leave", _("left")
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="changes")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    change = models.CharField(max_length=5, choices=Change.choices)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = _("segment membership change")
+        verbose_name_plural = _("segment membership changes")
+        indexes = [models.Index(fields=["segment", "at"], name="segchange_seg_at")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.change} {self.segment_id}"
+
+
+class AggregateStage(models.Model):
+    """Per-customer order summary a recompute's chunks write before scoring.
+    Plain ids (no foreign keys) so bulk inserts pay no constraint checks."""
+
+    run_id = models.BigIntegerField()
+    customer_id = models.BigIntegerField()
+    signup_age_days = models.FloatField(null=True)
+    recency_days = models.IntegerField(null=True)
+    frequency = models.IntegerField()
+    monetary = models.DecimalField(max_digits=14, decimal_places=2)
+    orders_total = models.IntegerField()
+    first_order_at = models.DateTimeField(null=True)
+    last_order_at = models.DateTimeField(null=True)
+    mean_order_value = models.DecimalField(max_digits=14, decimal_places=2, null=True)
+    t_x_days = models.FloatField(null=True)
+    age_days = models.FloatField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["run_id", "customer_id"], name="aggstage_run_customer")]
+
+    def __str__(self) -> str:
+        return f"run{self.run_id}/{self.customer_id}"
+
+
+class PredictionStage(models.Model):
+    run_id = models.BigIntegerField()
+    customer_id = models.BigIntegerField()
+    p_alive = models.FloatField()
+    expected_purchases_90d = models.FloatField()
+    expected_order_value = models.DecimalField(max_digits=14, decimal_places=2)
+    clv = models.DecimalField(max_digits=16, decimal_places=2)
+
+    class Meta:
+        indexes = [models.Index(fields=["run_id", "customer_id"], name="predstage_run_customer")]
+
+    def __str__(self) -> str:
+        return f"run{self.run_id}/{self.customer_id}"
