@@ -8,6 +8,7 @@ from core.health import healthz
 api_v1 = [
     path("", include("users.urls_api")),
     path("", include("incentives.urls_api")),
+    path("", include("segments.urls_api")),
 ]
 
 urlpatterns = [

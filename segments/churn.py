@@ -24,8 +24,10 @@ Conventions and edge cases (documented choices)
     * When no customer has a repeat purchase (every x = 0), or no customer has x > 0 with a positive
       monetary value, the model is not identified: the fits raise ``InsufficientDataError`` (a
       ``ValueError``), so the nightly job keeps the previous stored fit instead of storing a degenerate
-      one. Any other data (even a single customer) returns a result; ``converged`` says whether the
-      optimiser reported success with every parameter off its search bound.
+      one. Any other data (even a single customer) returns a result; ``converged`` is True only when
+      the optimiser succeeded and every parameter is in a plausible range (data too thin to identify
+      the model, such as a handful of customers, drive parameters to 1e7 and beyond). The nightly job
+      should store a fit only when ``converged`` and otherwise keep the previous one.
     * Customers with one order (x = 0) are part of the BG/NBD fit and get predictions: P(alive) = 1 by
       the model's convention (drop-out only happens after a repeat purchase).
     * Zero or refunded (negative) mean order values are excluded from the Gamma-Gamma fit; those
@@ -74,6 +76,9 @@ _DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0}
 # Search box for the log-parameters: exp(+-25) is far beyond any meaningful value; an optimum on the
 # box edge means the data do not pin that parameter down (reported as converged=False).
 _LOG_BOUND = 25.0
+# Unit-free parameters (and BG/NBD's alpha in days or weeks) outside exp(+-15) ~ [3e-7, 3e6] only come
+# from data too thin to identify the model (e.g. a handful of customers): such fits are converged=False.
+_LOG_PLAUSIBLE = 15.0
 
 
 class InsufficientDataError(ValueError):
@@ -193,7 +198,9 @@ def _unit_factor(from_unit: str, to_unit: str) -> float:
     try:
         return _DAYS_PER_UNIT[from_unit] / _DAYS_PER_UNIT[to_unit]
     except KeyError:
-        raise ValueError(f"time unit must be one of {sorted(_DAYS_PER_UNIT)}, got {from_unit!r} -> {to_unit!r}")
+        raise ValueError(
+            f"time unit must be one of {sorted(_DAYS_PER_UNIT)}, got {from_unit!r} -> {to_unit!r}"
+        ) from None
 
 
 def from_days(values: Any, to_unit: str = "weeks") -> np.ndarray:
@@ -303,7 +310,9 @@ class _BgNbdData:
         )  # fmt: skip
 
 
-def _bgnbd_ll_grad(params: np.ndarray, data: _BgNbdData, want_grad: bool = True) -> tuple[float, np.ndarray | None]:
+def _bgnbd_ll_grad(
+    params: np.ndarray, data: _BgNbdData, want_grad: bool = True
+) -> tuple[float, np.ndarray | None]:
     """Weighted BG/NBD log-likelihood (FHL 2005, eq. 6) and its gradient in (r, alpha, a, b).
 
     L_i = A1 + A2 + log(exp(A3) + [x>0] exp(A4)) with
@@ -343,13 +352,19 @@ def _bgnbd_ll_grad(params: np.ndarray, data: _BgNbdData, want_grad: bool = True)
     ww4 = w * w4
     ww4_x = np.bincount(xi, weights=ww4, minlength=xu.size)
     g_r = np.dot(wx, gr_u) - np.dot(w * w3, ln_aT) - np.dot(ww4, ln_atx)
-    g_alpha = r / alpha * w.sum() - np.dot(w * w3 * rx, inv_at_u[data.T_inv]) - np.dot(ww4 * rx, inv_at_u[data.tx_inv])
+    g_alpha = (
+        r / alpha * w.sum()
+        - np.dot(w * w3 * rx, inv_at_u[data.T_inv])
+        - np.dot(ww4 * rx, inv_at_u[data.tx_inv])
+    )
     g_a = np.dot(wx, ga_u) + ww4.sum() / a
     g_b = np.dot(wx, gb_u) - np.dot(ww4_x, 1.0 / bx1_u)
     return ll, np.array([g_r, g_alpha, g_a, g_b])
 
 
-def bgnbd_log_likelihood(params: BgNbdParams, frequency: Any, recency: Any, T: Any, weights: Any = None) -> float:
+def bgnbd_log_likelihood(
+    params: BgNbdParams, frequency: Any, recency: Any, T: Any, weights: Any = None
+) -> float:
     """Total BG/NBD log-likelihood of a summary under ``params`` (e.g. the published CDNOW values)."""
     x, tx, age = _check_summary(frequency, recency, T)
     (x, tx, age), w = _check_fit_inputs((x, tx, age), weights)
@@ -362,12 +377,15 @@ def _maximise(
     theta0: np.ndarray,
     total_weight: float,
     penalizer: float,
+    range_checked: np.ndarray,
 ) -> tuple[np.ndarray, float, bool, str]:
     """Maximise ``ll_grad`` over positive parameters, searching on log-parameters.
 
     The objective is the mean negative log-likelihood plus ``penalizer * sum(theta**2)`` (the same
     scaling as lifetimes' ``penalizer_coef``). L-BFGS-B with the analytic gradient first; Nelder-Mead
-    from the best point if that fails. Returns (theta, unpenalised total ll, converged, message).
+    from the best point if that fails. ``converged`` also requires every parameter off the search box
+    and each ``range_checked`` one inside the plausible range. Returns (theta, unpenalised total ll,
+    converged, message).
     """
 
     def objective(log_theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -398,9 +416,10 @@ def _maximise(
     with np.errstate(all="ignore"):
         ll = ll_grad(theta)[0]
     on_bound = bool(np.any(np.abs(np.abs(best) - _LOG_BOUND) < 1e-3))
-    converged = success and np.isfinite(ll) and not on_bound
-    if on_bound:
-        message = f"{message}; a parameter hit its search bound (data do not identify the model)"
+    implausible = bool(np.any(range_checked & (np.abs(best) > _LOG_PLAUSIBLE)))
+    converged = success and np.isfinite(ll) and not on_bound and not implausible
+    if on_bound or implausible:
+        message = f"{message}; parameters degenerate (too little data to identify the model)"
     return theta, float(ll), bool(converged), message
 
 
@@ -449,7 +468,7 @@ def fit_bgnbd(
 
     data = _BgNbdData.build(x, tx, age, w)
     theta, ll, converged, message = _maximise(
-        lambda th: _bgnbd_ll_grad(th, data), theta0, total, float(penalizer)
+        lambda th: _bgnbd_ll_grad(th, data), theta0, total, float(penalizer), np.ones(4, dtype=bool)
     )
     r, alpha, a, b = (float(v) for v in theta)
     return BgNbdParams(
@@ -466,12 +485,16 @@ def p_alive(params: BgNbdParams, frequency: Any, recency: Any, T: Any) -> np.nda
     x, tx, age = _check_summary(frequency, recency, T)
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     log_odds = (
-        np.log(a) - np.log(b + np.maximum(x, 1.0) - 1.0) + (r + x) * (np.log(alpha + age) - np.log(alpha + tx))
+        np.log(a)
+        - np.log(b + np.maximum(x, 1.0) - 1.0)
+        + (r + x) * (np.log(alpha + age) - np.log(alpha + tx))
     )
     return np.where(x > 0, special.expit(-log_odds), 1.0)
 
 
-def _hyp2f1_series(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray, max_terms: int = 20000) -> np.ndarray:
+def _hyp2f1_series(
+    a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray, max_terms: int = 20000
+) -> np.ndarray:
     """Gauss series for 2F1 summed term by term, vectorised; accurate for |z| < 1 and c > 0."""
     total = np.ones_like(z)
     term = np.ones_like(z)
@@ -618,7 +641,7 @@ def fit_gamma_gamma(
         raise ValueError("initial must be three positive numbers (p, q, v)")
 
     theta, ll, converged, message = _maximise(
-        lambda th: _gg_ll_grad(th, x, m, w), theta0, total, float(penalizer)
+        lambda th: _gg_ll_grad(th, x, m, w), theta0, total, float(penalizer), np.array([True, True, False])
     )
     p, q, v = (float(val) for val in theta)
     uses_sample_mean = q <= 1.0

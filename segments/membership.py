@@ -22,9 +22,9 @@ MAX_STATIC_ROWS = 1_000_000
 
 
 def _published_run_id() -> int | None:
-    from .services import published_run
+    from .selectors import run_published
 
-    run = published_run()
+    run = run_published()
     return run.pk if run else None
 
 

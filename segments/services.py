@@ -29,6 +29,7 @@ from core.services import audit_record
 
 from . import engine, rules
 from .models import RuleSet, SegmentRun
+from .selectors import run_published as published_run
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +74,6 @@ def _fail_stale_runs() -> None:
     SegmentRun.objects.filter(status=SegmentRun.Status.RUNNING, started_at__lt=timezone.now() - STALE_AFTER).update(
         status=SegmentRun.Status.FAILED, error="abandoned (no progress)", finished_at=timezone.now()
     )
-
-
-def published_run() -> SegmentRun | None:
-    return SegmentRun.objects.filter(status=SegmentRun.Status.PUBLISHED).order_by("-as_of", "-published_at").first()
 
 
 def recompute_start(*, as_of: datetime | None = None, chunk_size: int = 100_000) -> tuple[SegmentRun, list[tuple[int, int]]]:

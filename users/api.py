@@ -13,6 +13,7 @@ from core.errors import ApplicationError
 from core.permissions import ScopePermission, request_can_see_pii
 from core.pii import mask_email, mask_phone
 from core.validation import validate_body
+from segments.models import Stage, Tier
 
 from . import selectors, services
 from .models import Customer
@@ -101,6 +102,9 @@ class EventBatchApi(_Batch):
 class CustomerFilter(filters.FilterSet):
     tag = filters.CharFilter(help_text="customers carrying this tag")
     updated_since = filters.IsoDateTimeFilter(help_text="changed at or after this instant (ISO 8601)")
+    stage = filters.ChoiceFilter(choices=Stage.choices, help_text="lifecycle stage in the published recompute")
+    tier = filters.ChoiceFilter(choices=Tier.choices, help_text="value tier in the published recompute")
+    segment = filters.CharFilter(help_text="a segment slug (built-in like stage-mature, or custom)")
 
     class Meta:
         model = Customer
@@ -131,7 +135,10 @@ class CustomerListApi(ListAPIView):
                 details={name: [str(m) for m in messages] for name, messages in form.errors.items()},
             )
         data = form.form.cleaned_data
-        return selectors.customer_list(tag=data.get("tag") or None, updated_since=data.get("updated_since"))
+        return selectors.customer_list(
+            tag=data.get("tag") or None, updated_since=data.get("updated_since"),
+            stage=data.get("stage") or None, tier=data.get("tier") or None, segment=data.get("segment") or None,
+        )
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "pii": request_can_see_pii(self.request)}
@@ -140,6 +147,9 @@ class CustomerListApi(ListAPIView):
         parameters=[
             OpenApiParameter("tag", str, description="customers carrying this tag"),
             OpenApiParameter("updated_since", str, description="changed at or after this ISO 8601 instant"),
+            OpenApiParameter("stage", str, description="lifecycle stage (prospect, new, growing, mature, churn_warning, churned)"),
+            OpenApiParameter("tier", str, description="value tier (super_vip, core, active, normal, potential)"),
+            OpenApiParameter("segment", str, description="segment slug, e.g. stage-mature, rfm-high_value, or a custom slug"),
         ]
     )
     def get(self, request, *args, **kwargs):
@@ -151,6 +161,7 @@ class CustomerProfileOut(CustomerOut):
     tier = serializers.CharField(allow_null=True)
     stage = serializers.CharField(allow_null=True)
     churn = serializers.JSONField(allow_null=True)
+    operating_class = serializers.CharField(allow_null=True)
     segments = serializers.ListField(child=serializers.CharField())
     points = serializers.JSONField(allow_null=True)
     level = serializers.JSONField(allow_null=True)

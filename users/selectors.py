@@ -10,7 +10,10 @@ from core.errors import NotFound
 from .models import Customer, CustomerTag, Event, Order
 
 
-def customer_list(*, tag: str | None = None, updated_since: datetime | None = None, search: str | None = None) -> QuerySet[Customer]:
+def customer_list(
+    *, tag: str | None = None, updated_since: datetime | None = None, search: str | None = None,
+    stage: str | None = None, tier: str | None = None, segment: str | None = None,
+) -> QuerySet[Customer]:
     qs = Customer.objects.select_related("referred_by").only(
         *[f.name for f in Customer._meta.concrete_fields if f.name != "referred_by"],
         "referred_by__external_id",
@@ -19,6 +22,10 @@ def customer_list(*, tag: str | None = None, updated_since: datetime | None = No
         qs = qs.filter(tags__tag=tag)
     if updated_since:
         qs = qs.filter(updated_at__gte=updated_since)
+    if stage or tier or segment:
+        from segments.selectors import customer_ids_in
+
+        qs = qs.filter(pk__in=customer_ids_in(stage=stage, tier=tier, segment=segment))
     if search:
         search = search.strip()
         qs = qs.filter(external_id=search) | qs.filter(phone=search) | qs.filter(email=search.lower()) | qs.filter(
@@ -48,14 +55,11 @@ def customer_profile_sections(*, customer: Customer) -> dict:
     ``churn``/``segments``, incentives ``points``/``level``/``badges``, communities
     ``communities``. Each app's selector owns its queries."""
     from incentives import selectors as incentives
+    from segments.selectors import customer_profile_segments
 
     points = incentives.points_summary(customer=customer)
     return {
-        "rfm": None,
-        "tier": None,
-        "stage": None,
-        "churn": None,
-        "segments": [],
+        **customer_profile_segments(customer=customer),
         "points": {"balance": points["balance"], "expiring_soon": points["expiring_soon"]},
         "level": incentives.customer_level(customer=customer),
         "badges": incentives.customer_badges(customer=customer),

@@ -270,3 +270,18 @@ def test_admin_change_writes_an_audit_entry(admin_client):
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
     entry = AuditEntry.objects.get(action="customer.change")
     assert entry.changes["city"] == ["上海", "北京"]
+
+
+def test_xlsx_export_masks_pii_too(make_user):
+    CustomerFactory(external_id="c1", phone="13812341633", email="zhang.wei@example.com")
+    client = Client()
+    client.force_login(_staff_without_pii(make_user))
+    response = client.post("/admin/users/customer/export/", {
+        "format": "1", "resource": "0",
+        **{f"customerresource_{name}": "on" for name in ["external_id", "phone", "email"]},
+    })
+    assert response.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0] == ("external_id", "phone", "email")
+    assert rows[1] == ("c1", "138****1633", "z***@example.com")

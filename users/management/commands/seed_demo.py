@@ -8,26 +8,28 @@ because building a model instance per row would cost more than the insert.
 Raw rows skip ``auto_now``, so the timestamps are filled in here.
 """
 
+import contextlib
 import io
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC
 
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
+from django.core.management.color import no_style
 from django.db import connection, transaction
-from django.db.models import ProtectedError, RestrictedError
+from django.db.models import Max, ProtectedError, RestrictedError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from core.roles import ADMIN, COMMUNITY_MANAGER, OPERATOR, VIEWER, roles_sync
 from users.demo import Demo, DemoSpec, demo_generate
-from users.models import Customer, CustomerTag, Event, Order
+from users.models import CONSENT_FIELDS, Customer, CustomerTag, Event, Order
 from users.services import customer_order_stats_refresh
 
 # username, role group, password, is_staff
@@ -105,51 +107,76 @@ def demo_data_delete() -> dict[str, int]:
     return counts
 
 
-def demo_write(demo: Demo) -> dict[str, int]:
-    c = demo.customers
-    aware_signup = [datetime.fromisoformat(s).replace(tzinfo=UTC) for s in np.datetime_as_string(c.signup_at, "s")]
-    objs = [
-        Customer(
-            external_id=c.external_id[i], name=c.name[i], nickname=c.nickname[i], phone=c.phone[i],
-            email=c.email[i], gender=c.gender[i], birthday=c.birthday[i], city=c.city[i],
-            timezone=c.timezone[i], signup_at=aware_signup[i], channel=c.channel[i],
-            consent_push=bool(c.consent["push"][i]), consent_sms=bool(c.consent["sms"][i]),
-            consent_email=bool(c.consent["email"][i]), consent_wechat=bool(c.consent["wechat"][i]),
-            consent_in_app=bool(c.consent["in_app"][i]), do_not_contact=bool(c.do_not_contact[i]),
-        )
-        for i in range(len(c))
-    ]
-    Customer.objects.bulk_create(objs, batch_size=CHUNK)
-    ids = np.array([o.pk for o in objs], dtype=np.int64)
-    if len(ids) and (ids <= 0).any():  # a backend that does not return ids from bulk inserts
-        by_ext = dict(Customer.objects.values_list("external_id", "id"))
-        ids = np.array([by_ext[e] for e in c.external_id], dtype=np.int64)
+@contextlib.contextmanager
+def _sqlite_indexes_rebuilt(*models) -> Iterator[None]:
+    """On SQLite, drops the tables' secondary indexes for the load and recreates them after.
 
-    referred = np.flatnonzero(c.referrer >= 0)
-    Customer.objects.bulk_update(
-        [Customer(pk=int(ids[i]), referred_by_id=int(ids[c.referrer[i]])) for i in referred], ["referred_by"],
-        batch_size=1000,
+    Building an index once over sorted data is several times faster than
+    inserting 600,000 rows into B-trees keyed by customer (random order).
+    DDL is transactional on SQLite, so a failed load leaves the indexes as they were.
+    """
+    if connection.vendor != "sqlite":
+        yield
+        return
+    tables = [m._meta.db_table for m in models]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+            f"AND tbl_name IN ({', '.join(['%s'] * len(tables))})",
+            tables,
+        )
+        indexes = cursor.fetchall()
+        for name, _sql in indexes:
+            cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
+    yield
+    with connection.cursor() as cursor:
+        for _name, sql in indexes:
+            cursor.execute(sql)
+
+
+def demo_write(demo: Demo) -> dict[str, int]:
+    c, stamp = demo.customers, _db_now()
+    # Explicit ids: referred_by and the other foreign keys are known before anything is written.
+    base = (Customer.objects.aggregate(m=Max("id"))["m"] or 0) + 1
+    ids = np.arange(base, base + len(c), dtype=np.int64)
+    referrer = [int(ids[r]) if r >= 0 else None for r in c.referrer.tolist()]
+    consent = {ch: v.tolist() for ch, v in c.consent.items()}
+    birthday = [b.isoformat() if b else None for b in c.birthday]
+    columns = ["id", "external_id", "name", "nickname", "phone", "email", "gender", "birthday", "city", "timezone",
+               "signup_at", "channel", "referred_by", *[CONSENT_FIELDS[ch] for ch in consent], "do_not_contact",
+               "paid_orders", "paid_amount", "first_order_at", "last_order_at", "created_at", "updated_at"]
+    n = len(c)
+    customers = _insert_rows(
+        Customer, columns,
+        zip(ids.tolist(), c.external_id, c.name, c.nickname, c.phone, c.email, c.gender, birthday, c.city,
+            c.timezone, _db_datetimes(c.signup_at), c.channel, referrer, *consent.values(), c.do_not_contact.tolist(),
+            [0] * n, ["0.00"] * n, [None] * n, [None] * n, [stamp] * n, [stamp] * n, strict=True),
     )
+    with connection.cursor() as cursor:
+        for sql in connection.ops.sequence_reset_sql(no_style(), [Customer]):
+            cursor.execute(sql)
 
     tags = _insert_rows(CustomerTag, ["customer", "tag"],
-                        ((int(ids[i]), tag) for i in range(len(c)) for tag in sorted(set(c.tags[i]))))
+                        ((int(ids[i]), tag) for i in range(n) for tag in sorted(set(c.tags[i]))))
 
-    o, stamp, currency = demo.orders, _db_now(), Order._meta.get_field("currency").get_default()
-    orders = _insert_rows(
-        Order,
-        ["external_id", "customer", "amount", "currency", "status", "occurred_at", "created_at", "updated_at"],
-        zip(o.external_id, ids[o.customer].tolist(), map(_cents, o.amount_cents.tolist()), [currency] * len(o),
-            o.status, _db_datetimes(o.occurred_at), [stamp] * len(o), [stamp] * len(o), strict=True),
-    )
-
+    o, currency = demo.orders, Order._meta.get_field("currency").get_default()
     e = demo.events
-    events = _insert_rows(
-        Event,
-        ["customer", "type", "occurred_at", "properties", "external_id", "dedupe_key", "created_at"],
-        zip(ids[e.customer].tolist(), e.type, _db_datetimes(e.occurred_at), e.properties, [None] * len(e),
-            e.dedupe_key, [stamp] * len(e), strict=True),
-    )
-    return {"customers": len(objs), "referred": len(referred), "tags": tags, "orders": orders, "events": events}
+    with _sqlite_indexes_rebuilt(Order, Event):
+        orders = _insert_rows(
+            Order,
+            ["external_id", "customer", "amount", "currency", "status", "occurred_at", "created_at", "updated_at"],
+            zip(o.external_id, ids[o.customer].tolist(), map(_cents, o.amount_cents.tolist()),
+                [currency] * len(o), o.status, _db_datetimes(o.occurred_at), [stamp] * len(o), [stamp] * len(o),
+                strict=True),
+        )
+        events = _insert_rows(
+            Event,
+            ["customer", "type", "occurred_at", "properties", "external_id", "dedupe_key", "created_at"],
+            zip(ids[e.customer].tolist(), e.type, _db_datetimes(e.occurred_at), e.properties, [None] * len(e),
+                e.dedupe_key, [stamp] * len(e), strict=True),
+        )
+    referred = sum(r is not None for r in referrer)
+    return {"customers": customers, "referred": referred, "tags": tags, "orders": orders, "events": events}
 
 
 def demo_users_ensure() -> list[str]:
