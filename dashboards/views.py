@@ -5,6 +5,8 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.utils import timezone
 
+from segments.views import dashboard_card_context as segments_card_context
+
 from . import selectors
 
 # Chart canvas in SVG user units; the <svg> scales to its container width.
@@ -80,6 +82,7 @@ def home(request):
         "series": series,
         "chart": daily_chart(series),
         "job_runs": selectors.job_runs_recent(limit=10),
+        "segments_card": segments_card_context(),
         "currency": settings.OPS_CURRENCY,
         "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
         "now": now,

@@ -1,9 +1,11 @@
 """Reads for points, levels, badges, rewards and leaderboards."""
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db.models import Count, F, Q, QuerySet, Sum, Value
-from django.db.models.functions import Greatest
+from django.db.models.functions import Greatest, TruncDate
 from django.utils import timezone
 
 from users.models import Customer, Event
@@ -20,9 +22,12 @@ def _expiry_sums(at: datetime, soon: datetime):
     }
 
 
+def _due_now(row) -> int:
+    return max(0, row["lapsed_now"] + row["debits"])
+
+
 def _expiring(row) -> int:
-    due_now = max(0, row["lapsed_now"] + row["debits"])
-    return max(0, row["lapsed_soon"] + row["debits"]) - due_now
+    return max(0, row["lapsed_soon"] + row["debits"]) - _due_now(row)
 
 
 def points_summary(*, customer: Customer, now: datetime | None = None) -> dict:
@@ -31,7 +36,9 @@ def points_summary(*, customer: Customer, now: datetime | None = None) -> dict:
     account = PointsAccount.objects.filter(customer=customer).first()
     row = PointsEntry.objects.filter(customer=customer).aggregate(**_expiry_sums(now, soon))
     return {
-        "balance": account.balance if account else 0,
+        # Spendable now: points that lapsed since the nightly job last ran are not (a
+        # spend expires them first), so the balance shown must not count them either.
+        "balance": max(0, account.balance - _due_now(row)) if account else 0,
         "expiring_soon": _expiring(row),
         "expiring_before": soon,
         "growth_value": account.growth_value if account else 0,
@@ -95,7 +102,8 @@ def redemption_get(*, redemption_id: int) -> Redemption | None:
 
 def leaderboard(*, kind: str, start: datetime, end: datetime, limit: int = 20) -> list[dict]:
     """Top customers by accepted invites (invitees who sent ``invite_accepted`` in the
-    period, credited to their referrer) or by check-in days in the period."""
+    period, credited to their referrer) or by check-in days in the period (days in the
+    program's default timezone, so several check-in events on one day count once)."""
     if kind == "invites":
         rows = (
             Event.objects.filter(type="invite_accepted", occurred_at__gte=start, occurred_at__lt=end,
@@ -108,7 +116,10 @@ def leaderboard(*, kind: str, start: datetime, end: datetime, limit: int = 20) -
     elif kind == "checkins":
         rows = (
             Event.objects.filter(type="checkin", occurred_at__gte=start, occurred_at__lt=end)
-            .values("customer").annotate(score=Count("id")).order_by("-score", "customer")[:limit]
+            .values("customer")
+            .annotate(score=Count(TruncDate("occurred_at", tzinfo=ZoneInfo(settings.OPS_DEFAULT_CUSTOMER_TIMEZONE)),
+                                  distinct=True))
+            .order_by("-score", "customer")[:limit]
         )
         ids = [r["customer"] for r in rows]
         scores = [r["score"] for r in rows]

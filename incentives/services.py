@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F, Q, Sum
@@ -182,14 +182,19 @@ class _Candidate:
     source: str = EntrySource.RULE
 
 
-def _active_rules(now: datetime) -> dict[str, list[EarningRule]]:
+def _active_rules() -> dict[str, list[EarningRule]]:
+    """Rules switched on, by kind; their active period is judged per fact (``_in_period``)."""
     by_kind: dict[str, list[EarningRule]] = defaultdict(list)
-    qs = EarningRule.objects.filter(is_active=True).filter(
-        Q(active_from__isnull=True) | Q(active_from__lte=now), Q(active_until__isnull=True) | Q(active_until__gt=now)
-    )
-    for rule in qs:
+    for rule in EarningRule.objects.filter(is_active=True):
         by_kind[rule.kind].append(rule)
     return by_kind
+
+
+def _in_period(rule: EarningRule, at: datetime) -> bool:
+    """Judged at the time of the fact, not of processing: a check-in just before a
+    campaign ends pays even when the worker reaches it later, and a backfilled event
+    from before the period pays nothing."""
+    return (rule.active_from is None or rule.active_from <= at) and (rule.active_until is None or at < rule.active_until)
 
 
 def _post_candidates(candidates: list[_Candidate], *, now: datetime) -> list[PointsEntry]:
@@ -243,12 +248,10 @@ def event_rules_apply(*, event_ids: list[int], now: datetime | None = None) -> i
     from users.models import Event
 
     now = now or timezone.now()
-    by_kind = _active_rules(now)
-    types = {rules_type for kind, rules_type in RULE_EVENT_TYPES.items() if by_kind.get(kind)}
-    if not types:
-        return 0
+    by_kind = _active_rules()
+    # Every rule-triggering type, even with its rule off: badges count these events too.
     events = list(
-        Event.objects.filter(pk__in=event_ids, type__in=types)
+        Event.objects.filter(pk__in=event_ids, type__in=set(RULE_EVENT_TYPES.values()))
         .values("id", "customer_id", "type", "occurred_at", "customer__timezone", "customer__referred_by_id")
     )
     candidates: list[_Candidate] = []
@@ -264,27 +267,35 @@ def event_rules_apply(*, event_ids: list[int], now: datetime | None = None) -> i
     for e in events:
         day = rules.local_date(e["occurred_at"], e["customer__timezone"])
         cid = e["customer_id"]
+        live = {kind: [r for r in kind_rules if _in_period(r, e["occurred_at"])] for kind, kind_rules in by_kind.items()}
         if e["type"] == "checkin":
-            for rule in by_kind.get(RuleKind.CHECKIN, []):
+            for rule in live.get(RuleKind.CHECKIN, []):
                 candidates.append(_Candidate(cid, rule, rule.points, f"rule:{rule.code}:{day}", day, rule.name, f"event:{e['id']}"))
-            for rule in by_kind.get(RuleKind.STREAK, []):
-                length = streaks.get(cid, {}).get(day, 0)
-                if rules.streak_pays(length, rule.streak_days):
-                    candidates.append(_Candidate(cid, rule, rule.points, f"rule:{rule.code}:{day}", day,
-                                                 f"{rule.name} ({length})", f"event:{e['id']}"))
+            lengths = streaks.get(cid, {})
+            for rule in live.get(RuleKind.STREAK, []):
+                # A check-in that arrives late may complete the streak on the days after it
+                # too; the per-day keys make paying a day twice impossible.
+                d = day
+                while d in lengths:
+                    if rules.streak_pays(lengths[d], rule.streak_days):
+                        candidates.append(_Candidate(cid, rule, rule.points, f"rule:{rule.code}:{d}", d,
+                                                     f"{rule.name} ({lengths[d]})", f"event:{e['id']}"))
+                    d += timedelta(days=1)
         elif e["type"] in ("content_accepted", "activity_joined"):
             kind = RuleKind.CONTENT if e["type"] == "content_accepted" else RuleKind.ACTIVITY
-            for rule in by_kind.get(kind, []):
+            for rule in live.get(kind, []):
                 candidates.append(_Candidate(cid, rule, rule.points, f"rule:{rule.code}:event:{e['id']}", day, rule.name, f"event:{e['id']}"))
         elif e["type"] == "invite_accepted":
-            for rule in by_kind.get(RuleKind.INVITE, []):
+            for rule in live.get(RuleKind.INVITE, []):
                 # One payment per invitee, to the invitee and to whoever invited them.
                 candidates.append(_Candidate(cid, rule, rule.points, f"rule:{rule.code}:invitee:{cid}", day, rule.name, f"event:{e['id']}"))
                 if e["customer__referred_by_id"]:
                     candidates.append(_Candidate(e["customer__referred_by_id"], rule, rule.points,
                                                  f"rule:{rule.code}:inviter-of:{cid}", day, rule.name, f"event:{e['id']}"))
     entries = _post_candidates(candidates, now=now)
-    customers = {c.customer_id for c in candidates}
+    customers = {e["customer_id"] for e in events} | {
+        e["customer__referred_by_id"] for e in events if e["type"] == "invite_accepted" and e["customer__referred_by_id"]
+    }
     badges_award(customer_ids=customers, now=now)
     levels_update(customer_ids={e.customer_id for e in entries}, now=now)
     return len(entries)
@@ -299,13 +310,13 @@ def order_rules_apply(*, order_ids: list[int], now: datetime | None = None) -> i
     orders = list(Order.objects.filter(pk__in=order_ids).values(
         "id", "external_id", "customer_id", "amount", "status", "occurred_at", "customer__timezone"))
     written = 0
-    purchase_rules = _active_rules(now).get(RuleKind.PURCHASE, [])
+    purchase_rules = _active_rules().get(RuleKind.PURCHASE, [])
     candidates = []
     for o in orders:
         if o["status"] != OrderStatus.PAID:
             continue
         day = rules.local_date(o["occurred_at"], o["customer__timezone"])
-        for rule in purchase_rules:
+        for rule in (r for r in purchase_rules if _in_period(r, o["occurred_at"])):
             points = rules.purchase_points(o["amount"], rule.points_per_yuan)
             if points > 0:
                 candidates.append(_Candidate(o["customer_id"], rule, points, f"rule:{rule.code}:order:{o['id']}", day,

@@ -21,5 +21,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("customers/", include("users.urls")),
+    path("points/", include("incentives.urls")),
+    path("segments/", include("segments.urls")),
     path("", include("dashboards.urls")),
 ]

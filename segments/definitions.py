@@ -117,6 +117,8 @@ def _number(kind: str, value: Any, path: str, f: Field):
     except (TypeError, ValueError, InvalidOperation):
         raise DefinitionError(path, f"expected a number ({kind}), got {value!r}") from None
     if (f.minimum is not None and number < f.minimum) or (f.maximum is not None and number > f.maximum):
+        if f.maximum is None:
+            raise DefinitionError(path, f"must be at least {f.minimum}")
         raise DefinitionError(path, f"must be between {f.minimum} and {f.maximum}")
     return number
 

@@ -6,11 +6,11 @@ embedded demo); the few dialect differences (date arithmetic, COPY) are in
 the helpers at the top.
 """
 
-import csv
 import io
 from datetime import datetime, timedelta
 
 import numpy as np
+import pandas as pd
 from django.db import connection
 
 from . import churn, rules
@@ -29,6 +29,13 @@ def _days(later: str, earlier: str) -> str:
     if _pg():
         return f"(EXTRACT(EPOCH FROM ({later} - {earlier})) / 86400.0)"
     return f"(julianday({later}) - julianday({earlier}))"
+
+
+def _whole_days(later: str, earlier: str) -> str:
+    """Whole days, rounded down (PostgreSQL's numeric → integer cast rounds to nearest)."""
+    if _pg():
+        return f"CAST(FLOOR({_days(later, earlier)}) AS INTEGER)"
+    return f"CAST({_days(later, earlier)} AS INTEGER)"
 
 
 def _dt(value: datetime):
@@ -68,14 +75,15 @@ def aggregate_chunk(*, run: SegmentRun, window_days: int, lo: int, hi: int, cust
         INSERT INTO {AGG} (run_id, customer_id, signup_age_days, recency_days, frequency, monetary, orders_total,
                            first_order_at, last_order_at, mean_order_value, t_x_days, age_days)
         SELECT %s, c.id, {_days('%s', 'COALESCE(c.signup_at, c.created_at)')},
-               CASE WHEN o.last_at IS NULL THEN NULL ELSE CAST({_days('%s', 'o.last_at')} AS INTEGER) END,
+               CASE WHEN o.last_at IS NULL THEN NULL ELSE {_whole_days('%s', 'o.last_at')} END,
                COALESCE(o.freq, 0), COALESCE(o.money, 0), COALESCE(o.total, 0), o.first_at, o.last_at, o.mean_value,
                {_days('o.last_at', 'o.first_at')}, {_days('%s', 'o.first_at')}
         FROM users_customer c
         LEFT JOIN (
             SELECT customer_id,
                    SUM(CASE WHEN occurred_at > %s THEN 1 ELSE 0 END) AS freq,
-                   SUM(CASE WHEN occurred_at > %s THEN amount ELSE 0 END) AS money,
+                   -- ROUND: on SQLite amounts are floats, and equal totals must stay equal (ties).
+                   ROUND(SUM(CASE WHEN occurred_at > %s THEN amount ELSE 0 END), 2) AS money,
                    COUNT(*) AS total, MIN(occurred_at) AS first_at, MAX(occurred_at) AS last_at,
                    AVG(CASE WHEN amount > 0 THEN amount END) AS mean_value
             FROM users_order
@@ -106,13 +114,13 @@ def _fetch_summary(run_id: int) -> np.ndarray:
             buf = io.StringIO()
             sql = cur.mogrify(query, [run_id]).decode()
             cur.cursor.copy_expert(f"COPY ({sql}) TO STDOUT WITH CSV", buf)
+            if not buf.tell():
+                return np.empty((0, 5))
             buf.seek(0)
-            data = np.loadtxt(buf, delimiter=",", ndmin=2) if buf.getvalue() else np.empty((0, 5))
-        else:
-            cur.execute(query, [run_id])
-            rows = cur.fetchall()
-            data = np.array(rows, dtype=float) if rows else np.empty((0, 5))
-    return data.reshape(-1, 5)
+            return pd.read_csv(buf, header=None, dtype=float).to_numpy().reshape(-1, 5)
+        cur.execute(query, [run_id])
+        rows = cur.fetchall()
+    return np.array(rows, dtype=float).reshape(-1, 5) if rows else np.empty((0, 5))
 
 
 def fit_model(*, run_id: int, fallback: dict | None = None) -> dict:
@@ -158,10 +166,10 @@ def predict(*, run_id: int, params: dict, horizon_days: int, customer_ids: list[
         if customer_ids is None:
             cur.execute(f"DELETE FROM {PRED} WHERE run_id = %s", [run_id])
         if _pg():
+            frame = pd.DataFrame({"run_id": run_id, "customer_id": columns[0], "p_alive": columns[1],
+                                  "e90": columns[2], "eov": columns[3], "clv": columns[4]})
             buf = io.StringIO()
-            writer = csv.writer(buf)
-            for row in zip(*columns, strict=True):
-                writer.writerow((run_id, int(row[0]), f"{row[1]:.6f}", f"{row[2]:.6f}", f"{row[3]:.2f}", f"{row[4]:.2f}"))
+            frame.to_csv(buf, header=False, index=False, float_format="%.6f")
             buf.seek(0)
             cur.cursor.copy_expert(
                 f"COPY {PRED} (run_id, customer_id, p_alive, expected_purchases_90d, expected_order_value, clv) FROM STDIN WITH CSV",

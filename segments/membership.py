@@ -5,6 +5,7 @@ import csv
 import io
 from datetime import datetime
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -67,7 +68,10 @@ def _replace_members(segment: Segment, select_sql: str, params: list, *, at: dat
 def segment_materialize(*, segment: Segment, run_id: int | None, at: datetime | None = None) -> tuple[int, int, int]:
     at = at or timezone.now()
     qs = Customer.objects.filter(compile_definition(segment.definition, run_id=run_id, now=at)).values("id")
-    sql, params = qs.query.sql_with_params()
+    try:
+        sql, params = qs.query.sql_with_params()
+    except EmptyResultSet:  # e.g. a score condition before any run: Django refuses to compile "matches nothing"
+        sql, params = "SELECT id FROM users_customer WHERE 1 = 0", ()
     with transaction.atomic():
         return _replace_members(segment, sql, list(params), at=at)
 

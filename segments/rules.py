@@ -10,6 +10,7 @@ better than this one's (peers included) — equal values always get equal
 scores, with no floating-point edge at the quintile boundaries.
 """
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -42,6 +43,9 @@ class Thresholds:
         return cls(**{f: getattr(rule_set, f) for f in cls.__dataclass_fields__})
 
 
+_SAFE_CODE = re.compile(r"[\w-]{1,20}")
+
+
 def _check_map(entries: Any, keys: tuple[str, ...], label: str) -> list[str]:
     errors = []
     if not isinstance(entries, list) or not entries:
@@ -51,6 +55,9 @@ def _check_map(entries: Any, keys: tuple[str, ...], label: str) -> list[str]:
         if not isinstance(entry, dict) or not isinstance(entry.get("code"), str) or not entry["code"]:
             errors.append(f"{label}[{i}] needs a 'code'.")
             continue
+        if not _SAFE_CODE.fullmatch(entry["code"]):
+            # The code is compiled into the recompute's SQL and stored in a 20-character column.
+            errors.append(f"{label}[{i}]: code {entry['code']!r} must be 1-20 letters, digits, '_' or '-'.")
         if entry["code"] in seen:
             errors.append(f"{label}[{i}]: code {entry['code']!r} appears twice.")
         seen.add(entry["code"])
@@ -210,12 +217,13 @@ def _code(code: str) -> str:
 def tier_sql(t: Thresholds) -> tuple[str, list]:
     """(SQL, params) over columns frequency and monetary."""
     annual = f"(monetary * 365.0 / {int(t.rfm_window_days)})"
+    # CAST: SQLite binds a Decimal as text, and any number compares below any text there.
     sql = (
         "CASE WHEN frequency <= 0 THEN '' "
-        f"WHEN {annual} > %s THEN 'super_vip' "
-        f"WHEN {annual} >= %s THEN 'core' "
-        f"WHEN {annual} / 12 > %s THEN 'active' "
-        f"WHEN {annual} / 12 >= %s OR frequency >= 2 THEN 'normal' "
+        f"WHEN {annual} > CAST(%s AS NUMERIC) THEN 'super_vip' "
+        f"WHEN {annual} >= CAST(%s AS NUMERIC) THEN 'core' "
+        f"WHEN {annual} / 12 > CAST(%s AS NUMERIC) THEN 'active' "
+        f"WHEN {annual} / 12 >= CAST(%s AS NUMERIC) OR frequency >= 2 THEN 'normal' "
         "ELSE 'potential' END"
     )
     return sql, [t.tier_super_vip_annual, t.tier_core_annual, t.tier_active_monthly, t.tier_normal_monthly]

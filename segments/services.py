@@ -119,6 +119,9 @@ def recompute_finish(*, run_id: int) -> SegmentRun:
     if run.status != SegmentRun.Status.RUNNING:
         return run
     t = rules.Thresholds.of(run.rule_set)
+    # Wall time of the fan-out (chunks on the workers) up to this join.
+    SegmentRun.objects.filter(pk=run.pk).update(
+        phases={**run.phases, "aggregate_wall": round((timezone.now() - run.started_at).total_seconds(), 3)})
     try:
         with _phase(run, "model_fit"):
             previous = published_run()

@@ -472,12 +472,12 @@ def _events(rng, spec, customers, clock, start, window, signup, active_end, rate
     add("add_to_cart", order_customer, cart_t, [f'{{"sku": "SKU-{s:05d}", "qty": {q}}}' for s, q in zip(sku, qty, strict=True)])
 
     # Abandoned carts (a product view first) and browsing that goes nowhere.
-    cust, t = budget(0.2 * N, engaged * span, signup, active_end)
+    cust, t = budget(0.1 * N, engaged * span, signup, active_end)
     sku = _choice(rng, list(range(SKUS)), len(cust), sku_weights) + 1
     add("add_to_cart", cust, t, [f'{{"sku": "SKU-{s:05d}", "qty": 1}}' for s in sku])
     add("page_view", cust, np.maximum(signup[cust], t - rng.exponential(3 * 60, len(cust)) - 5),
         sku_props(sku, ', "page": "product"'))
-    cust, t = budget(0.25 * N, engaged * span, signup, active_end)
+    cust, t = budget(0.1 * N, engaged * span, signup, active_end)
     page = _choice(rng, PAGES, len(cust), [0.35, 0.2, 0.15, 0.1, 0.2])
     sku = _choice(rng, list(range(SKUS)), len(cust), sku_weights) + 1
     add("page_view", cust, t, [f'{{"page": "{PAGES[p]}", "sku": "SKU-{s:05d}"}}' if p == 4 else f'{{"page": "{PAGES[p]}"}}'
@@ -486,19 +486,19 @@ def _events(rng, spec, customers, clock, start, window, signup, active_end, rate
     # Logins: one at signup, then while active (a quiet customer stops logging in).
     everyone = np.arange(n)
     add("login", everyone, signup + 1, [f'{{"platform": "{PLATFORMS[p]}", "first": true}}' for p in platform])
-    cust, t = budget(0.25 * N, engaged * span, signup, active_end)
+    cust, t = budget(0.12 * N, engaged * span, signup, active_end)
     add("login", cust, t, [f'{{"platform": "{PLATFORMS[p]}"}}' for p in platform[cust]])
 
     # Check-ins by the engaged third; shares; community messages.
     checkers = rng.random(n) < 0.35
-    cust, t = budget(0.12 * N, engaged * span * checkers, signup, active_end)
+    cust, t = budget(0.07 * N, engaged * span * checkers, signup, active_end)
     add("checkin", cust, t, [f'{{"platform": "{PLATFORMS[p]}"}}' for p in platform[cust]])
-    cust, t = budget(0.03 * N, engaged * span, signup, active_end)
+    cust, t = budget(0.02 * N, engaged * span, signup, active_end)
     target = _choice(rng, SHARE_TARGETS, len(cust), [0.4, 0.3, 0.1, 0.12, 0.08])
     sku = _choice(rng, list(range(SKUS)), len(cust), sku_weights) + 1
     add("share", cust, t, [f'{{"target": "{SHARE_TARGETS[g]}", "sku": "SKU-{s:05d}"}}' for g, s in zip(target, sku, strict=True)])
     members = rng.random(n) < 0.15
-    cust, t = budget(0.05 * N, engaged * span * members, signup, active_end)
+    cust, t = budget(0.04 * N, engaged * span * members, signup, active_end)
     kind = _choice(rng, MESSAGE_KINDS, len(cust))
     add("message", cust, t, [f'{{"kind": "{MESSAGE_KINDS[k]}"}}' for k in kind])
 

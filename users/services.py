@@ -71,17 +71,23 @@ def customers_upsert_batch(*, batch: ValidatedBatch[CustomerRow]) -> BatchResult
     ``referred_by`` may name a customer already stored or one earlier or later in
     the same batch; an unknown one or the customer itself is a row error.
     """
-    in_batch = {row.external_id for _, row in batch.rows}
     referrers = {row.referred_by for _, row in batch.rows if row.referred_by}
-    stored_referrers = set(_customer_ids_by_external_id(referrers - in_batch))
-    batch.reject_many(
-        [RowError(i, "referred_by", "A customer cannot refer themself.")
-         for i, row in batch.rows if row.referred_by == row.external_id]
-        + [RowError(i, "referred_by", f"Unknown referrer {row.referred_by!r}.")
-           for i, row in batch.rows
-           if row.referred_by and row.referred_by != row.external_id
-           and row.referred_by not in in_batch and row.referred_by not in stored_referrers]
-    )
+    stored_referrers = set(_customer_ids_by_external_id(referrers))
+    batch.reject_many([RowError(i, "referred_by", "A customer cannot refer themself.")
+                       for i, row in batch.rows if row.referred_by == row.external_id])
+    sent = {row.external_id for _, row in batch.rows}
+    # Until nothing changes: a rejected row can no longer be the referrer of another.
+    while True:
+        in_batch = {row.external_id for _, row in batch.rows}
+        unknown = [
+            RowError(i, "referred_by", f"Unknown referrer {row.referred_by!r}."
+                     + (" Its row in this batch was rejected." if row.referred_by in sent else ""))
+            for i, row in batch.rows
+            if row.referred_by and row.referred_by not in in_batch and row.referred_by not in stored_referrers
+        ]
+        if not unknown:
+            break
+        batch.reject_many(unknown)
     batch.raise_if_atomic_and_errors()
     result = BatchResult(errors=batch.errors)
     if not batch.rows:

@@ -12,11 +12,14 @@ from django.utils.translation import gettext_lazy as _
 
 from core.errors import NotFound
 from core.pii import mask_email, mask_phone, mask_text
+from incentives import selectors as incentives_selectors
+from segments.views import customer_panel_context as segments_panel_context
 
 from . import selectors
 from .models import CONSENT_FIELDS, Channel
 
 SEARCH_PAGE_SIZE = 25
+LEDGER_ROWS = 50
 
 # Headings for the computed profile sections; a key another app adds later and
 # that is not listed here still renders, under its key.
@@ -59,6 +62,24 @@ def customer_search(request):
     })
 
 
+def _points_panel(customer, profile: dict) -> dict:
+    """The 360 page's points panel. Balance, level and badges come from the profile
+    sections (already read through incentives.selectors), so they are not queried twice;
+    only the ledger is an extra read."""
+    points = profile.get("points") if isinstance(profile.get("points"), dict) else None
+    level = profile.get("level") if isinstance(profile.get("level"), dict) else None
+    following = (level or {}).get("next")
+    return {
+        "balance": (points or {}).get("balance", 0),
+        "expiring_soon": (points or {}).get("expiring_soon", 0),
+        "level": level,
+        "next_level": following,
+        "to_next_level": max(0, following["threshold"] - level["growth_value"]) if following else None,
+        "badges": profile.get("badges") or [],
+        "entries": incentives_selectors.customer_entries(customer=customer, limit=LEDGER_ROWS),
+    }
+
+
 def _section(key: str, value) -> dict:
     """One computed section, shaped for a generic template: empty, a mapping, a list or a value."""
     if isinstance(value, dict):
@@ -86,6 +107,7 @@ def customer_detail(request, external_id):
     for event in selectors.customer_recent_events(customer=customer, limit=50):
         props = json.dumps(event.properties, ensure_ascii=False, sort_keys=True) if event.properties else ""
         events.append({"event": event, "properties": props if can_see_pii else mask_text(props)})
+    profile = selectors.customer_profile_sections(customer=customer)
     return render(request, "users/customer_detail.html", {
         "customer": customer,
         **_pii_displays(customer, can_see_pii=can_see_pii),
@@ -98,6 +120,8 @@ def customer_detail(request, external_id):
         "referral_count": customer.referrals.count(),
         "orders": selectors.customer_recent_orders(customer=customer, limit=20),
         "events": events,
-        "sections": [_section(k, v) for k, v in selectors.customer_profile_sections(customer=customer).items()],
+        "sections": [_section(k, v) for k, v in profile.items()],
+        "points": _points_panel(customer, profile),
+        "segments_panel": segments_panel_context(customer=customer, profile=profile),
         "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
     })

@@ -30,7 +30,7 @@ def _race(calls):
             results[i] = ("ok", call())
         except ApplicationError as exc:
             results[i] = ("refused", exc.code)
-        except Exception as exc:  # noqa: BLE001 - any other error fails the test below
+        except Exception as exc:  # any other error fails the test below
             results[i] = ("error", repr(exc))
         finally:
             connection.close()

@@ -1,5 +1,4 @@
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 
@@ -326,21 +325,42 @@ def test_daily_cap_clamps_the_last_payment():
 def test_inactive_rules_and_rules_outside_their_period_pay_nothing():
     rule = EarningRule.objects.get(code="content-accepted")
     c = CustomerFactory(timezone="UTC")
-    ids = _events(c, "content_accepted", [datetime(2026, 3, 1, 9, tzinfo=UTC)])
+    at = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    ids = _events(c, "content_accepted", [at])
     rule.is_active = False
     rule.save()
-    assert services.event_rules_apply(event_ids=ids, now=T0) == 0
+    assert services.event_rules_apply(event_ids=ids, now=at) == 0
     rule.is_active = True
-    rule.active_from = T0 + timedelta(days=1)
+    rule.active_from = at + timedelta(seconds=1)
     rule.save()
-    assert services.event_rules_apply(event_ids=ids, now=T0) == 0
-    rule.active_from, rule.active_until = T0 - timedelta(days=10), T0 - timedelta(days=1)
+    assert services.event_rules_apply(event_ids=ids, now=at + timedelta(days=1)) == 0
+    rule.active_from, rule.active_until = at - timedelta(days=10), at
     rule.save()
-    assert services.event_rules_apply(event_ids=ids, now=T0) == 0
+    assert services.event_rules_apply(event_ids=ids, now=at - timedelta(days=1)) == 0
     assert not PointsEntry.objects.exists()
-    rule.active_until = T0 + timedelta(days=1)
+    rule.active_until = at + timedelta(seconds=1)
     rule.save()
-    assert services.event_rules_apply(event_ids=ids, now=T0) == 1
+    assert services.event_rules_apply(event_ids=ids, now=at) == 1
+
+
+def test_rule_period_is_judged_at_the_time_of_the_fact_not_of_processing():
+    """A check-in just before a rule's period ends pays even when the worker gets to it
+    later; a backfilled event from before the period pays nothing."""
+    rule = EarningRule.objects.get(code="content-accepted")
+    rule.active_from = datetime(2026, 3, 1, tzinfo=UTC)
+    rule.active_until = datetime(2026, 3, 31, tzinfo=UTC)
+    rule.save()
+    c = CustomerFactory(timezone="UTC")
+    inside = _events(c, "content_accepted", [datetime(2026, 3, 30, 23, 59, tzinfo=UTC)])
+    before = _events(c, "content_accepted", [datetime(2026, 2, 28, 23, 0, tzinfo=UTC)])
+    after = _events(c, "content_accepted", [datetime(2026, 3, 31, 0, 1, tzinfo=UTC)])
+    processed = datetime(2026, 3, 31, 0, 5, tzinfo=UTC)
+    assert services.event_rules_apply(event_ids=inside + before + after, now=processed) == 1
+    assert [e.source_ref for e in entries(c)] == [f"event:{inside[0]}"]
+    # the same holds for purchase rules, judged at the order's time
+    EarningRule.objects.filter(code="purchase").update(active_until=datetime(2026, 3, 1, 3, tzinfo=UTC))
+    order = _upsert_order(c, "paid", amount="10.00")  # occurred 2026-03-01 02:00 UTC
+    assert services.order_rules_apply(order_ids=[order.pk], now=processed) == 1
 
 
 def test_inactive_purchase_rule_pays_nothing():
@@ -381,6 +401,19 @@ def test_streak_bonus_in_one_batch_and_a_gap_resets_the_streak():
     services.event_rules_apply(event_ids=ids, now=start + timedelta(days=15))
     assert [e.earned_on for e in entries(c, rule__code="checkin-streak-7")] == [date(2026, 3, 14)]
     assert balance(c) == 13 * 10 + 50
+
+
+def test_streak_bonus_pays_when_a_missing_checkin_arrives_late():
+    c = CustomerFactory(timezone="UTC")
+    start = datetime(2026, 3, 1, 8, tzinfo=UTC)
+    first = _events(c, "checkin", [start + timedelta(days=d) for d in range(10) if d != 3])
+    services.event_rules_apply(event_ids=first, now=start + timedelta(days=11))
+    assert not entries(c, rule__code="checkin-streak-7")
+    late = _events(c, "checkin", [start + timedelta(days=3)])  # day 4 arrives after days 5..10
+    services.event_rules_apply(event_ids=late, now=start + timedelta(days=12))
+    assert [(e.earned_on, e.amount) for e in entries(c, rule__code="checkin-streak-7")] == [(date(2026, 3, 7), 50)]
+    services.event_rules_apply(event_ids=late + first, now=start + timedelta(days=12))  # a retry pays nothing more
+    assert len(entries(c, rule__code="checkin-streak-7")) == 1
 
 
 def test_invite_pays_invitee_and_inviter_once():
@@ -425,6 +458,25 @@ def test_content_master_badge_after_ten_accepted_posts_once():
     eleventh = _events(c, "content_accepted", [datetime(2026, 3, 21, 9, tzinfo=UTC)])
     services.event_rules_apply(event_ids=eleventh, now=T0)
     assert list(CustomerBadge.objects.filter(customer=c).values_list("badge__code", flat=True)) == ["content-master-10"]
+
+
+def test_badges_do_not_depend_on_the_earning_rule_being_on():
+    EarningRule.objects.filter(kind__in=["content", "checkin", "streak", "invite"]).update(is_active=False)
+    c = CustomerFactory(timezone="UTC")
+    ids = _events(c, "content_accepted", [datetime(2026, 3, 1 + d, 9, tzinfo=UTC) for d in range(10)])
+    assert services.event_rules_apply(event_ids=ids, now=T0) == 0
+    assert list(CustomerBadge.objects.filter(customer=c).values_list("badge__code", flat=True)) == ["content-master-10"]
+
+
+def test_invite_star_badge_goes_to_the_inviter():
+    inviter = CustomerFactory()
+    ids = []
+    for _ in range(10):
+        invitee = CustomerFactory(referred_by=inviter)
+        ids += _events(invitee, "invite_accepted", [datetime(2026, 3, 1, 9, tzinfo=UTC)])
+    services.event_rules_apply(event_ids=ids, now=T0)
+    assert list(CustomerBadge.objects.values_list("customer_id", "badge__code")) == [(inviter.pk, "invite-star-10")]
+    assert balance(inviter) == 500  # 10 × 100 under the invite rule's daily cap of 500
 
 
 def test_levels_move_up_with_growth_value():
@@ -488,8 +540,11 @@ def test_checkin_leaderboard_counts_checkin_days_within_the_period():
     for d in range(2):
         EventFactory(customer=b, type="checkin", occurred_at=START + timedelta(days=d, hours=8))
     EventFactory(customer=b, type="login", occurred_at=START + timedelta(hours=9))
+    dup = CustomerFactory(nickname="dup", timezone="UTC")  # three check-in events on one day are one day
+    for minute in range(3):
+        EventFactory(customer=dup, type="checkin", occurred_at=START + timedelta(days=3, hours=2, minutes=minute))
     board = selectors.leaderboard(kind="checkins", start=START, end=END)
-    assert [(r["customer"], r["score"]) for r in board] == [(a.external_id, 4), (b.external_id, 2)]
+    assert [(r["customer"], r["score"]) for r in board] == [(a.external_id, 4), (b.external_id, 2), (dup.external_id, 1)]
     with pytest.raises(ValueError):
         selectors.leaderboard(kind="purchases", start=START, end=END)
 
@@ -588,3 +643,14 @@ def test_ledger_reconcile_reports_an_account_without_entries_and_entries_without
     PointsAccount.objects.create(customer=a, balance=5)
     drift = services.ledger_reconcile()
     assert drift == [{"customer_id": a.pk, "balance": 5, "ledger": 0, "last_after": 0}]
+
+
+def test_summary_balance_leaves_out_lapsed_points_before_the_job_runs():
+    c = CustomerFactory(timezone="UTC")
+    earn(c, 100, "old", at=datetime(2026, 1, 10, tzinfo=UTC))  # lapses 2027-02-01
+    earn(c, 20, "new", at=datetime(2026, 2, 10, tzinfo=UTC))   # lapses 2027-03-01
+    summary = selectors.points_summary(customer=c, now=datetime(2027, 2, 5, tzinfo=UTC))
+    # what the customer can spend right now: a spend of 21 would be refused
+    assert (summary["balance"], summary["expiring_soon"]) == (20, 20)
+    with pytest.raises(Conflict):
+        spend(c, 21, "s", at=datetime(2027, 2, 5, tzinfo=UTC))

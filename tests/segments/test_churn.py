@@ -221,6 +221,18 @@ def test_collapsed_rows_with_weights_match_the_full_fit(cdnow):
         assert getattr(counted, name) == pytest.approx(getattr(full, name), rel=1e-6)
 
 
+def test_collapse_packs_whole_day_summaries_like_the_general_path():
+    x, tx, age = simulate_bgnbd(20_000, 0.5, 20.0, 0.8, 2.5, max_age=400, seed=7)
+    packed = churn.collapse_rows(x, tx, age)  # whole days: single int64 key
+    general = churn.collapse_rows(x, tx + 0.5, age + 0.5)  # fractional: three-key lexsort
+    zero = general[0] == 0
+    np.testing.assert_array_equal(packed[0], general[0])
+    np.testing.assert_array_equal(packed[1], np.where(zero, 0.0, general[1] - 0.5))
+    np.testing.assert_array_equal(packed[2], general[2] - 0.5)
+    np.testing.assert_array_equal(packed[3], general[3])
+    assert packed[3].sum() == 20_000
+
+
 def test_gamma_gamma_weights_match_duplicated_rows(cdnow_money, gg_fit):
     x, _, _, m = cdnow_money
     weighted = churn.fit_gamma_gamma(x, m, weights=np.full(x.size, 2.0))

@@ -102,3 +102,21 @@ def test_unsubscribe_all_records_every_channel_that_was_on():
     assert entry.actor is None and entry.actor_label == "system"
     assert entry.changes == {"consent_push": [True, False], "consent_sms": [True, False]}
     assert not any(Customer.objects.get().consent().values())
+
+
+def test_referrer_rejected_in_same_batch_rejects_the_referral(db):
+    from core.batch import validate_batch
+    from users.models import Customer
+    from users.rows import CustomerRow
+    from users.services import customers_upsert_batch
+
+    payload = {"items": [
+        {"external_id": "a1", "referred_by": "b1"},
+        {"external_id": "b1", "referred_by": "nobody"},
+        {"external_id": "c1", "referred_by": "a1"},
+        {"external_id": "d1"},
+    ]}
+    result = customers_upsert_batch(batch=validate_batch(payload, CustomerRow))
+    assert sorted(e.index for e in result.errors) == [0, 1, 2]
+    assert "rejected" in next(e.message for e in result.errors if e.index == 0)
+    assert list(Customer.objects.values_list("external_id", flat=True)) == ["d1"]

@@ -1,0 +1,240 @@
+"""Segments recompute benchmark on PostgreSQL, through Celery.
+
+    .venv/bin/python bench/segments.py --customers 1000000 --orders 10000000 --workers 2
+
+1. Creates a fresh database, migrates it, loads synthetic customers and orders
+   with COPY (numeric columns COPYed into an unlogged staging table, then one
+   INSERT … SELECT builds the rows), VACUUM ANALYZE.
+2. Starts a Celery worker (``--workers`` processes) on Redis and times the full
+   recompute end to end: from queuing ``segments.recompute`` to the run being
+   published (fan-out over chunks, model fit, scoring, publish).
+3. Adds one order for 1% of the customers and times the incremental recompute.
+4. Times the naive way — a Python loop over customers with ORM queries — on a
+   sample, and extrapolates.
+Prints one JSON line. All traffic stays on 127.0.0.1.
+"""
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _peak_rss_mb(pids: list[int]) -> float:
+    peak = 0.0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) / 1024)
+        except FileNotFoundError:
+            continue
+    return round(peak, 1)
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out]
+
+
+def _psql(sql: str, db: str = "postgres") -> None:
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-qAtc", sql], check=True)
+
+
+def _copy(cur, table: str, columns: str, frame: pd.DataFrame) -> None:
+    buf = io.StringIO()
+    frame.to_csv(buf, header=False, index=False)
+    buf.seek(0)
+    cur.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH CSV", buf)
+
+
+def load(conn, *, customers: int, orders: int, seed: int) -> dict:
+    """Synthetic, heavy-tailed population: order counts per customer ~ negative
+    binomial, lognormal amounts, 4% refunded / 2% cancelled, some customers stop buying."""
+    rng = np.random.default_rng(seed)
+    started = time.monotonic()
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    horizon = 3 * 365 * 86400
+    cur = conn.cursor()
+    cur.execute("""
+        INSERT INTO users_customer (external_id, name, nickname, phone, email, gender, city, timezone, channel,
+            consent_push, consent_sms, consent_email, consent_wechat, consent_in_app, do_not_contact,
+            paid_orders, paid_amount, created_at, updated_at, signup_at)
+        SELECT 'b' || g, '', 'nick' || g, '', '', 'unknown', '', 'Asia/Shanghai', 'organic',
+            true, true, true, true, true, false, 0, 0,
+            %s::timestamptz - make_interval(secs => (random() * %s)::int),
+            %s::timestamptz, NULL
+        FROM generate_series(1, %s) g
+    """, [now.isoformat(), horizon, now.isoformat(), customers])
+    cur.execute("UPDATE users_customer SET signup_at = created_at")
+    cur.execute("SELECT MIN(id), MAX(id) FROM users_customer")
+    lo, hi = cur.fetchone()
+    cur.execute("SELECT id, EXTRACT(EPOCH FROM (%s::timestamptz - created_at))::int FROM users_customer ORDER BY id",
+                [now.isoformat()])
+    ids_age = np.array(cur.fetchall(), dtype=np.int64)
+    ids, age = ids_age[:, 0], ids_age[:, 1]
+    # Orders per customer: heavy-tailed, scaled to the requested total.
+    raw = rng.negative_binomial(1, 1 / (1 + orders / customers), size=customers).astype(np.int64)
+    scale = orders / max(1, raw.sum())
+    counts = np.floor(raw * scale).astype(np.int64)
+    short = orders - counts.sum()
+    if short > 0:
+        counts[rng.choice(customers, size=short, replace=True)] += 1
+    cust = np.repeat(ids, counts)
+    # Each customer buys until a personal "stop" point (some stop early: silent/churned).
+    stop = rng.beta(2, 0.7, size=customers)
+    when_frac = rng.random(cust.size) * np.repeat(stop, counts)
+    ago = (np.repeat(age, counts) * (1 - when_frac)).astype(np.int64)
+    amount = np.round(np.exp(rng.normal(4.6, 1.0, size=cust.size)), 2)
+    status = rng.choice(np.array([0, 1, 2], dtype=np.int8), size=cust.size, p=[0.94, 0.04, 0.02])
+    cur.execute("DROP TABLE IF EXISTS bench_order_stage")
+    cur.execute("CREATE UNLOGGED TABLE bench_order_stage (customer_id bigint, amount numeric(12,2), status smallint, ago int)")
+    step = 2_000_000
+    for start in range(0, cust.size, step):
+        part = slice(start, start + step)
+        _copy(cur, "bench_order_stage", "customer_id, amount, status, ago",
+              pd.DataFrame({"c": cust[part], "a": amount[part], "s": status[part], "g": ago[part]}))
+    cur.execute("""
+        INSERT INTO users_order (external_id, customer_id, amount, currency, status, occurred_at, created_at, updated_at)
+        SELECT 'o' || row_number() OVER (), customer_id, amount, 'CNY',
+               (ARRAY['paid', 'refunded', 'cancelled'])[status + 1],
+               %s::timestamptz - make_interval(secs => ago), %s::timestamptz, %s::timestamptz
+        FROM bench_order_stage
+    """, [now.isoformat()] * 3)
+    cur.execute("DROP TABLE bench_order_stage")
+    conn.commit()
+    conn.autocommit = True
+    cur.execute("VACUUM ANALYZE users_order")
+    cur.execute("VACUUM ANALYZE users_customer")
+    conn.autocommit = False
+    return {"load_s": round(time.monotonic() - started, 1), "id_range": [lo, hi]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--orders", type=int, default=10_000_000)
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    parser.add_argument("--chunk-size", type=int, default=100_000)
+    parser.add_argument("--naive-sample", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--db", default="opsdesk_bench_segments")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
+    args = parser.parse_args()
+
+    _psql(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
+    _psql(f"CREATE DATABASE {args.db}")
+    env = {**os.environ, "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.db}", "REDIS_URL": args.redis,
+           "DJANGO_SETTINGS_MODULE": "ops_site.settings.base", "DEBUG": "false", "LOG_LEVEL": "WARNING"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    os.environ.update(env)
+    subprocess.run(["redis-cli", "-u", args.redis, "flushdb"], check=True, capture_output=True)
+
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from ops_site.celery import app
+    from segments import services
+    from segments.models import SegmentRun
+    from segments.tasks import segments_recompute_task
+
+    connection.ensure_connection()
+    info = load(connection.connection, customers=args.customers, orders=args.orders, seed=args.seed)
+    connection.close()
+
+    queue = f"bench-{uuid.uuid4().hex[:6]}"
+    app.conf.task_default_queue = queue
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "ops_site", "worker", "-Q", queue, "-c", str(args.workers),
+         "--without-gossip", "--without-mingle", "-l", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )
+    try:
+        time.sleep(4)  # let the worker connect before the clock starts
+        started = time.monotonic()
+        segments_recompute_task.delay(None, args.chunk_size)
+        run = None
+        while time.monotonic() - started < 1800:
+            run = SegmentRun.objects.order_by("-pk").first()
+            if run and run.status in (SegmentRun.Status.PUBLISHED, SegmentRun.Status.FAILED):
+                break
+            time.sleep(0.2)
+        full_s = time.monotonic() - started
+        worker_pids = [worker.pid, *_children(worker.pid)]
+        worker_peak = _peak_rss_mb(worker_pids)
+        if run is None or run.status != SegmentRun.Status.PUBLISHED:
+            raise SystemExit(f"recompute did not publish: {run and run.status} {run and run.error}")
+        # Let the cleanup task (old runs) settle before the incremental run.
+        time.sleep(1)
+
+        # 1% of customers change: one new paid order each.
+        with connection.cursor() as cur:
+            cur.execute("""
+                INSERT INTO users_order (external_id, customer_id, amount, currency, status, occurred_at, created_at, updated_at)
+                SELECT 'inc' || id, id, 88.00, 'CNY', 'paid', now(), now(), now()
+                FROM users_customer WHERE id % 100 = 0
+            """)
+            changed = cur.rowcount
+        t0 = time.monotonic()
+        dirty = services.recompute_incremental()
+        incremental_s = time.monotonic() - t0
+
+        # The naive way on a sample: a query per customer in a Python loop.
+        from datetime import timedelta
+
+        from django.db.models import Max, Sum
+
+        from users.models import Customer, Order
+
+        as_of = run.as_of
+        sample = list(Customer.objects.order_by("?").values_list("id", flat=True)[: args.naive_sample])
+        t0 = time.monotonic()
+        for cid in sample:
+            paid = Order.objects.filter(customer_id=cid, status="paid", occurred_at__lte=as_of)
+            last = paid.aggregate(m=Max("occurred_at"))["m"]
+            window = paid.filter(occurred_at__gt=as_of - timedelta(days=365))
+            window.count()
+            window.aggregate(s=Sum("amount"))
+            _ = (as_of - last).days if last else None
+        naive_per_customer = (time.monotonic() - t0) / max(1, len(sample))
+        naive_total = naive_per_customer * args.customers
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+    phases = run.phases
+    print(json.dumps({
+        "bench": "segments",
+        "customers": args.customers,
+        "orders": args.orders,
+        "workers": args.workers,
+        "chunk_size": args.chunk_size,
+        "load_s": info["load_s"],
+        "full_recompute_s": round(full_s, 2),
+        "phases_s": phases,
+        "worker_peak_rss_mb": worker_peak,
+        "incremental_changed_customers": changed,
+        "incremental_dirty_customers": dirty,
+        "incremental_s": round(incremental_s, 2),
+        "naive_s_per_customer": round(naive_per_customer, 5),
+        "naive_extrapolated_s": round(naive_total, 1),
+        "speedup_vs_naive": round(naive_total / full_s, 1),
+        "machine": f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB",
+    }))
+
+
+if __name__ == "__main__":
+    main()
