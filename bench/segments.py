@@ -84,16 +84,20 @@ def load(conn, *, customers: int, orders: int, seed: int) -> dict:
                 [now.isoformat()])
     ids_age = np.array(cur.fetchall(), dtype=np.int64)
     ids, age = ids_age[:, 0], ids_age[:, 1]
-    # Orders per customer: heavy-tailed, scaled to the requested total.
-    raw = rng.negative_binomial(1, 1 / (1 + orders / customers), size=customers).astype(np.int64)
-    scale = orders / max(1, raw.sum())
-    counts = np.floor(raw * scale).astype(np.int64)
-    short = orders - counts.sum()
-    if short > 0:
-        counts[rng.choice(customers, size=short, replace=True)] += 1
-    cust = np.repeat(ids, counts)
-    # Each customer buys until a personal "stop" point (some stop early: silent/churned).
+    # A BG/NBD-like process: each customer buys at a gamma-distributed daily rate while
+    # active; activity ends at a personal stop point (silent and churned customers).
     stop = rng.beta(2, 0.7, size=customers)
+    active_days = np.maximum(age / 86400 * stop, 0.5)
+    rate = rng.gamma(0.6, 1.0, size=customers)
+    expected = rate * active_days
+    counts = rng.poisson(expected * orders / expected.sum()).astype(np.int64)
+    diff = orders - int(counts.sum())
+    if diff > 0:
+        counts[rng.choice(customers, size=diff, replace=True, p=expected / expected.sum())] += 1
+    elif diff < 0:
+        buyers = np.repeat(np.arange(customers), counts)
+        np.subtract.at(counts, rng.choice(buyers, size=-diff, replace=False), 1)
+    cust = np.repeat(ids, counts)
     when_frac = rng.random(cust.size) * np.repeat(stop, counts)
     ago = (np.repeat(age, counts) * (1 - when_frac)).astype(np.int64)
     amount = np.round(np.exp(rng.normal(4.6, 1.0, size=cust.size)), 2)
@@ -157,6 +161,7 @@ def main() -> None:
 
     queue = f"bench-{uuid.uuid4().hex[:6]}"
     app.conf.task_default_queue = queue
+    env["CELERY_DEFAULT_QUEUE"] = queue  # the chord's subtasks, sent from the worker, go there too
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "ops_site", "worker", "-Q", queue, "-c", str(args.workers),
          "--without-gossip", "--without-mingle", "-l", "warning"],

@@ -4,7 +4,7 @@ members, history (sizes, stage changes, transition matrix), previews and the
 
 from datetime import datetime
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, DateTimeField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -176,6 +176,8 @@ def segment_members(*, slug: str) -> QuerySet[Customer]:
     # Longest prefix first: "rfm-segment-x" is not "rfm-" + "segment-x".
     for prefix, (column, labels) in sorted(builtin_dimensions(run).items(), key=lambda kv: -len(kv[0])):
         if slug.startswith(f"{prefix}-") and slug[len(prefix) + 1:] in labels:
+            if run is None:  # a built-in segment before the first recompute: no members yet
+                return Customer.objects.none().annotate(member_since=Value(None, output_field=DateTimeField()))
             ids = CustomerScore.objects.filter(run=run, **{column: slug[len(prefix) + 1:]}).values("customer_id")
             return Customer.objects.filter(pk__in=ids).annotate(member_since=Value(run.as_of))
     segment = segment_get(slug=slug)

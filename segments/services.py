@@ -71,9 +71,13 @@ def _phase(run: SegmentRun, name: str):
 
 
 def _fail_stale_runs() -> None:
-    SegmentRun.objects.filter(status=SegmentRun.Status.RUNNING, started_at__lt=timezone.now() - STALE_AFTER).update(
+    stale = list(SegmentRun.objects.filter(status=SegmentRun.Status.RUNNING, started_at__lt=timezone.now() - STALE_AFTER)
+                 .values_list("pk", flat=True))
+    SegmentRun.objects.filter(pk__in=stale, status=SegmentRun.Status.RUNNING).update(
         status=SegmentRun.Status.FAILED, error="abandoned (no progress)", finished_at=timezone.now()
     )
+    for run_id in stale:  # a killed worker never reached its own cleanup
+        engine.stages_clear(run_id=run_id)
 
 
 def recompute_start(*, as_of: datetime | None = None, chunk_size: int = 100_000) -> tuple[SegmentRun, list[tuple[int, int]]]:

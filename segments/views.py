@@ -7,6 +7,7 @@ services, selectors and definitions."""
 import csv
 import json
 from datetime import date, datetime, time, timedelta
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -31,6 +32,8 @@ from .membership import segment_save, static_segment_upload
 from .models import OperatingClass, RuleSet, Segment, SegmentRun, Stage, Tier
 
 MEMBERS_SHOWN = 100
+# The recompute's phases in the order they run (JSON objects keep no order on PostgreSQL).
+PHASE_ORDER = ["aggregate", "aggregate_wall", "model_fit", "model_predict", "score", "patch", "publish"]
 EMPTY_DEFINITION = {"op": "and", "conditions": []}
 
 FIELD_LABELS = {
@@ -248,7 +251,7 @@ def segment_edit(request, slug):
         raise Http404(exc.message) from exc
     if segment.kind != Segment.Kind.DYNAMIC:
         messages.info(request, _("A static segment changes by uploading its list again."))
-        return redirect(f"{reverse('segments:upload')}?slug={segment.slug}&name={segment.name}")
+        return redirect(f"{reverse('segments:upload')}?{urlencode({'slug': segment.slug, 'name': segment.name})}")
     return _builder(request, segment=segment)
 
 
@@ -483,7 +486,8 @@ def dashboard_card_context() -> dict:
                     "status_label": SegmentRun.Status(progress["status"]).label,
                     "kind_label": SegmentRun.Kind(progress["kind"]).label,
                     "percent": round(100 * progress["chunks_done"] / total) if total else 0,
-                    "phases_list": sorted((progress["phases"] or {}).items(), key=lambda kv: kv[0])}
+                    "phases_list": sorted((progress["phases"] or {}).items(), key=lambda kv: (
+                        PHASE_ORDER.index(kv[0]) if kv[0] in PHASE_ORDER else len(PHASE_ORDER), kv[0]))}
     stage_sizes = []
     for row in selectors.segment_catalogue():
         if row["kind"] == "builtin" and row["slug"].startswith("stage-"):

@@ -8,11 +8,12 @@ to the worker on commit, never done in the request.
 
 import hashlib
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from datetime import UTC
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, DecimalField, Max, Min, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -28,6 +29,7 @@ _CUSTOMER_SCALARS = ["name", "nickname", "phone", "email", "gender", "birthday",
                      "signup_at", "channel", "do_not_contact"]
 _CUSTOMER_UPDATE_FIELDS = [*_CUSTOMER_SCALARS, *CONSENT_FIELDS.values(), "updated_at"]
 _ORDER_FIELDS = ["customer_id", "amount", "currency", "status", "occurred_at"]
+_ORDER_INSERT_COLUMNS = ["external_id", *_ORDER_FIELDS, "created_at", "updated_at"]
 
 
 def _customer_ids_by_external_id(external_ids: Iterable[str]) -> dict[str, int]:
@@ -175,42 +177,88 @@ def orders_upsert_batch(*, batch: ValidatedBatch[OrderRow]) -> BatchResult:
         now = timezone.now()
         to_create, to_update, touched_customers = [], [], set()
         for _, row in batch.rows:
+            customer_id = customer_ids[row.customer]
+            order = existing.get(row.external_id)
+            if order is None:
+                # Plain tuples, in _ORDER_INSERT_COLUMNS order: a model instance per row costs more than the insert.
+                to_create.append((row.external_id, customer_id, row.amount, row.currency, row.status,
+                                  row.occurred_at, now, now))
+                touched_customers.add(customer_id)
+                continue
             values = {
-                "customer_id": customer_ids[row.customer],
+                "customer_id": customer_id,
                 "amount": row.amount,
                 "currency": row.currency,
                 "status": row.status,
                 "occurred_at": row.occurred_at,
             }
-            order = existing.get(row.external_id)
-            if order is None:
-                to_create.append(Order(external_id=row.external_id, created_at=now, updated_at=now, **values))
-                touched_customers.add(values["customer_id"])
-                continue
             if any(getattr(order, k) != v for k, v in values.items()):
-                touched_customers.update({order.customer_id, values["customer_id"]})
+                touched_customers.update({order.customer_id, customer_id})
                 for k, v in values.items():
                     setattr(order, k, v)
                 order.updated_at = now
                 to_update.append(order)
-        if to_create:
-            # update_conflicts: a concurrent request inserting the same order wins or loses cleanly.
-            Order.objects.bulk_create(
-                to_create, batch_size=1000, update_conflicts=True, unique_fields=["external_id"],
-                update_fields=[*_ORDER_FIELDS, "updated_at"],
-            )
+        created_ids = _orders_insert(to_create) if to_create else []
         if to_update:
             Order.objects.bulk_update(to_update, [*_ORDER_FIELDS, "updated_at"], batch_size=500)
         if touched_customers:
-            changed = to_create + to_update
-            order_ids = [o.pk for o in changed if o.pk] if all(o.pk for o in changed) else list(
-                Order.objects.filter(external_id__in=[o.external_id for o in changed]).values_list("id", flat=True)
-            )
+            order_ids = created_ids + [o.pk for o in to_update]
             _after_orders_changed(customer_ids=sorted(touched_customers), order_ids=sorted(order_ids))
 
     result.created, result.updated = len(to_create), len(to_update)
     result.unchanged = len(batch.rows) - result.created - result.updated
     return result
+
+
+def _orders_insert(rows: list[tuple]) -> list[int]:
+    """Inserts new orders (tuples in ``_ORDER_INSERT_COLUMNS`` order) and returns their ids.
+
+    Upserts on ``external_id`` — a concurrent request inserting the same order
+    wins or loses cleanly. On PostgreSQL this is one ``INSERT … SELECT FROM
+    unnest(arrays) ON CONFLICT … RETURNING id`` with eight array parameters:
+    the same statement ``bulk_create(update_conflicts=True)`` sends, without
+    building and compiling a model instance per row, which was most of the
+    time of an order batch request (bench/ingest.py).
+    """
+    if connection.vendor != "postgresql":
+        orders = [Order(**dict(zip(_ORDER_INSERT_COLUMNS, row, strict=True))) for row in rows]
+        Order.objects.bulk_create(
+            orders, batch_size=1000, update_conflicts=True, unique_fields=["external_id"],
+            update_fields=[*_ORDER_FIELDS, "updated_at"],
+        )
+        if all(o.pk for o in orders):
+            return [o.pk for o in orders]
+        return list(Order.objects.filter(external_id__in=[r[0] for r in rows]).values_list("id", flat=True))
+
+    quote = connection.ops.quote_name
+    fields = [Order._meta.get_field(name) for name in _ORDER_INSERT_COLUMNS]
+    columns = [quote(f.column) for f in fields]
+    # Arrays of the base types (varchar, not varchar(64)): an explicit length cast would truncate
+    # silently, while the assignment to the column refuses a too-long value as a plain INSERT does.
+    arrays = ", ".join(f"%s::{re.sub(r'[(].*[)]', '', f.cast_db_type(connection))}[]" for f in fields)
+    updates = ", ".join(f"{quote(Order._meta.get_field(name).column)} = EXCLUDED.{quote(Order._meta.get_field(name).column)}"
+                        for name in [*_ORDER_FIELDS, "updated_at"])
+    sql = (
+        f"INSERT INTO {quote(Order._meta.db_table)} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT ({quote(Order._meta.get_field('external_id').column)}) DO UPDATE SET {updates} "
+        f"RETURNING {quote(Order._meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_pg_array_literal(column) for column in zip(*rows, strict=True)])
+        return [r[0] for r in cursor.fetchall()]
+
+
+def _pg_array_literal(values: Sequence) -> str:
+    """``{"a","b"}``: one text parameter per column, which PostgreSQL parses into an array.
+
+    psycopg2 adapts a Python list element by element; one string per column,
+    escaped in one pass over the joined text, is an order of magnitude cheaper.
+    """
+    if None in values:
+        return "{" + ",".join("NULL" if v is None else _pg_array_literal([v])[1:-1] for v in values) + "}"
+    joined = "\x00".join(map(str, values))  # no text PostgreSQL stores contains NUL
+    joined = joined.replace("\\", "\\\\").replace('"', '\\"')
+    return '{"' + joined.replace("\x00", '","') + '"}'
 
 
 def _after_orders_changed(*, customer_ids: list[int], order_ids: list[int]) -> None:

@@ -27,6 +27,7 @@ SECTION_LABELS = {
     "rfm": _("RFM score"),
     "tier": _("Value tier"),
     "stage": _("Lifecycle stage"),
+    "operating_class": _("Operating class"),
     "churn": _("Churn risk"),
     "segments": _("Segments"),
     "points": _("Points"),

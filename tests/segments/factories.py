@@ -7,13 +7,24 @@ from decimal import Decimal
 import numpy as np
 
 from segments.models import RuleSet, Segment
-from users.models import Customer, Order
 from tests.users.factories import CustomerFactory, EventFactory, OrderFactory
+from users.models import Customer, Order
 
-__all__ = ["AS_OF", "CustomerFactory", "EventFactory", "OrderFactory", "generate_history", "rule_set", "segment"]
+__all__ = ["AS_OF", "CustomerFactory", "EventFactory", "OrderFactory", "ensure_rule_set", "generate_history", "reference_rfm", "rule_set", "segment"]
 
 # A fixed instant in the past (as-of dates in the future are refused).
 AS_OF = datetime(2026, 10, 31, 12, 0, tzinfo=UTC)
+
+
+def ensure_rule_set() -> RuleSet:
+    """The migration's rule set v1. A transactional test starts after another one's flush,
+    which also empties the tables data migrations filled."""
+    from segments.models import default_rfm_groups, default_rfm_segments
+
+    if not RuleSet.objects.exists():
+        RuleSet.objects.create(version=1, note="SPEC.md defaults", rfm_groups=default_rfm_groups(),
+                               rfm_segments=default_rfm_segments())
+    return rule_set()
 
 
 def rule_set() -> RuleSet:

@@ -326,3 +326,12 @@ def test_static_upload(world):
         static_segment_upload(name="List", file_bytes=b"c2\nnobody\n")
     assert exc.value.code == "unknown_customers"
     assert set(SegmentMembership.objects.filter(segment=segment).values_list("customer__external_id", flat=True)) == {"c3", "c4"}
+
+
+def test_a_score_segment_saved_before_any_run_is_empty_until_the_first_run(world):
+    segment = segment_save(name="Buyers", definition=cond("frequency", "gte", 1))
+    assert segment.size == 0 and not SegmentMembership.objects.exists()
+    services.recompute_sync(as_of=AS_OF)
+    segment.refresh_from_db()
+    assert segment.size == 3
+    assert changes_of(segment) == {("c1", "enter"), ("c2", "enter"), ("c3", "enter")}

@@ -27,7 +27,15 @@ from segments.models import (
 )
 from users.models import Order
 
-from .factories import AS_OF, CustomerFactory, OrderFactory, generate_history, reference_rfm, rule_set
+from .factories import (
+    AS_OF,
+    CustomerFactory,
+    OrderFactory,
+    ensure_rule_set,
+    generate_history,
+    reference_rfm,
+    rule_set,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -327,6 +335,7 @@ def worker_queue():
 def test_recompute_fans_out_on_a_real_worker(worker_queue):
     from segments.tasks import segments_recompute_task
 
+    ensure_rule_set()
     generate_history(customers=60, orders=400, seed=3)
     result = segments_recompute_task.delay(None, chunk_size=20)
     deadline = time.monotonic() + 120

@@ -224,6 +224,12 @@ def test_static_upload_saves_exactly_the_listed_customers(operator, world):
     segment = Segment.objects.get(slug="panel")
     assert segment.kind == Segment.Kind.STATIC and segment.size == 2
     assert set(segment.memberships.values_list("customer__external_id", flat=True)) == {"sv-01", "sv-07"}
+    # "Edit" on a static segment leads to a new upload under the same slug, which replaces its members.
+    edit = operator.get(reverse("segments:edit", args=["panel"]))
+    assert edit.status_code == 302 and edit["Location"] == f"{reverse('segments:upload')}?slug=panel&name=Panel"
+    again = SimpleUploadedFile("ids.csv", b"sv-02\n", content_type="text/csv")
+    assert operator.post(reverse("segments:upload"), {"name": "Panel", "slug": "panel", "file": again}).status_code == 302
+    assert list(segment.memberships.values_list("customer__external_id", flat=True)) == ["sv-02"]
 
 
 def test_static_upload_with_an_unknown_id_writes_nothing_and_lists_it(operator, world):
@@ -381,4 +387,73 @@ def test_viewer_cannot_start_a_recompute(client, make_user, world, monkeypatch):
 
 def test_segment_pages_are_translated(operator, world):
     html = operator.get(reverse("segments:list")).content.decode()
-    assert "新建分群" in html or "新建用户分层" in html
+    assert "新建分群" in html and "上传静态名单" in html  # "New segment", "Upload static list"
+
+
+# --- in a real browser ---------------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing")
+def test_operator_builds_and_previews_a_segment_in_the_browser(world, make_user, live_server, monkeypatch):
+    make_user("operator", username="olga")  # before Playwright's loop starts (see tests/browser)
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    elsewhere, posted = [], []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_context(locale="en-US").new_page()
+        page.set_default_timeout(15_000)
+        page.on("request", lambda r: None if r.url.startswith(live_server.url) else elsewhere.append(r.url))
+        page.on("request", lambda r: posted.append(r.post_data) if r.url.endswith("/segments/preview") else None)
+        page.goto(f"{live_server.url}/login/?next=/segments/new")
+        page.fill("#id_username", "olga")
+        page.fill("#id_password", "correct-horse-battery")
+        page.click("button[type=submit].btn-primary")
+        page.wait_for_selector("[data-segment-builder]:not([hidden])")
+
+        size = page.locator("[data-segment-preview] [data-role=size]")
+        page.fill("#id_name", "Browser VIPs")
+        page.click("[data-role=add]")
+        row = page.locator("[data-role=row]").nth(0)
+        row.locator("[data-role=field]").select_option("tag")
+        row.locator("[data-role=value]").fill("vip")
+        page.wait_for_function("document.querySelector('[data-segment-preview] [data-role=size]').textContent === '2'")
+        assert page.locator("[data-role=sample] a").all_inner_texts() == ["sv-00", "sv-05"]
+
+        # OR with "5+ orders" adds sv-04.
+        page.select_option("[data-role=group-op]", "or")
+        page.click("[data-role=add]")
+        second = page.locator("[data-role=row]").nth(1)
+        second.locator("[data-role=field]").select_option("orders")
+        second.locator("[data-role=op]").select_option("gte")
+        second.locator("[data-role=value]").fill("5")
+        page.wait_for_function("document.querySelector('[data-segment-preview] [data-role=size]').textContent === '3'")
+
+        # An event row without its type: the server's message names the path.
+        page.click("[data-role=add]")
+        third = page.locator("[data-role=row]").nth(2)
+        third.locator("[data-role=field]").select_option("event")
+        third.locator("[data-role=value]").fill("1")
+        page.wait_for_function("document.querySelector('[data-role=error]').textContent.includes('conditions[2].event_type')")
+        assert size.inner_text() == "—"
+        third.locator("[data-role=remove]").click()
+        page.wait_for_function("document.querySelector('[data-segment-preview] [data-role=size]').textContent === '3'")
+
+        page.click("button[type=submit].btn-primary")
+        page.wait_for_selector('table[data-table="members"]')
+        members = page.locator('table[data-table="members"] tbody a').all_inner_texts()
+        browser.close()
+
+    assert members == ["sv-00", "sv-04", "sv-05"]
+    assert elsewhere == []
+    assert posted and all("csrf" not in (p or "") for p in posted)  # the token goes in a header
+    segment = Segment.objects.get(slug="browser-vips")
+    assert segment.definition == {"op": "or", "conditions": [
+        {"field": "tag", "op": "has", "value": "vip"}, {"field": "orders", "op": "gte", "value": 5}]}
+    assert segment.size == 3

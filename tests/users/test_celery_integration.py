@@ -36,7 +36,8 @@ def _database_url_for_worker() -> str:
 def worker_queue():
     """Starts `celery worker` as a separate process consuming a queue of its own."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DATABASE_URL": _database_url_for_worker(), "DJANGO_SETTINGS_MODULE": "ops_site.settings.test"}
+    env = {**os.environ, "DATABASE_URL": _database_url_for_worker(), "DJANGO_SETTINGS_MODULE": "ops_site.settings.test",
+           "CELERY_DEFAULT_QUEUE": queue}
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "ops_site", "worker", "-Q", queue, "--pool", "solo",
          "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "warning"],

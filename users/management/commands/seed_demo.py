@@ -162,18 +162,25 @@ def _bulk_load(*models) -> Iterator[None]:
     tables = [m._meta.db_table for m in models]
     indexes, fks = _secondary_indexes(tables), _foreign_keys(tables)
     q = connection.ops.quote_name
+    postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
+        if postgres:
+            # ALTER TABLE refuses to run over deferred foreign-key checks still pending: run them now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         for table, name, _definition in fks:
             cursor.execute(f"ALTER TABLE {q(table)} DROP CONSTRAINT {q(name)}")
         for name, _sql in indexes:
             cursor.execute(f"DROP INDEX {q(name)}")
     yield
     with connection.cursor() as cursor:
+        if postgres:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         for _name, sql in indexes:
             cursor.execute(sql)
         for table, name, definition in fks:
             cursor.execute(f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(name)} {definition}")
-        if connection.vendor == "postgresql":
+        if postgres:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # Django declares them INITIALLY DEFERRED
             # Fresh statistics, or the roll-up that follows is planned for empty tables.
             cursor.execute(f"ANALYZE {', '.join(q(t) for t in [*tables, Customer._meta.db_table])}")
 

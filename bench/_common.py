@@ -1,0 +1,248 @@
+"""Shared pieces of the benchmarks: a fresh PostgreSQL database, a gunicorn
+server on it, the server's peak memory, and the one JSON line a benchmark prints.
+
+Everything talks to 127.0.0.1 only. Nothing here imports Django, so a
+benchmark's client side stays light; server-side setup runs ``manage.py``
+in a subprocess with :func:`server_env`.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = ROOT / ".venv" / "bin"
+PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
+PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+def database_url(name: str) -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+def database_recreate(name: str) -> str:
+    """Drops (if present) and creates the database ``name``; returns its URL."""
+    conn = psycopg2.connect(PG_ADMIN_URL)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+    return database_url(name)
+
+
+def database_drop(name: str) -> None:
+    conn = psycopg2.connect(PG_ADMIN_URL)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+
+
+def server_env(database: str, **extra: str) -> dict[str, str]:
+    """The environment of a production-shaped server process (base settings, DEBUG off)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "DJANGO_SETTINGS_MODULE": "ops_site.settings.base",
+        "DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+        "OPS_VAR_DIR": os.environ.get("OPS_VAR_DIR", str(Path(tempfile.gettempdir()) / "opsdesk-bench-var")),
+        **extra,
+    }
+    env.pop("CELERY_TASK_ALWAYS_EAGER", None)
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    """Runs ``manage.py <args>``; returns its stdout, raises with its stderr on failure."""
+    done = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stderr[-4000:]}")
+    return done.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def machine() -> str:
+    ram_kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            ram_kb = int(line.split()[1])
+    return f"{os.cpu_count()} cores, {ram_kb / 1024 / 1024:.0f} GB RAM"
+
+
+def load_average() -> float:
+    """The 1-minute load average: other work on the machine skews a benchmark, so it is reported."""
+    return round(os.getloadavg()[0], 2)
+
+
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def postgres_backends(database: str) -> list[int]:
+    """Process ids of the PostgreSQL backends connected to ``database`` (same machine)."""
+    conn = psycopg2.connect(PG_ADMIN_URL)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                        [database])
+            return [row[0] for row in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+class Gunicorn:
+    """``with Gunicorn(env, workers=3) as server:`` — a gunicorn on 127.0.0.1, stopped on exit.
+
+    While it runs, a thread samples the summed resident memory of the master
+    and its workers; :meth:`memory` reports that peak and the per-process
+    high-water marks (VmHWM) read before shutdown.
+    """
+
+    def __init__(self, env: dict[str, str], *, workers: int, threads: int = 1, port: int | None = None,
+                 app: str = "ops_site.wsgi", timeout: int = 120):
+        self.env, self.workers, self.threads = env, workers, threads
+        self.port = port or free_port()
+        self.app, self.timeout = app, timeout
+        self.proc: subprocess.Popen | None = None
+        self._peak_sum_kb = 0
+        self._hwm_kb: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._sampler: threading.Thread | None = None
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - the server writes to it until stop()
+            prefix="bench-gunicorn-", suffix=".log", delete=False
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "Gunicorn":
+        cmd = [str(VENV_BIN / "gunicorn"), self.app, "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}",
+               "--timeout", str(self.timeout), "--graceful-timeout", "10"]
+        if self.threads > 1:
+            cmd += ["--threads", str(self.threads)]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def pids(self) -> list[int]:
+        return [self.proc.pid, *children(self.proc.pid)] if self.proc else []
+
+    def _wait_healthy(self, deadline_s: float = 60) -> None:
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited ({self.proc.returncode}); log: {self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=5) as r:
+                    if r.status == 200 and len(children(self.proc.pid)) >= self.workers:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"gunicorn did not answer /healthz within {deadline_s}s; log: {self.log_tail()}")
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self._read_memory()
+            self._stop.wait(0.25)
+
+    def _read_memory(self) -> None:
+        pids = self.pids()
+        total = sum(_status_kb(p, "VmRSS") for p in pids)
+        self._peak_sum_kb = max(self._peak_sum_kb, total)
+        for p in pids:
+            self._hwm_kb[p] = max(self._hwm_kb.get(p, 0), _status_kb(p, "VmHWM"))
+
+    def memory(self) -> dict[str, float]:
+        """Peak summed RSS (sampled), and the sum and max of the processes' VmHWM, in MB."""
+        self._read_memory()
+        hwm = list(self._hwm_kb.values()) or [0]
+        return {
+            "peak_rss_sum_mb": round(self._peak_sum_kb / 1024, 1),
+            "vmhwm_sum_mb": round(sum(hwm) / 1024, 1),
+            "vmhwm_max_mb": round(max(hwm) / 1024, 1),
+        }
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.proc is None or self.proc.poll() is not None:
+            self._log.close()
+            return
+        self._read_memory()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self._log.close()
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return Path(self._log.name).read_text(errors="replace")[-chars:]
+        except FileNotFoundError:
+            return ""
+
+
+def emit(result: dict) -> None:
+    """The benchmark's one line of output."""
+    print(json.dumps(result, ensure_ascii=False), flush=True)
