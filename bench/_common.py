@@ -132,6 +132,35 @@ def postgres_backends(database: str) -> list[int]:
         conn.close()
 
 
+class CpuMeter:
+    """CPU used by a changing set of processes (database backends come and go), sampled in a thread."""
+
+    def __init__(self, pids, interval: float = 0.5):
+        self._pids, self._interval = pids, interval
+        self._baseline = {pid: cpu_seconds([pid]) for pid in pids()}
+        self._last: dict[int, float] = dict(self._baseline)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        for pid in self._pids():
+            used = cpu_seconds([pid])
+            if used:
+                self._last[pid] = max(self._last.get(pid, 0.0), used)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._sample()
+
+    def stop(self) -> float:
+        """Stops sampling; returns the CPU seconds used since the meter started."""
+        self._sample()
+        self._stop.set()
+        self._thread.join()
+        return sum(used - self._baseline.get(pid, 0.0) for pid, used in self._last.items())
+
+
 def children(pid: int) -> list[int]:
     try:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]

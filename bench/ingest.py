@@ -35,8 +35,8 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
+    CpuMeter,
     Gunicorn,
-    cpu_seconds,
     database_drop,
     database_recreate,
     emit,
@@ -177,11 +177,10 @@ def main() -> int:
 
             orders = Pusher(server.port, key, "/api/v1/orders/batch")
             load_before = load_average()
-            backends = postgres_backends(args.db)
-            cpu_before = cpu_seconds(server.pids()), cpu_seconds(backends)
+            gunicorn_cpu = CpuMeter(server.pids)
+            postgres_cpu = CpuMeter(lambda: postgres_backends(args.db))
             latencies, failures, seconds = orders.run(order_bodies, args.clients, _expect("created", BATCH))
-            backends = sorted(set(backends) | set(postgres_backends(args.db)))
-            cpu = cpu_seconds(server.pids()) - cpu_before[0], cpu_seconds(backends) - cpu_before[1]
+            cpu = gunicorn_cpu.stop(), postgres_cpu.stop()
             load_after = load_average()
             rng = np.random.default_rng(args.seed + 1)
             sample = [order_bodies[i] for i in rng.choice(len(order_bodies), min(args.replay, len(order_bodies)),

@@ -62,7 +62,8 @@ FIELDS: dict[str, Field] = {
     "recency_days": Field("int", "score", "recency_days", minimum=0),
     "frequency": Field("int", "score", "frequency", minimum=0),
     "monetary": Field("decimal", "score", "monetary", minimum=0),
-    "rfm_group": Field("choice", "score", "rfm_group", ("high_value", "potential", "silent", "general")),
+    # Free text: admins may add group codes to the rule set.
+    "rfm_group": Field("str", "score", "rfm_group"),
     "rfm_segment": Field("str", "score", "rfm_segment"),
     "tier": Field("choice", "score", "tier", tuple(TIERS)),
     "stage": Field("choice", "score", "stage", tuple(STAGES)),

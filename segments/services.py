@@ -45,7 +45,13 @@ def rule_set_active() -> RuleSet:
 
 def rule_set_save_new_version(*, base: RuleSet, changes: dict, actor=None, note: str = "") -> RuleSet:
     """Saves an edit as a new version (old versions stay, so every score keeps its rules)."""
-    fields = {f: getattr(base, f) for f in rules.Thresholds.__dataclass_fields__}
+    # Every rule field is copied, not only the thresholds (e.g. the CLV horizon).
+    rule_fields = [f.name for f in RuleSet._meta.concrete_fields
+                   if f.name not in ("id", "version", "is_active", "note", "created_at", "created_by")]
+    fields = {f: getattr(base, f) for f in rule_fields}
+    unknown = set(changes) - set(rule_fields)
+    if unknown:
+        raise ApplicationError(f"Unknown rule field(s): {sorted(unknown)}.", code="invalid_rule_set")
     fields.update(changes)
     candidate = RuleSet(**fields, note=note or base.note)
     errors = rules.validate_rule_set(candidate)

@@ -15,7 +15,7 @@ from incentives.models import PointsAccount, PointsEntry, Redemption, Reward
 
 from .factories import CustomerFactory, RewardFactory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 
 def _race(calls):

@@ -36,7 +36,7 @@ def test_drift_exits_one_and_names_the_customer(capsys):
     assert exc.value.code == 1
     out = capsys.readouterr().out
     assert "1 account(s)" in out
-    assert f"customer {b.pk}: balance 7, ledger sum 30, latest balance_after 30" in out
+    assert f"customer {b.external_id} (id {b.pk}): balance 7, ledger sum 30, latest balance_after 30" in out
 
 
 def test_drift_as_json(capsys):
@@ -47,4 +47,4 @@ def test_drift_as_json(capsys):
     assert exc.value.code == 1
     report = json.loads(capsys.readouterr().out)
     assert report["drift_accounts"] == 1
-    assert report["drift"] == [{"customer_id": a.pk, "balance": 101, "ledger": 100, "last_after": 100}]
+    assert report["drift"] == [{"customer_id": a.pk, "balance": 101, "ledger": 100, "last_after": 100, "external_id": "alice"}]

@@ -104,7 +104,7 @@ def test_a_chunk_rerun_is_idempotent(first_run):
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_concurrent_recomputes_one_wins(monkeypatch):
     ensure_rule_set()
     for i in range(30):

@@ -331,7 +331,7 @@ def worker_queue():
 
 
 @pytest.mark.celery_worker
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_recompute_fans_out_on_a_real_worker(worker_queue):
     from segments.tasks import segments_recompute_task
 

@@ -396,7 +396,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.mark.browser
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing")
 def test_operator_builds_and_previews_a_segment_in_the_browser(world, make_user, live_server, monkeypatch):
     make_user("operator", username="olga")  # before Playwright's loop starts (see tests/browser)

@@ -60,7 +60,7 @@ def worker_queue():
 
 
 @pytest.mark.celery_worker
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_order_batch_rolls_up_in_a_real_worker(worker_queue):
     customer = CustomerFactory()
     payload = {"items": [

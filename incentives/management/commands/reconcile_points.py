@@ -3,6 +3,7 @@ import json
 from django.core.management.base import BaseCommand
 
 from incentives.services import ledger_reconcile
+from users.models import Customer
 
 
 class Command(BaseCommand):
@@ -13,13 +14,16 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         drift = ledger_reconcile()
+        names = dict(Customer.objects.filter(pk__in=[r["customer_id"] for r in drift[:100]]).values_list("id", "external_id"))
+        for row in drift:
+            row["external_id"] = names.get(row["customer_id"])
         if options["json"]:
             self.stdout.write(json.dumps({"drift_accounts": len(drift), "drift": drift[:100]}, default=str))
         elif drift:
             self.stdout.write(f"{len(drift)} account(s) drift from their ledger:")
             for row in drift[:100]:
                 self.stdout.write(
-                    f"  customer {row['customer_id']}: balance {row['balance']}, ledger sum {row['ledger']}, "
+                    f"  customer {row['external_id']} (id {row['customer_id']}): balance {row['balance']}, ledger sum {row['ledger']}, "
                     f"latest balance_after {row['last_after']}"
                 )
         else:

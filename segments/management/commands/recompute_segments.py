@@ -2,6 +2,7 @@ import json
 from datetime import UTC, datetime, time
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from core.errors import ApplicationError
 from segments import services
@@ -28,6 +29,8 @@ class Command(BaseCommand):
                 raise CommandError(f"--as-of {as_of!r} is not a date (YYYY-MM-DD) or an ISO datetime.") from None
             if when.tzinfo is None:
                 raise CommandError("--as-of needs a UTC offset when it has a time.")
+            if len(as_of) == 10 and when.date() == timezone.now().date():
+                when = timezone.now()  # "as of today" means as of now, not the end of today
         try:
             if incremental:
                 changed = services.recompute_incremental()
