@@ -52,7 +52,9 @@ class PointsAccount(models.Model):
 
 
 class PointsEntry(models.Model):
-    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="points_entries")
+    # No index of its own: the (customer, idempotency_key) constraint and points_cust_time lead with it.
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.PROTECT,
+                                 related_name="points_entries", db_index=False)
     kind = models.CharField(_("kind"), max_length=8, choices=EntryKind.choices)
     amount = models.BigIntegerField(_("amount"), help_text=_("signed: positive adds points, negative takes them"))
     growth = models.BigIntegerField(_("growth value"), default=0)
