@@ -10,33 +10,34 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from users.models import Customer
 
 
 class Stage(models.TextChoices):
-    PROSPECT = "prospect", _("prospect")
-    NEW = "new", _("new")
-    GROWING = "growing", _("growing")
-    MATURE = "mature", _("mature")
-    CHURN_WARNING = "churn_warning", _("churn warning")
-    CHURNED = "churned", _("churned")
+    PROSPECT = "prospect", pgettext_lazy("lifecycle stage", "prospect")
+    NEW = "new", pgettext_lazy("lifecycle stage", "new")
+    GROWING = "growing", pgettext_lazy("lifecycle stage", "growing")
+    MATURE = "mature", pgettext_lazy("lifecycle stage", "mature")
+    CHURN_WARNING = "churn_warning", pgettext_lazy("lifecycle stage", "churn warning")
+    CHURNED = "churned", pgettext_lazy("lifecycle stage", "churned")
 
 
 class Tier(models.TextChoices):
-    SUPER_VIP = "super_vip", _("super VIP")
-    CORE = "core", _("core")
-    ACTIVE = "active", _("active")
-    NORMAL = "normal", _("normal")
-    POTENTIAL = "potential", _("potential")
+    SUPER_VIP = "super_vip", pgettext_lazy("value tier", "super VIP")
+    CORE = "core", pgettext_lazy("value tier", "core")
+    ACTIVE = "active", pgettext_lazy("value tier", "active")
+    NORMAL = "normal", pgettext_lazy("value tier", "normal")
+    POTENTIAL = "potential", pgettext_lazy("value tier", "potential")
 
 
 class OperatingClass(models.TextChoices):
-    CORE_VALUE = "core_value", _("core value")
-    POTENTIAL_GROWTH = "potential_growth", _("potential growth")
-    ACTIVE_MAINTAIN = "active_maintain", _("active, maintain")
-    SILENT_TO_WAKE = "silent_to_wake", _("silent, to wake")
-    CHURN_RISK = "churn_risk", _("churn risk")
+    CORE_VALUE = "core_value", pgettext_lazy("operating class", "core value")
+    POTENTIAL_GROWTH = "potential_growth", pgettext_lazy("operating class", "potential growth")
+    ACTIVE_MAINTAIN = "active_maintain", pgettext_lazy("operating class", "active, maintain")
+    SILENT_TO_WAKE = "silent_to_wake", pgettext_lazy("operating class", "silent, to wake")
+    CHURN_RISK = "churn_risk", pgettext_lazy("operating class", "churn risk")
 
 
 def default_rfm_groups() -> list[dict]:

@@ -185,9 +185,14 @@ class Command(BaseCommand):
         parser.add_argument("--reset", action="store_true",
                             help="delete every customer, order, event and tag first")
         parser.add_argument("--no-users", action="store_true", help="do not create the demo operator accounts")
+        parser.add_argument("--users-only", action="store_true",
+                            help="only create (or reset the passwords of) the demo operator accounts")
 
-    def handle(self, *args, customers, orders, seed, now, days, reset, no_users, **options):
+    def handle(self, *args, customers, orders, seed, now, days, reset, no_users, users_only=False, **options):
         started = time.monotonic()
+        if users_only:
+            self.stdout.write("Demo accounts ready: " + ", ".join(demo_users_ensure()))
+            return
         if customers < 1 or orders < 0 or days < 1:
             raise CommandError("--customers and --days must be positive and --orders not negative.")
         if now is None:
