@@ -6,6 +6,7 @@ benchmark's client side stays light; server-side setup runs ``manage.py``
 in a subprocess with :func:`server_env`.
 """
 
+import http.client
 import json
 import os
 import signal
@@ -275,3 +276,52 @@ class Gunicorn:
 def emit(result: dict) -> None:
     """The benchmark's one line of output."""
     print(json.dumps(result, ensure_ascii=False), flush=True)
+
+
+class Pusher:
+    """Sends bodies from several threads; each thread keeps one connection (reopened when the server closes it)."""
+
+    def __init__(self, port: int, key: str, path: str):
+        self.port, self.path = port, path
+        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def run(self, bodies: list[bytes], clients: int, check) -> tuple[list[float], list[str], float]:
+        latencies: list[float] = []
+        failures: list[str] = []
+        lock = threading.Lock()
+        next_index = iter(range(len(bodies)))
+
+        def client() -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+            mine = []
+            while True:
+                with lock:
+                    i = next(next_index, None)
+                if i is None or len(failures) > 10:
+                    break
+                started = time.perf_counter()
+                try:
+                    conn.request("POST", self.path, body=bodies[i], headers=self.headers)
+                    response = conn.getresponse()
+                    payload = response.read()
+                except (OSError, http.client.HTTPException) as exc:
+                    conn.close()
+                    with lock:
+                        failures.append(f"batch {i}: {exc!r}")
+                    continue
+                mine.append(time.perf_counter() - started)
+                problem = check(response.status, payload)
+                if problem:
+                    with lock:
+                        failures.append(f"batch {i}: {problem}")
+            conn.close()
+            with lock:
+                latencies.extend(mine)
+
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return latencies, failures, time.perf_counter() - started

@@ -1,3 +1,9 @@
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -69,3 +75,44 @@ def make_api(db):
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"
+
+
+def _database_url_for_worker() -> str:
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    port = f":{s['PORT']}" if s.get("PORT") else ""
+    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+    return f"postgres://{s['USER']}{password}@{s['HOST'] or '127.0.0.1'}{port}/{s['NAME']}"
+
+
+@pytest.fixture
+def worker_queue():
+    """A real `celery worker` process on the configured broker (Redis, or the file-system
+    broker), consuming a queue of its own, on the test database. Its default queue is that
+    queue too, so what the worker itself sends (a chord's join) stays on it. Use with a
+    transactional test: the worker sees only committed data."""
+    from ops_site.celery import app
+
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "DATABASE_URL": _database_url_for_worker(), "DJANGO_SETTINGS_MODULE": "ops_site.settings.test",
+           "CELERY_DEFAULT_QUEUE": queue}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "ops_site", "worker", "-Q", queue, "--pool", "solo",
+         "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "warning"],
+        cwd=Path(__file__).resolve().parents[1], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    old_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    try:
+        yield queue
+    finally:
+        app.conf.task_default_queue = old_queue
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        if proc.returncode not in (0, -15, None):
+            print(out)

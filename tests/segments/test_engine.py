@@ -1,20 +1,14 @@
 """The full recompute against an independent pandas computation, and its edge cases."""
 
-import os
-import subprocess
-import sys
 import time
-import uuid
 from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from core.errors import ApplicationError
-from ops_site.celery import app
 from segments import rules, selectors, services
 from segments.models import (
     AggregateStage,
@@ -292,42 +286,6 @@ def test_stage_history_and_transition_matrix(history):
 
 
 # --- One flow through a real worker ----------------------------------------------------------
-
-
-def _database_url_for_worker() -> str:
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{s['NAME']}"
-    port = f":{s['PORT']}" if s.get("PORT") else ""
-    password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
-    return f"postgres://{s['USER']}{password}@{s['HOST'] or '127.0.0.1'}{port}/{s['NAME']}"
-
-
-@pytest.fixture
-def worker_queue():
-    """A `celery worker` process on a queue of its own. Its default queue is that queue
-    too, so what the worker itself sends (the chord's join, the cleanup) stays on it."""
-    queue = f"test-seg-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DATABASE_URL": _database_url_for_worker(), "DJANGO_SETTINGS_MODULE": "ops_site.settings.test"}
-    code = ("import sys; from ops_site.celery import app; app.conf.task_default_queue = sys.argv[1]; "
-            "app.worker_main(['worker', '-Q', sys.argv[1], '--pool', 'solo', '--without-heartbeat', "
-            "'--without-gossip', '--without-mingle', '-l', 'warning'])")
-    proc = subprocess.Popen([sys.executable, "-c", code, queue], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    old_queue = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    try:
-        yield proc
-    finally:
-        app.conf.task_default_queue = old_queue
-        proc.terminate()
-        try:
-            out, _ = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
-        if proc.returncode not in (0, -15, None):
-            print(out)
 
 
 @pytest.mark.celery_worker
