@@ -52,6 +52,14 @@ def _psql(sql: str, db: str = "postgres") -> None:
     subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-qAtc", sql], check=True)
 
 
+def _loaded(db: str, customers: int, orders: int) -> bool:
+    found = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-qAtc",
+                            "SELECT (SELECT count(*) FROM users_customer), "
+                            "(SELECT count(*) FROM users_order WHERE external_id NOT LIKE 'inc%')"],
+                           capture_output=True, text=True)
+    return found.returncode == 0 and found.stdout.strip() == f"{customers}|{orders}"
+
+
 def _copy(cur, table: str, columns: str, frame: pd.DataFrame) -> None:
     buf = io.StringIO()
     frame.to_csv(buf, header=False, index=False)
@@ -136,10 +144,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--db", default="opsdesk_bench_segments")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the database of an earlier run with the same sizes (skips the load)")
     args = parser.parse_args()
 
-    _psql(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
-    _psql(f"CREATE DATABASE {args.db}")
+    reuse = args.reuse and _loaded(args.db, args.customers, args.orders)
+    if not reuse:
+        _psql(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
+        _psql(f"CREATE DATABASE {args.db}")
     env = {**os.environ, "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.db}", "REDIS_URL": args.redis,
            "DJANGO_SETTINGS_MODULE": "ops_site.settings.base", "DEBUG": "false", "LOG_LEVEL": "WARNING"}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
@@ -156,8 +168,15 @@ def main() -> None:
     from segments.models import SegmentRun
     from segments.tasks import segments_recompute_task
 
-    with transaction.atomic():  # bulk_load's index drop and rebuild are transactional DDL
-        info = load(customers=args.customers, orders=args.orders, seed=args.seed)
+    if reuse:
+        with connection.cursor() as cur:  # back to the loaded state: no runs, no incremental orders
+            cur.execute("DELETE FROM users_order WHERE external_id LIKE 'inc%%'")
+            cur.execute("TRUNCATE segments_stagechange, segments_segmentsizesnapshot, segments_customerscore, "
+                        "segments_aggregatestage, segments_predictionstage, segments_segmentrun CASCADE")
+        info = {"load_s": None}
+    else:
+        with transaction.atomic():  # bulk_load's index drop and rebuild are transactional DDL
+            info = load(customers=args.customers, orders=args.orders, seed=args.seed)
     with connection.cursor() as cur:  # visibility map for index-only scans, fresh statistics
         cur.execute("VACUUM ANALYZE users_order")
         cur.execute("VACUUM ANALYZE users_customer")

@@ -105,7 +105,7 @@ def aggregate_chunk(*, run: SegmentRun, window_days: int, lo: int, hi: int, cust
 # --- Model phase ------------------------------------------------------------------
 
 
-def _fetch_summary(run_id: int) -> np.ndarray:
+def summary(*, run_id: int) -> np.ndarray:
     """customer_id, x (repeat purchases), t_x, T (days), mean value — for buyers only."""
     query = (f"SELECT customer_id, orders_total - 1, COALESCE(t_x_days, 0), COALESCE(age_days, 0), COALESCE(mean_order_value, 0) "
              f"FROM {AGG} WHERE run_id = %s AND orders_total > 0")
@@ -123,7 +123,7 @@ def _fetch_summary(run_id: int) -> np.ndarray:
     return np.array(rows, dtype=float).reshape(-1, 5) if rows else np.empty((0, 5))
 
 
-def fit_model(*, run_id: int, fallback: dict | None = None) -> dict:
+def fit_model(*, data: np.ndarray, fallback: dict | None = None) -> dict:
     """Fits BG/NBD and Gamma-Gamma on every buyer's (x, t_x, T in days; mean order value).
 
     When the data cannot identify the model (nobody bought twice), the previous
@@ -131,8 +131,7 @@ def fit_model(*, run_id: int, fallback: dict | None = None) -> dict:
     predictions and stages fall back to the inactivity thresholds alone.
     Note: the Gamma-Gamma input is the mean of all of a buyer's positive paid
     orders (not only repeat ones) — one set-based aggregate, and steadier for
-    customers with few repeats."""
-    data = _fetch_summary(run_id)
+    customers with few repeats. ``data`` is ``summary(run_id=...)``."""
     # Whole days: the model loses nothing that matters, and identical (x, t_x, T) rows
     # collapse into weighted ones, which makes the fit fast at a million customers.
     x, t_x, T, m = data[:, 1], np.round(data[:, 2]), np.round(np.maximum(data[:, 3], data[:, 2])), data[:, 4]
@@ -146,44 +145,50 @@ def fit_model(*, run_id: int, fallback: dict | None = None) -> dict:
     return {"bgnbd": bg.to_dict(), "gamma_gamma": gg.to_dict(), "buyers": len(data), "refit": True}
 
 
-def predict(*, run_id: int, params: dict, horizon_days: int, customer_ids: list[int] | None = None) -> int:
-    """Writes p_alive, expected purchases (90 days), expected order value and CLV for buyers."""
-    if not params.get("bgnbd"):
-        return 0
-    data = _fetch_summary(run_id)
-    if customer_ids is not None and len(data):
-        data = data[np.isin(data[:, 0], np.asarray(customer_ids, dtype=float))]
-    if not len(data):
+def predict(*, run_id: int, data: np.ndarray, params: dict, horizon_days: int) -> int:
+    """Writes p_alive, expected purchases (90 days), expected order value and CLV for the
+    buyers in ``data`` (rows of ``summary()``) under ``run_id``."""
+    if not params.get("bgnbd") or not len(data):
         return 0
     bg = churn.BgNbdParams.from_dict(params["bgnbd"])
     gg = churn.GammaGammaParams.from_dict(params["gamma_gamma"])
     ids, x, t_x, T, m = data[:, 0].astype(np.int64), data[:, 1], data[:, 2], np.maximum(data[:, 3], data[:, 2]), data[:, 4]
-    p_alive = churn.p_alive(bg, x, t_x, T)
-    e90 = churn.expected_purchases(bg, 90.0, x, t_x, T)
     e_h = churn.expected_purchases(bg, float(horizon_days), x, t_x, T)
     eov = churn.expected_order_value(gg, x, m)
-    clv = churn.clv(e_h, eov)
-    columns = (ids, p_alive, e90, np.round(eov, 2), np.round(clv, 2))
+    columns = {
+        "run_id": np.full(len(ids), run_id, dtype=np.int64),
+        "customer_id": ids,
+        "p_alive": churn.p_alive(bg, x, t_x, T),
+        "expected_purchases_90d": churn.expected_purchases(bg, 90.0, x, t_x, T),
+        "expected_order_value": eov,
+        "clv": churn.clv(e_h, eov),
+    }
+    for name in ("p_alive", "expected_purchases_90d", "expected_order_value", "clv"):
+        columns[name] = np.nan_to_num(np.asarray(columns[name], dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     with connection.cursor() as cur:
-        if customer_ids is None:
-            cur.execute(f"DELETE FROM {PRED} WHERE run_id = %s", [run_id])
         if _pg():
-            frame = pd.DataFrame({"run_id": run_id, "customer_id": columns[0], "p_alive": columns[1],
-                                  "e90": columns[2], "eov": columns[3], "clv": columns[4]})
-            buf = io.StringIO()
-            frame.to_csv(buf, header=False, index=False, float_format="%.6f")
-            buf.seek(0)
-            cur.cursor.copy_expert(
-                f"COPY {PRED} (run_id, customer_id, p_alive, expected_purchases_90d, expected_order_value, clv) FROM STDIN WITH CSV",
-                buf,
-            )
+            _copy_binary(cur.cursor, PRED, columns)
         else:
             cur.executemany(
-                f"INSERT INTO {PRED} (run_id, customer_id, p_alive, expected_purchases_90d, expected_order_value, clv) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                [(run_id, int(i), float(p), float(e), round(float(v), 2), round(float(c), 2)) for i, p, e, v, c in zip(*columns, strict=True)],
+                f"INSERT INTO {PRED} ({', '.join(columns)}) VALUES (%s, %s, %s, %s, %s, %s)",
+                list(zip(*(c.tolist() for c in columns.values()), strict=True)),
             )
     return len(ids)
+
+
+def _copy_binary(cursor, table: str, columns: dict[str, np.ndarray]) -> None:
+    """COPY … FROM STDIN (FORMAT binary) of int64/float64 numpy columns, packed by numpy
+    in one pass (text CSV of a million rows costs seconds; this costs milliseconds)."""
+    fields = [("n", ">i2")]
+    for i, array in enumerate(columns.values()):
+        fields += [(f"l{i}", ">i4"), (f"v{i}", ">i8" if array.dtype.kind in "iu" else ">f8")]
+    rows = np.empty(len(next(iter(columns.values()))), dtype=fields)
+    rows["n"] = len(columns)
+    for i, array in enumerate(columns.values()):
+        rows[f"l{i}"] = 8
+        rows[f"v{i}"] = array
+    payload = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8 + rows.tobytes() + b"\xff\xff"
+    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT binary)", io.BytesIO(payload))
 
 
 # --- Score phase: windows + labels into the run's CustomerScore rows -----------------
@@ -209,7 +214,9 @@ def score_run(*, run: SegmentRun, t: rules.Thresholds) -> int:
                 last_order_at, mean_order_value, r_score, f_score, m_score, p_alive, expected_purchases_90d,
                 expected_order_value, clv, rfm_group, rfm_segment, tier, stage, operating_class)
             WITH base AS (
-                SELECT a.*, p.p_alive, p.expected_purchases_90d, p.expected_order_value, p.clv
+                SELECT a.*, p.p_alive, p.expected_purchases_90d,
+                       ROUND(CAST(p.expected_order_value AS NUMERIC), 2) AS expected_order_value,
+                       ROUND(CAST(p.clv AS NUMERIC), 2) AS clv
                 FROM {AGG} a LEFT JOIN {PRED} p ON p.run_id = a.run_id AND p.customer_id = a.customer_id
                 WHERE a.run_id = %s
             ),
@@ -254,14 +261,40 @@ SNAPSHOT_DIMENSIONS = ("stage", "tier", "rfm_group", "rfm_segment", "operating_c
 
 
 def size_snapshots_insert(*, run: SegmentRun) -> int:
+    """Every dimension's group sizes from one scan of the run (grouped by all dimensions
+    at once, then summed per dimension)."""
+    dims = ", ".join(SNAPSHOT_DIMENSIONS)
     parts = " UNION ALL ".join(
-        f"SELECT '{dim}:' || {dim} AS k, COUNT(*) AS n FROM {SCORE} WHERE run_id = %s AND {dim} <> '' GROUP BY {dim}"
+        f"SELECT '{dim}:' || {dim} AS k, SUM(n) AS n FROM combos WHERE {dim} <> '' GROUP BY {dim}"
         for dim in SNAPSHOT_DIMENSIONS
     )
-    sql = f"INSERT INTO segments_segmentsizesnapshot (run_id, as_of, key, size) SELECT %s, %s, k, n FROM ({parts}) s"
+    sql = (f"INSERT INTO segments_segmentsizesnapshot (run_id, as_of, key, size) "
+           f"WITH combos AS (SELECT {dims}, COUNT(*) AS n FROM {SCORE} WHERE run_id = %s GROUP BY {dims}) "
+           f"SELECT %s, %s, k, n FROM ({parts}) s")
     with connection.cursor() as cur:
-        cur.execute(sql, [run.pk, _dt(run.as_of), *([run.pk] * len(SNAPSHOT_DIMENSIONS))])
+        cur.execute(sql, [run.pk, run.pk, _dt(run.as_of)])
         return cur.rowcount
+
+
+def analyze(*tables: str) -> None:
+    """Fresh planner statistics for tables a phase has just filled (a million new rows
+    planned as a few hundred invites nested loops)."""
+    if _pg():
+        with connection.cursor() as cur:
+            cur.execute(f"ANALYZE {', '.join(tables)}")
+
+
+def large_sorts_in_memory() -> None:
+    """For the current transaction: let PostgreSQL sort and hash a million rows in memory
+    (window functions, joins) instead of spilling to temporary files."""
+    if _pg():
+        with connection.cursor() as cur:
+            cur.execute("SET LOCAL work_mem = '256MB'")
+
+
+def predictions_clear(*, run_id: int) -> None:
+    with connection.cursor() as cur:
+        cur.execute(f"DELETE FROM {PRED} WHERE run_id = %s", [run_id])
 
 
 def stages_clear(*, run_id: int) -> None:
@@ -305,7 +338,8 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
             UPDATE {SCORE} SET recency_days = a.recency_days, frequency = a.frequency, monetary = a.monetary,
                 orders_total = a.orders_total, first_order_at = a.first_order_at, last_order_at = a.last_order_at,
                 mean_order_value = a.mean_order_value, p_alive = p.p_alive,
-                expected_purchases_90d = p.expected_purchases_90d, expected_order_value = p.expected_order_value, clv = p.clv
+                expected_purchases_90d = p.expected_purchases_90d,
+                expected_order_value = ROUND(CAST(p.expected_order_value AS NUMERIC), 2), clv = ROUND(CAST(p.clv AS NUMERIC), 2)
             FROM {AGG} a LEFT JOIN {PRED} p ON p.run_id = a.run_id AND p.customer_id = a.customer_id
             WHERE a.run_id = %s AND {SCORE}.run_id = %s AND {SCORE}.customer_id = a.customer_id
         """, [stage_id, cur_id])
@@ -314,12 +348,14 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
                 last_order_at, mean_order_value, p_alive, expected_purchases_90d, expected_order_value, clv,
                 rfm_group, rfm_segment, tier, stage, operating_class)
             SELECT %s, a.customer_id, a.recency_days, a.frequency, a.monetary, a.orders_total, a.first_order_at,
-                a.last_order_at, a.mean_order_value, p.p_alive, p.expected_purchases_90d, p.expected_order_value, p.clv,
+                a.last_order_at, a.mean_order_value, p.p_alive, p.expected_purchases_90d,
+                ROUND(CAST(p.expected_order_value AS NUMERIC), 2), ROUND(CAST(p.clv AS NUMERIC), 2),
                 '', '', '', '', ''
             FROM {AGG} a LEFT JOIN {PRED} p ON p.run_id = a.run_id AND p.customer_id = a.customer_id
             WHERE a.run_id = %s AND NOT EXISTS (SELECT 1 FROM {SCORE} s WHERE s.run_id = %s AND s.customer_id = a.customer_id)
         """, [cur_id, stage_id, cur_id])
-        # 2. Re-rank the whole active base; keep the rows whose scores move.
+        # 2. Re-rank the whole active base; keep the rows whose scores move (joins, not
+        #    IN-subqueries: a million-row OR over a subplan is what makes plans go bad).
         cur.execute(f"SELECT COUNT(*) FROM {SCORE} WHERE run_id = %s AND frequency > 0", [cur_id])
         n = cur.fetchone()[0] or 1
         cur.execute("DROP TABLE IF EXISTS tmp_rescore")
@@ -333,14 +369,15 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
                        (5 * COUNT(*) OVER (ORDER BY monetary) + %s - 1) / %s AS m_score
                 FROM {SCORE} WHERE run_id = %s AND frequency > 0
             ) w ON w.customer_id = s.customer_id
+            LEFT JOIN {AGG} d ON d.run_id = %s AND d.customer_id = s.customer_id
             WHERE s.run_id = %s AND (
                 COALESCE(s.r_score, 0) <> COALESCE(w.r_score, 0) OR COALESCE(s.f_score, 0) <> COALESCE(w.f_score, 0)
-                OR COALESCE(s.m_score, 0) <> COALESCE(w.m_score, 0)
-                OR s.customer_id IN (SELECT customer_id FROM {AGG} WHERE run_id = %s))
-        """, [n, n, n, n, n, n, cur_id, cur_id, stage_id])
-        cur.execute("SELECT COUNT(*) FROM tmp_rescore")
-        changed = cur.fetchone()[0]
-        # 3. Scores, then labels, for the moved rows only.
+                OR COALESCE(s.m_score, 0) <> COALESCE(w.m_score, 0) OR d.customer_id IS NOT NULL)
+        """, [n, n, n, n, n, n, cur_id, stage_id, cur_id])
+        changed = cur.rowcount
+        if _pg():
+            cur.execute("ANALYZE tmp_rescore")
+        # 3. Scores, then labels, then classes, for the moved rows only.
         cur.execute(f"""
             UPDATE {SCORE} SET r_score = t.r_score, f_score = t.f_score, m_score = t.m_score
             FROM tmp_rescore t WHERE {SCORE}.run_id = %s AND {SCORE}.customer_id = t.customer_id
@@ -350,14 +387,15 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
             FROM (
                 SELECT s.customer_id, {labels}
                 FROM (SELECT s.*, {_days('%s', 'COALESCE(c.signup_at, c.created_at)')} AS signup_age_days
-                      FROM {SCORE} s JOIN users_customer c ON c.id = s.customer_id
-                      WHERE s.run_id = %s AND s.customer_id IN (SELECT customer_id FROM tmp_rescore)) s
+                      FROM tmp_rescore t
+                      JOIN {SCORE} s ON s.run_id = %s AND s.customer_id = t.customer_id
+                      JOIN users_customer c ON c.id = s.customer_id) s
             ) l
             WHERE {SCORE}.run_id = %s AND {SCORE}.customer_id = l.customer_id
         """, [*label_params, now, cur_id, cur_id])
         cur.execute(f"""
             UPDATE {SCORE} SET operating_class = {rules.operating_class_sql()}
-            WHERE run_id = %s AND customer_id IN (SELECT customer_id FROM tmp_rescore)
+            FROM tmp_rescore t WHERE {SCORE}.run_id = %s AND {SCORE}.customer_id = t.customer_id
         """, [cur_id])
         # 4. History.
         cur.execute(f"""
@@ -365,8 +403,8 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
             SELECT s.customer_id, t.old_stage, s.stage, %s, %s,
                    CASE WHEN t.old_stage IN ('churn_warning', 'churned') AND s.stage IN ('new', 'growing', 'mature')
                         THEN %s ELSE %s END
-            FROM {SCORE} s JOIN tmp_rescore t ON t.customer_id = s.customer_id
-            WHERE s.run_id = %s AND COALESCE(t.old_stage, '') <> s.stage
+            FROM tmp_rescore t JOIN {SCORE} s ON s.run_id = %s AND s.customer_id = t.customer_id
+            WHERE COALESCE(t.old_stage, '') <> s.stage
         """, [now, stage_id, True, False, cur_id])
         stage_changes = cur.rowcount
         cur.execute("DROP TABLE tmp_rescore")

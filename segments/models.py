@@ -149,8 +149,10 @@ class SegmentRun(models.Model):
 class CustomerScore(models.Model):
     """One customer's results in one run."""
 
-    run = models.ForeignKey(SegmentRun, on_delete=models.CASCADE, related_name="scores", db_index=False)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # Written only by the engine, from ids it has just read, a million rows at a time: no
+    # database-level FK checks (Django still cascades deletes), no extra indexes.
+    run = models.ForeignKey(SegmentRun, on_delete=models.CASCADE, related_name="scores", db_index=False, db_constraint=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     # Summary of paid orders (window for RFM; whole history up to as-of for the model).
     recency_days = models.IntegerField(null=True)
     frequency = models.IntegerField(default=0)
@@ -175,19 +177,23 @@ class CustomerScore(models.Model):
     class Meta:
         verbose_name = _("customer score")
         verbose_name_plural = _("customer scores")
+        # One index only: every read is "this customer (or these) in this run".
         constraints = [models.UniqueConstraint(fields=["run", "customer"], name="uniq_score_run_customer")]
-        indexes = [models.Index(fields=["customer", "run"], name="score_customer_run")]
 
     def __str__(self) -> str:
         return f"{self.customer_id}@run{self.run_id}: {self.stage} {self.tier}"
 
 
 class StageChange(models.Model):
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="stage_changes")
+    # Written only by the engine (see CustomerScore): no database-level FK checks; the
+    # customer is indexed through stagechange_cust_at, which leads with it.
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="stage_changes", db_index=False,
+                                 db_constraint=False)
     from_stage = models.CharField(_("from"), max_length=16, choices=Stage.choices, blank=True)
     to_stage = models.CharField(_("to"), max_length=16, choices=Stage.choices)
     at = models.DateTimeField(_("at"))
-    run = models.ForeignKey(SegmentRun, on_delete=models.SET_NULL, null=True, related_name="+")
+    run = models.ForeignKey(SegmentRun, on_delete=models.SET_NULL, null=True, related_name="+", db_index=False,
+                            db_constraint=False)
     reactivated = models.BooleanField(_("reactivated (回流)"), default=False)
 
     class Meta:
@@ -295,9 +301,6 @@ class AggregateStage(models.Model):
     t_x_days = models.FloatField(null=True)
     age_days = models.FloatField(null=True)
 
-    class Meta:
-        indexes = [models.Index(fields=["run_id", "customer_id"], name="aggstage_run_customer")]
-
     def __str__(self) -> str:
         return f"run{self.run_id}/{self.customer_id}"
 
@@ -307,11 +310,9 @@ class PredictionStage(models.Model):
     customer_id = models.BigIntegerField()
     p_alive = models.FloatField()
     expected_purchases_90d = models.FloatField()
-    expected_order_value = models.DecimalField(max_digits=14, decimal_places=2)
-    clv = models.DecimalField(max_digits=16, decimal_places=2)
-
-    class Meta:
-        indexes = [models.Index(fields=["run_id", "customer_id"], name="predstage_run_customer")]
+    # Floats here (binary COPY from numpy); rounded to money when scored.
+    expected_order_value = models.FloatField()
+    clv = models.FloatField()
 
     def __str__(self) -> str:
         return f"run{self.run_id}/{self.customer_id}"

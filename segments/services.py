@@ -135,13 +135,21 @@ def recompute_finish(*, run_id: int) -> SegmentRun:
     try:
         with _phase(run, "model_fit"):
             previous = published_run()
-            params = engine.fit_model(run_id=run.pk, fallback=previous.model_params if previous else None)
+            engine.analyze(engine.AGG)
+            data = engine.summary(run_id=run.pk)
+            params = engine.fit_model(data=data, fallback=previous.model_params if previous else None)
         SegmentRun.objects.filter(pk=run.pk).update(model_params=params)
         with _phase(run, "model_predict"):
-            engine.predict(run_id=run.pk, params=params, horizon_days=run.rule_set.clv_horizon_days)
-        with _phase(run, "score"), transaction.atomic():
-            engine.scores_delete(run_ids=[run.pk])
-            scored = engine.score_run(run=run, t=t)
+            engine.predictions_clear(run_id=run.pk)
+            engine.predict(run_id=run.pk, data=data, params=params, horizon_days=run.rule_set.clv_horizon_days)
+        del data
+        with _phase(run, "score"):
+            engine.analyze(engine.PRED)
+            with transaction.atomic():
+                engine.large_sorts_in_memory()
+                engine.scores_delete(run_ids=[run.pk])
+                scored = engine.score_run(run=run, t=t)
+            engine.analyze(engine.SCORE)
         with _phase(run, "publish"):
             _publish(run, counts={"customers": scored, "buyers": params["buyers"]})
     except Exception as exc:
@@ -159,6 +167,7 @@ def _publish(run: SegmentRun, *, counts: dict) -> None:
     from .membership import segments_materialize
 
     with transaction.atomic():
+        engine.large_sorts_in_memory()
         current = published_run()
         if current is not None and current.as_of > run.as_of:
             # A backfill of an earlier date: keep it as history, don't replace the newer results.
@@ -235,8 +244,11 @@ def recompute_incremental(*, now: datetime | None = None) -> int:
                                            customer_ids=dirty[start:start + 20_000])
             with _phase(run, "model_predict"):
                 if current.model_params:
-                    engine.predict(run_id=run.pk, params=current.model_params, horizon_days=current.rule_set.clv_horizon_days)
+                    engine.predict(run_id=run.pk, data=engine.summary(run_id=run.pk), params=current.model_params,
+                                   horizon_days=current.rule_set.clv_horizon_days)
+            engine.analyze(engine.AGG, engine.PRED)
             with _phase(run, "patch"), transaction.atomic():
+                engine.large_sorts_in_memory()
                 counts |= engine.patch_published(current=current, stage_run=run, t=t)
                 counts["segment_changes"] = segments_materialize(run=current, snapshot=False)
         SegmentRun.objects.filter(pk=run.pk).update(status=SegmentRun.Status.APPLIED, finished_at=timezone.now(), counts=counts)

@@ -3,7 +3,6 @@ broker (Redis when REDIS_URL is set, the file-system broker otherwise)."""
 
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +12,6 @@ from users.rows import OrderRow
 from users.services import orders_upsert_batch
 
 from .factories import CustomerFactory
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.celery_worker
