@@ -363,7 +363,6 @@ def _rescore(frame: pd.DataFrame) -> pd.DataFrame:
     for i, name in enumerate(("r_score", "f_score", "m_score")):
         out[name] = pd.array(np.where(new[moved, i] > 0, new[moved, i], 0), dtype="Int64").astype("Int64")
         out.loc[out[name] == 0, name] = pd.NA
-    out["old_stage"] = frame["stage"].fillna("").to_numpy()[moved]
     return out
 
 
@@ -410,18 +409,23 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
         # 2. Re-rank the whole active base. The ranks are counted with numpy over the three
         #    columns (one sort each, vectorised; equal to the SQL windows of the full run,
         #    which the tests check), so only the rows whose scores move are written back.
+        # Only rows that can move: the active base, rows scored before, and the dirty ones.
         frame = _frame(
             f"SELECT s.customer_id, COALESCE(s.recency_days, 0), s.frequency, CAST(ROUND(s.monetary * 100) AS BIGINT), "
             f"COALESCE(s.r_score, 0), COALESCE(s.f_score, 0), COALESCE(s.m_score, 0), "
-            f"CASE WHEN d.customer_id IS NULL THEN 0 ELSE 1 END, s.stage "
+            f"CASE WHEN d.customer_id IS NULL THEN 0 ELSE 1 END "
             f"FROM {SCORE} s LEFT JOIN {AGG} d ON d.run_id = %s AND d.customer_id = s.customer_id "
-            f"WHERE s.run_id = %s", [stage_id, cur_id], ["id", "rec", "freq", "cents", "r0", "f0", "m0", "dirty", "stage"])
+            f"WHERE s.run_id = %s AND (s.frequency > 0 OR s.r_score IS NOT NULL OR d.customer_id IS NOT NULL)",
+            [stage_id, cur_id], ["id", "rec", "freq", "cents", "r0", "f0", "m0", "dirty"])
         moved = _rescore(frame)
         cur.execute("DROP TABLE IF EXISTS tmp_rescore")
         cur.execute("CREATE TEMPORARY TABLE tmp_rescore (customer_id bigint, r_score smallint, f_score smallint, "
                     "m_score smallint, old_stage varchar(16))")
         _copy_frame("tmp_rescore", moved)
         changed = len(moved)
+        # The stage before the update, for the history below.
+        cur.execute(f"UPDATE tmp_rescore SET old_stage = s.stage FROM {SCORE} s "
+                    f"WHERE s.run_id = %s AND s.customer_id = tmp_rescore.customer_id", [cur_id])
         if _pg():
             cur.execute("ANALYZE tmp_rescore")
         # 3. Scores, labels and class of the moved rows, in one UPDATE.
