@@ -12,7 +12,7 @@ from core.errors import Conflict, NotFound
 from core.permissions import ScopePermission
 from core.validation import validate_body
 from users.rows import ExternalId
-from users.selectors import customer_get
+from users.selectors import customer_get, customer_ref
 
 from . import selectors, services
 from .models import EntrySource, PointsEntry, Redemption
@@ -80,7 +80,7 @@ class PointsEntryApi(APIView):
     @extend_schema(request=PointsEntryIn, responses={201: dict}, summary="Earn or spend points (idempotent)")
     def post(self, request):
         body = validate_body(PointsEntryIn, request.data)
-        customer = customer_get(external_id=body.customer)
+        customer = customer_ref(external_id=body.customer)
         try:
             posted = services.points_post(
                 customer=customer, kind=body.kind, amount=body.amount, reason=body.reason,
@@ -136,7 +136,7 @@ class RewardRedeemApi(APIView):
     @extend_schema(request=RedeemIn, responses={201: dict}, summary="Redeem a reward (idempotent)")
     def post(self, request, reward_id: int):
         body = validate_body(RedeemIn, request.data)
-        customer = customer_get(external_id=body.customer)
+        customer = customer_ref(external_id=body.customer)
         redemption, replayed = services.reward_redeem(customer=customer, reward_id=reward_id, idempotency_key=body.idempotency_key)
         headers = {"Idempotent-Replayed": "true"} if replayed else {}
         return Response(

@@ -54,8 +54,14 @@ def request_hash(**fields) -> str:
 def _lock_accounts(customer_ids) -> dict[int, PointsAccount]:
     """Creates missing accounts, then locks them all in id order (no deadlocks between batches)."""
     ids = sorted(set(customer_ids))
-    PointsAccount.objects.bulk_create([PointsAccount(customer_id=i) for i in ids], ignore_conflicts=True)
-    return {a.customer_id: a for a in PointsAccount.objects.select_for_update().filter(customer_id__in=ids).order_by("customer_id")}
+    locked = PointsAccount.objects.select_for_update().filter(customer_id__in=ids).order_by("customer_id")
+    accounts = {a.customer_id: a for a in locked}
+    if len(accounts) < len(ids):
+        # Only customers without an account yet pay for the insert (a race inserts once).
+        PointsAccount.objects.bulk_create([PointsAccount(customer_id=i) for i in ids if i not in accounts],
+                                          ignore_conflicts=True)
+        accounts = {a.customer_id: a for a in locked.all()}
+    return accounts
 
 
 def _due_to_expire(customer_id: int, at: datetime) -> int:

@@ -41,6 +41,14 @@ def customer_get(*, external_id: str) -> Customer:
     return customer
 
 
+def customer_ref(*, external_id: str) -> Customer:
+    """Just the customer's identity and timezone, for write paths that need no profile."""
+    customer = Customer.objects.only("id", "external_id", "timezone").filter(external_id=external_id).first()
+    if customer is None:
+        raise NotFound(f"No customer with external_id {external_id!r}.")
+    return customer
+
+
 def customer_recent_orders(*, customer: Customer, limit: int = 50) -> QuerySet[Order]:
     return customer.orders.order_by("-occurred_at")[:limit]
 
