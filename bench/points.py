@@ -1,6 +1,6 @@
 """Points ledger benchmark: concurrent earn/spend requests against a server on PostgreSQL.
 
-    .venv/bin/python bench/points.py --requests 60000 --clients 8 --workers 3
+    .venv/bin/python bench/points.py --requests 20000 --clients 8 --workers 3
 
 Creates a fresh database, customers through the API, then fires single-entry
 ``POST /api/v1/points/entries`` requests from several client threads: earns
@@ -60,7 +60,7 @@ def _bodies(requests: int, customers: int, hot: int, replay_share: float, seed: 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=60_000, help="distinct entries requested")
+    parser.add_argument("--requests", type=int, default=20_000, help="distinct entries requested")
     parser.add_argument("--customers", type=int, default=5_000)
     parser.add_argument("--hot", type=int, default=10, help="customers taking 20% of the traffic")
     parser.add_argument("--replay-share", type=float, default=0.05)
