@@ -80,10 +80,12 @@ class _RowValidatedResource(resources.ModelResource):
                 self.fields[name].widget = _MaskedWidget(mask)
 
     def row_input(self, row: dict) -> dict[str, Any]:
-        raise NotImplementedError
+        """The file row as the API's row model expects it (each resource defines it)."""
+        raise TypeError(f"{type(self).__name__} must define row_input()")
 
     def apply(self, instance, validated: BaseModel) -> None:
-        raise NotImplementedError
+        """Copies the validated values onto the instance (each resource defines it)."""
+        raise TypeError(f"{type(self).__name__} must define apply()")
 
     def validate_row(self, row: dict) -> BaseModel:
         try:
