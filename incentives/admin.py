@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
 
+from core.admin_base import ReadOnlyAdmin
 from core.services import audit_record
 
 from .models import (
@@ -84,21 +85,8 @@ class IncentivePolicyAdmin(admin.ModelAdmin):
                      changes={f: str(form.cleaned_data[f]) for f in form.changed_data})
 
 
-class _ReadOnly(admin.ModelAdmin):
-    """The ledger is append-only: entries are written by services, never edited here."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(PointsEntry)
-class PointsEntryAdmin(_ReadOnly):
+class PointsEntryAdmin(ReadOnlyAdmin):
     list_display = ["id", "customer", "kind", "amount", "balance_after", "reason", "source", "created_at", "expires_at"]
     list_filter = ["kind", "source"]
     search_fields = ["customer__external_id", "idempotency_key", "source_ref"]
@@ -108,7 +96,7 @@ class PointsEntryAdmin(_ReadOnly):
 
 
 @admin.register(PointsAccount)
-class PointsAccountAdmin(_ReadOnly):
+class PointsAccountAdmin(ReadOnlyAdmin):
     list_display = ["customer", "balance", "growth_value", "level", "level_below_since"]
     list_select_related = ["customer", "level"]
     search_fields = ["customer__external_id"]
@@ -116,14 +104,14 @@ class PointsAccountAdmin(_ReadOnly):
 
 
 @admin.register(CustomerBadge)
-class CustomerBadgeAdmin(_ReadOnly):
+class CustomerBadgeAdmin(ReadOnlyAdmin):
     list_display = ["customer", "badge", "awarded_at"]
     list_select_related = ["customer", "badge"]
     list_filter = ["badge"]
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(_ReadOnly):
+class RedemptionAdmin(ReadOnlyAdmin):
     list_display = ["id", "customer", "reward", "points", "status", "created_at", "cancelled_at"]
     list_filter = ["status", "reward"]
     list_select_related = ["customer", "reward"]

@@ -20,6 +20,7 @@ from import_export import fields, resources, widgets
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
 
+from core.admin_base import ReadOnlyAdmin
 from core.errors import ApplicationError
 
 from . import rules
@@ -35,19 +36,6 @@ THRESHOLD_FIELDS = set(rules.Thresholds.__dataclass_fields__) | {"clv_horizon_da
 def _pretty_json(value) -> str:
     return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>',
                        json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str))
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """History and engine output: looked at, never edited by hand."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RuleSet)
