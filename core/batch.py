@@ -23,9 +23,11 @@ class RowError:
     index: int
     field: str
     message: str
+    code: str = ""  # set where a client acts on the kind of error (points: insufficient_points, …)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "field": self.field, "message": self.message}
+        out = {"index": self.index, "field": self.field, "message": self.message}
+        return out | {"code": self.code} if self.code else out
 
 
 @dataclass
@@ -64,12 +66,17 @@ class ValidatedBatch(Generic[RowT]):
 
     def raise_if_atomic_and_errors(self) -> None:
         if self.atomic and self.errors:
-            raise ApplicationError(
-                "The batch was rejected: it has invalid items and atomic was requested. Nothing was written.",
-                code="batch_rejected",
-                details={"errors": [e.as_dict() for e in sorted(self.errors, key=lambda e: e.index)]},
-                status=422,
-            )
+            raise batch_rejected(self.errors)
+
+
+def batch_rejected(errors: list[RowError]) -> ApplicationError:
+    """The 422 of an ``atomic`` batch with a bad item: nothing is written."""
+    return ApplicationError(
+        "The batch was rejected: it has invalid items and atomic was requested. Nothing was written.",
+        code="batch_rejected",
+        details={"errors": [e.as_dict() for e in sorted(errors, key=lambda e: e.index)]},
+        status=422,
+    )
 
 
 def _field_path(loc: tuple) -> str:

@@ -8,11 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.batch import RowError, validate_batch
 from core.errors import Conflict, NotFound
 from core.permissions import ScopePermission
 from core.validation import validate_body
 from users.rows import ExternalId
-from users.selectors import customer_get, customer_ref
+from users.selectors import customer_get, customer_ref, customer_refs
 
 from . import selectors, services
 from .models import EntrySource, PointsEntry, Redemption
@@ -27,6 +28,11 @@ class PointsEntryIn(BaseModel):
     amount: Annotated[StrictInt, Field(gt=0, le=services.MAX_POINTS_PER_ENTRY)]
     reason: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     idempotency_key: IdempotencyKey
+
+
+class PointsEntryBatchIn(BaseModel):
+    items: Annotated[list[PointsEntryIn], Field(max_length=1000)]
+    atomic: bool = False
 
 
 class RedeemIn(BaseModel):
@@ -95,6 +101,42 @@ class PointsEntryApi(APIView):
             {"customer": customer.external_id, "entry": entry_out(posted.entry), "balance_after": posted.entry.balance_after},
             status=201, headers=headers,
         )
+
+
+class PointsEntryBatchApi(APIView):
+    """Many entries in one request, posted set-based in one transaction (see
+    ``services.points_post_batch``): the way to move points in volume."""
+
+    permission_classes = [ScopePermission]
+    required_scopes = {"POST": "points:write"}
+    required_perms = {"POST": "incentives.add_pointsentry"}
+
+    @extend_schema(request=PointsEntryBatchIn, responses={200: dict},
+                   summary="Earn or spend points in a batch of up to 1,000 entries (each idempotent)")
+    def post(self, request):
+        batch = validate_batch(request.data, PointsEntryIn, unique_field=None)
+        known = customer_refs(external_ids=[row.customer for _, row in batch.rows])
+        batch.reject_many([RowError(i, "customer", f"Unknown customer {row.customer!r}.", "not_found")
+                           for i, row in batch.rows if row.customer not in known])
+        batch.raise_if_atomic_and_errors()
+        # With atomic, every item got this far, so positions in ``rows`` are request indexes.
+        outcomes = services.points_post_batch(atomic=batch.atomic, requests=[
+            services.EntryRequest(customer_id=known[row.customer].pk, timezone=known[row.customer].timezone,
+                                  kind=row.kind, amount=row.amount, reason=row.reason,
+                                  idempotency_key=_client_key(row.idempotency_key))
+            for _, row in batch.rows
+        ])
+        indexes = [i for i, _ in batch.rows]
+        errors = [*batch.errors, *services.outcome_errors(outcomes, indexes)]
+        written = [(i, row, o) for (i, row), o in zip(batch.rows, outcomes, strict=True) if o.error is None]
+        return Response({
+            "created": sum(not o.replayed for _, _, o in written),
+            "updated": 0,
+            "unchanged": sum(o.replayed for _, _, o in written),
+            "errors": [e.as_dict() for e in sorted(errors, key=lambda e: e.index)],
+            "entries": [{"index": i, "customer": row.customer, "replayed": o.replayed, "entry": entry_out(o.entry)}
+                        for i, row, o in written],
+        })
 
 
 class CustomerPointsApi(APIView):

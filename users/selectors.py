@@ -49,6 +49,11 @@ def customer_ref(*, external_id: str) -> Customer:
     return customer
 
 
+def customer_refs(*, external_ids) -> dict[str, Customer]:
+    """``customer_ref`` for many at once (one query); unknown ids are left out."""
+    return {c.external_id: c for c in Customer.objects.only("id", "external_id", "timezone").filter(external_id__in=set(external_ids))}
+
+
 def customer_recent_orders(*, customer: Customer, limit: int = 50) -> QuerySet[Order]:
     return customer.orders.order_by("-occurred_at")[:limit]
 

@@ -171,3 +171,45 @@ def test_concurrent_redemption_replays_take_stock_once():
     assert len({r[1] for r in results}) == 1
     assert Reward.objects.get(pk=reward.pk).stock == 2
     assert _assert_ledger_consistent(c) == 900
+
+
+def _batch(customers, steps, tag):
+    """A batch touching the customers in the given order: an earn of 10 then a spend of 7 each."""
+    requests = []
+    for c in customers:
+        requests.append(services.EntryRequest(customer_id=c.pk, timezone=c.timezone, kind="earn", amount=10,
+                                              reason="race", idempotency_key=f"{tag}-e"))
+        for s in range(steps):
+            requests.append(services.EntryRequest(customer_id=c.pk, timezone=c.timezone, kind="spend", amount=7,
+                                                  reason="race", idempotency_key=f"{tag}-s{s}"))
+    return lambda: services.points_post_batch(requests=requests)
+
+
+def test_overlapping_batches_on_new_accounts_never_deadlock_or_drift():
+    # Most of these customers have no account yet: the batches create and lock them
+    # concurrently, each listing them in its own shuffled order.
+    import random
+
+    customers = [CustomerFactory() for _ in range(15)]
+    for c in customers[::3]:  # some accounts exist already, the rest are created under the race
+        services.points_post(customer=c, kind="earn", amount=1, reason="start", idempotency_key="start")
+    rng = random.Random(5)
+    calls = []
+    for t in range(16):
+        order = customers[:]
+        rng.shuffle(order)
+        calls.append(_batch(order[: 8 + t % 8], 2, f"t{t}"))
+    results = _race(calls)
+    assert {r[0] for r in results} == {"ok"}
+    written = Counter()
+    for status, outcomes in results:
+        assert status == "ok"
+        for o in outcomes:
+            if o.error is None:
+                written[o.entry.customer_id] += o.entry.amount
+            else:
+                assert o.error.code == "insufficient_points"
+    for c in customers:
+        assert _assert_ledger_consistent(c) == written[c.pk] + (c in customers[::3])
+    # each batch earns 10 then asks 7 twice: the second spend fits only when earlier batches left enough
+    assert PointsEntry.objects.filter(kind="earn").exclude(idempotency_key="start").count() == sum(8 + t % 8 for t in range(16))

@@ -1,0 +1,44 @@
+"""Writes for the points ledger, earning rules, levels, badges and the points mall.
+
+``ledger`` posts entries (one or a batch) under the accounts' row locks and runs
+expiry and the reconcile proof; ``earning`` turns orders and events into rule
+entries in the worker; ``levels`` moves levels and awards badges; ``mall``
+redeems and cancels rewards. Other apps and the interfaces import from here.
+"""
+
+from .earning import event_rules_apply, order_rules_apply
+from .ledger import (
+    MAX_POINTS_PER_ENTRY,
+    EntryOutcome,
+    EntryRequest,
+    PostedEntry,
+    ledger_reconcile,
+    outcome_errors,
+    points_expire,
+    points_post,
+    points_post_batch,
+    policy_get,
+    request_hash,
+)
+from .levels import badges_award, levels_update
+from .mall import redemption_cancel, reward_redeem
+
+__all__ = [
+    "MAX_POINTS_PER_ENTRY",
+    "EntryOutcome",
+    "EntryRequest",
+    "PostedEntry",
+    "badges_award",
+    "event_rules_apply",
+    "ledger_reconcile",
+    "levels_update",
+    "order_rules_apply",
+    "outcome_errors",
+    "points_expire",
+    "points_post",
+    "points_post_batch",
+    "policy_get",
+    "redemption_cancel",
+    "request_hash",
+    "reward_redeem",
+]
