@@ -72,12 +72,20 @@ def accounts_lock(customer_ids: Iterable[int]) -> dict[int, PointsAccount]:
     return accounts
 
 
-def accounts_save(accounts: Iterable[PointsAccount], *, now: datetime, fields=("balance", "growth_value")) -> None:
-    """Writes the moved accounts back in one UPDATE (a batch of them per statement)."""
-    accounts = list(accounts)
-    for account in accounts:
-        account.updated_at = now
-    PointsAccount.objects.bulk_update(accounts, [*fields, "updated_at"], batch_size=1000)
+def accounts_save(accounts: Iterable[PointsAccount], *, now: datetime) -> None:
+    """Writes the moved balances and growth values back: one ``UPDATE … FROM (VALUES …)``
+    per thousand accounts (Django's ``bulk_update`` builds a CASE per row and costs
+    more Python than the whole rest of a batch)."""
+    rows = [(a.customer_id, a.balance, a.growth_value) for a in accounts]
+    with connection.cursor() as cur:
+        for start in range(0, len(rows), 1000):
+            part = rows[start:start + 1000]
+            cur.execute(
+                f"UPDATE {_ACCOUNT} SET balance = v.column2, growth_value = v.column3, updated_at = %s "
+                f"FROM (VALUES {', '.join(['(%s, %s, %s)'] * len(part))}) AS v "
+                f"WHERE {_ACCOUNT}.customer_id = v.column1",
+                [now, *(value for row in part for value in row)],
+            )
 
 
 def _due(entries, at: datetime):
@@ -325,7 +333,7 @@ def points_expire(*, now: datetime | None = None, chunk: int = 5000) -> int:
             fresh = due_to_expire(part, now)
             entries = [expiry_entry_build(accounts[cid], due=amount, now=now) for cid, amount in fresh.items()]
             PointsEntry.objects.bulk_create(entries, batch_size=1000)
-            accounts_save((accounts[cid] for cid in fresh), now=now, fields=("balance",))
+            accounts_save((accounts[cid] for cid in fresh), now=now)
             written += len(entries)
     return written
 
