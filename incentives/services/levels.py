@@ -3,6 +3,7 @@
 from collections import defaultdict
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import Count, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -15,13 +16,15 @@ from .ledger import policy_get
 
 
 def levels_update(*, customer_ids=None, now: datetime | None = None, recompute_growth: bool = False) -> int:
-    """Moves accounts to the level their growth value earns, with the downgrade grace.
+    """Moves accounts to the level their growth value earns, with the downgrade grace,
+    in one ``UPDATE`` (``rules.next_level`` is the same decision for one account, and a
+    test holds the two to each other).
 
     With ``recompute_growth`` the growth value is first recomputed set-based as the
-    sum of growth earned within the policy's window (the nightly job does this)."""
+    sum of growth earned within the policy's window (the nightly job does this).
+    Returns the number of accounts whose level or grace mark changed."""
     now = now or timezone.now()
     policy = policy_get()
-    steps = [rules.LevelStep(lv.pk, lv.threshold) for lv in Level.objects.all()]
     accounts = PointsAccount.objects.all()
     if customer_ids is not None:
         accounts = accounts.filter(customer_id__in=list(customer_ids))
@@ -30,22 +33,45 @@ def levels_update(*, customer_ids=None, now: datetime | None = None, recompute_g
         growth = (PointsEntry.objects.filter(customer_id=OuterRef("customer_id"), created_at__gt=since)
                   .order_by().values("customer_id").annotate(g=Sum("growth")).values("g"))
         accounts.update(growth_value=Coalesce(Subquery(growth), 0))
-    if not steps:
+    if customer_ids is not None and not customer_ids:
         return 0
-    by_id = {s.id: s for s in steps}
-    changed = []
-    # Accounts are few per event batch; the nightly pass walks them in chunks of ids.
-    for account in accounts.only("customer_id", "growth_value", "level_id", "level_below_since").iterator(chunk_size=2000):
-        level, below = rules.next_level(
-            current=by_id.get(account.level_id), growth=account.growth_value, below_since=account.level_below_since,
-            now=now, levels=steps, grace_days=policy.level_grace_days, margin_pct=policy.level_downgrade_margin_pct,
-        )
-        new_id = level.id if level else None
-        if new_id != account.level_id or below != account.level_below_since:
-            account.level_id, account.level_below_since = new_id, below
-            changed.append(account)
-    PointsAccount.objects.bulk_update(changed, ["level", "level_below_since"], batch_size=1000)
-    return len(changed)
+    ids_sql, ids = accounts.values("customer_id").query.sql_with_params()
+    level, account = Level._meta.db_table, PointsAccount._meta.db_table
+    target = f"(SELECT {{col}} FROM {level} l WHERE l.threshold <= a.growth_value ORDER BY l.threshold DESC LIMIT 1)"
+    # The cases of rules.next_level, in its order: upgrade or first level; not clearly
+    # below the current threshold; clearly below, grace starts; grace over; in grace.
+    upgrade = "cur_id IS NULL OR cur_th IS NULL OR (target_id IS NOT NULL AND target_th >= cur_th)"
+    not_clearly_below = "g * 100 >= cur_th * (100 - %s)"
+    # One UPDATE … FROM (subquery), no CTE: SQLite reports no rowcount for a WITH statement.
+    sql = f"""
+        UPDATE {account} SET level_id = d.new_id, level_below_since = d.new_below
+        FROM (
+            SELECT customer_id,
+                   CASE WHEN {upgrade} THEN target_id WHEN {not_clearly_below} THEN cur_id WHEN below IS NULL THEN cur_id
+                        WHEN below <= %s THEN target_id ELSE cur_id END AS new_id,
+                   CASE WHEN {upgrade} THEN NULL WHEN {not_clearly_below} THEN NULL WHEN below IS NULL THEN %s
+                        WHEN below <= %s THEN NULL ELSE below END AS new_below
+            FROM (
+                SELECT a.customer_id, a.growth_value AS g, a.level_id AS cur_id, cl.threshold AS cur_th,
+                       a.level_below_since AS below, {target.format(col='l.id')} AS target_id,
+                       {target.format(col='l.threshold')} AS target_th
+                FROM {account} a LEFT JOIN {level} cl ON cl.id = a.level_id
+                WHERE a.customer_id IN ({ids_sql})
+            ) now_state
+        ) d
+        WHERE {account}.customer_id = d.customer_id
+          AND ({account}.level_id IS DISTINCT FROM d.new_id OR {account}.level_below_since IS DISTINCT FROM d.new_below)
+    """
+    grace_over = _dt(now - timezone.timedelta(days=policy.level_grace_days))
+    margin = policy.level_downgrade_margin_pct
+    with connection.cursor() as cur:
+        cur.execute(sql, [margin, grace_over, margin, _dt(now), grace_over, *ids])
+        return cur.rowcount
+
+
+def _dt(value: datetime):
+    """A datetime as a raw-SQL parameter (SQLite stores them as text)."""
+    return connection.ops.adapt_datetimefield_value(value) if connection.vendor == "sqlite" else value
 
 
 def badges_award(*, customer_ids, now: datetime | None = None) -> int:

@@ -511,6 +511,39 @@ def test_level_drops_only_after_the_grace_period_when_growth_leaves_the_window()
     assert (account.level.threshold, account.level_below_since) == (0, None)
 
 
+def test_levels_update_in_sql_decides_like_rules_next_level():
+    """The set-based UPDATE against the pure rule, over every case: no level yet,
+    upgrades, wobbles within the margin, grace starting, running and over, several
+    levels down, a level above every threshold."""
+    import random
+
+    from incentives import rules
+
+    IncentivePolicy.objects.filter(pk=1).update(level_grace_days=30, level_downgrade_margin_pct=10)
+    Level.objects.all().delete()
+    levels = [Level.objects.create(name=f"L{t}", threshold=t) for t in (100, 1000, 5000)]
+    steps = [rules.LevelStep(lv.pk, lv.threshold) for lv in levels]
+    rng = random.Random(11)
+    now = T0
+    cases, moved = [], 0
+    for _ in range(300):
+        c = CustomerFactory()
+        current = rng.choice([None, *levels])
+        growth = rng.choice([0, 50, 99, 100, 899, 900, 950, 999, 1000, 4499, 4500, 4999, 5000, 9000, rng.randrange(0, 6000)])
+        below = rng.choice([None, now, now - timedelta(days=29), now - timedelta(days=30), now - timedelta(days=90)])
+        PointsAccount.objects.create(customer=c, growth_value=growth, level=current, level_below_since=below)
+        step = rules.LevelStep(current.pk, current.threshold) if current else None
+        expected, expected_below = rules.next_level(current=step, growth=growth, below_since=below, now=now, levels=steps,
+                                                    grace_days=30, margin_pct=10)
+        cases.append((c.pk, expected.id if expected else None, expected_below))
+        moved += (expected.id if expected else None, expected_below) != (current.pk if current else None, below)
+    changed = services.levels_update(now=now)
+    got = {a.customer_id: (a.level_id, a.level_below_since) for a in PointsAccount.objects.all()}
+    assert [(pk, *got[pk]) for pk, _, _ in cases] == cases
+    assert changed == moved > 50
+    assert services.levels_update(now=now) == 0  # settled: a second pass changes nothing
+
+
 # --- leaderboards ------------------------------------------------------------------------
 
 START, END = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
