@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from users.models import Customer, Event, Order, OrderStatus
@@ -154,16 +154,26 @@ def order_rules_apply(*, order_ids: list[int], now: datetime | None = None) -> i
         "id", "external_id", "customer_id", "amount", "status", "occurred_at", "customer__timezone"))
     written = 0
     purchase_rules = _active_rules().get(RuleKind.PURCHASE, [])
+    paid = [o for o in orders if o["status"] == OrderStatus.PAID]
+    # An order paid again after a refund earns again: each earn reversed so far starts
+    # a new generation of its key (the standing one dedupes a retry).
+    reversed_earns = {
+        (ref, rule_id): n for ref, rule_id, n in
+        PointsEntry.objects.filter(source=EntrySource.ORDER, kind=EntryKind.EARN, reversed_by__isnull=False,
+                                   customer_id__in={o["customer_id"] for o in paid},
+                                   source_ref__in={f"order:{o['external_id']}" for o in paid})
+        .values("source_ref", "rule_id").annotate(n=Count("id")).values_list("source_ref", "rule_id", "n")
+    } if paid else {}
     candidates = []
-    for o in orders:
-        if o["status"] != OrderStatus.PAID:
-            continue
+    for o in paid:
         day = rules.local_date(o["occurred_at"], o["customer__timezone"])
+        ref = f"order:{o['external_id']}"
         for rule in (r for r in purchase_rules if _in_period(r, o["occurred_at"])):
             points = rules.purchase_points(o["amount"], rule.points_per_yuan)
+            generation = reversed_earns.get((ref, rule.pk), 0)
+            key = f"rule:{rule.code}:order:{o['id']}" + (f":{generation}" if generation else "")
             if points > 0:
-                candidates.append(_Candidate(o["customer_id"], rule, points, f"rule:{rule.code}:order:{o['id']}", day,
-                                             rule.name, f"order:{o['external_id']}", EntrySource.ORDER))
+                candidates.append(_Candidate(o["customer_id"], rule, points, key, day, rule.name, ref, EntrySource.ORDER))
     written += len(_post_candidates(candidates, now=now))
     undone = {f"order:{o['external_id']}": o for o in orders if o["status"] != OrderStatus.PAID}
     if undone:

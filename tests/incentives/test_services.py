@@ -266,6 +266,26 @@ def test_purchase_points_on_paid_order_and_reversed_on_refund():
     assert services.ledger_reconcile() == []
 
 
+def test_an_order_paid_again_after_a_refund_earns_again_once():
+    c = CustomerFactory()
+    order = _upsert_order(c, "paid", amount="50.00")
+    services.order_rules_apply(order_ids=[order.pk], now=T0)
+    _upsert_order(c, "refunded", amount="50.00")
+    services.order_rules_apply(order_ids=[order.pk], now=T0)
+    _upsert_order(c, "paid", amount="50.00")
+    assert services.order_rules_apply(order_ids=[order.pk], now=T0) == 1
+    assert services.order_rules_apply(order_ids=[order.pk], now=T0) == 0  # a retry pays nothing twice
+    assert balance(c) == 50
+    _upsert_order(c, "cancelled", amount="50.00")
+    assert services.order_rules_apply(order_ids=[order.pk], now=T0) == 1
+    _upsert_order(c, "paid", amount="50.00")
+    assert services.order_rules_apply(order_ids=[order.pk], now=T0) == 1
+    assert [(e.kind, e.amount, e.balance_after) for e in entries(c)] == [
+        ("earn", 50, 50), ("reverse", -50, 0), ("earn", 50, 50), ("reverse", -50, 0), ("earn", 50, 50)]
+    assert PointsAccount.objects.get(customer=c).growth_value == 50
+    assert services.ledger_reconcile() == []
+
+
 def test_refund_reversal_is_clamped_when_points_were_already_spent():
     c = CustomerFactory()
     order = _upsert_order(c, "paid", amount="100.00")
