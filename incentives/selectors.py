@@ -1,7 +1,7 @@
 """Reads for points, levels, badges, rewards and leaderboards."""
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.db.models import Count, F, Q, QuerySet, Sum, Value
@@ -82,6 +82,13 @@ def customer_badges(*, customer: Customer) -> list[dict]:
     ]
 
 
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        return ZoneInfo(settings.OPS_DEFAULT_CUSTOMER_TIMEZONE)
+
+
 def customer_entries(*, customer: Customer, limit: int = 50) -> QuerySet[PointsEntry]:
     return PointsEntry.objects.filter(customer=customer).select_related("operator", "rule").order_by("-id")[:limit]
 
@@ -102,8 +109,8 @@ def redemption_get(*, redemption_id: int) -> Redemption | None:
 
 def leaderboard(*, kind: str, start: datetime, end: datetime, limit: int = 20) -> list[dict]:
     """Top customers by accepted invites (invitees who sent ``invite_accepted`` in the
-    period, credited to their referrer) or by check-in days in the period (days in the
-    program's default timezone, so several check-in events on one day count once)."""
+    period, credited to their referrer) or by check-in days in the period, each day in
+    the customer's own timezone (several check-ins on one local day count once)."""
     if kind == "invites":
         rows = (
             Event.objects.filter(type="invite_accepted", occurred_at__gte=start, occurred_at__lt=end,
@@ -111,20 +118,23 @@ def leaderboard(*, kind: str, start: datetime, end: datetime, limit: int = 20) -
             .values("customer__referred_by").annotate(score=Count("customer", distinct=True))
             .order_by("-score", "customer__referred_by")[:limit]
         )
-        ids = [r["customer__referred_by"] for r in rows]
-        scores = [r["score"] for r in rows]
+        top = [(r["customer__referred_by"], r["score"]) for r in rows]
     elif kind == "checkins":
-        rows = (
-            Event.objects.filter(type="checkin", occurred_at__gte=start, occurred_at__lt=end)
-            .values("customer")
-            .annotate(score=Count(TruncDate("occurred_at", tzinfo=ZoneInfo(settings.OPS_DEFAULT_CUSTOMER_TIMEZONE)),
-                                  distinct=True))
-            .order_by("-score", "customer")[:limit]
-        )
-        ids = [r["customer"] for r in rows]
-        scores = [r["score"] for r in rows]
+        checkins = Event.objects.filter(type="checkin", occurred_at__gte=start, occurred_at__lt=end)
+        top = []
+        # One GROUP BY per timezone among the period's check-ins (a handful): each
+        # customer has one zone, so the per-zone tops merge into the overall top.
+        for tz in checkins.values_list("customer__timezone", flat=True).distinct().order_by():
+            rows = (
+                checkins.filter(customer__timezone=tz).values("customer")
+                .annotate(score=Count(TruncDate("occurred_at", tzinfo=_zone(tz)), distinct=True))
+                .order_by("-score", "customer")[:limit]
+            )
+            top += [(r["customer"], r["score"]) for r in rows]
+        top = sorted(top, key=lambda row: (-row[1], row[0]))[:limit]
     else:
         raise ValueError(kind)
+    ids, scores = [cid for cid, _ in top], [score for _, score in top]
     names = {c.pk: c for c in Customer.objects.filter(pk__in=ids).only("external_id", "nickname", "name")}
     return [
         {"rank": i + 1, "customer": names[cid].external_id, "nickname": names[cid].nickname or names[cid].name, "score": score}

@@ -602,6 +602,19 @@ def test_checkin_leaderboard_counts_checkin_days_within_the_period():
         selectors.leaderboard(kind="purchases", start=START, end=END)
 
 
+def test_checkin_leaderboard_counts_days_in_each_customers_timezone():
+    # 03:00 and 20:00 UTC on March 2nd: one day in UTC; two in Shanghai (11:00 on the 2nd,
+    # 04:00 on the 3rd) and two in New York (22:00 on the 1st, 15:00 on the 2nd).
+    ny, sh, utc = (CustomerFactory(nickname=tz, timezone=tz) for tz in ("America/New_York", "Asia/Shanghai", "UTC"))
+    for c in (ny, sh, utc):
+        for hour in (3, 20):
+            EventFactory(customer=c, type="checkin", occurred_at=START + timedelta(days=1, hours=hour))
+    board = selectors.leaderboard(kind="checkins", start=START, end=END)
+    assert {r["customer"]: r["score"] for r in board} == {ny.external_id: 2, sh.external_id: 2, utc.external_id: 1}
+    assert [r["customer"] for r in board][-1] == utc.external_id
+    assert len(selectors.leaderboard(kind="checkins", start=START, end=END, limit=2)) == 2
+
+
 # --- points mall -------------------------------------------------------------------------
 
 
