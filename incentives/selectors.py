@@ -60,6 +60,11 @@ def customers_with_points_expiring(*, within_days: int | None = None, now: datet
     )
 
 
+def customers_with_entries_since(*, since: datetime) -> list[int]:
+    """Customers whose points moved at or after ``since`` (an index range on created_at)."""
+    return list(PointsEntry.objects.filter(created_at__gte=since).values_list("customer_id", flat=True).distinct().order_by())
+
+
 def customer_level(*, customer: Customer) -> dict | None:
     account = PointsAccount.objects.select_related("level").filter(customer=customer).first()
     if account is None or account.level is None:

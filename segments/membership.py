@@ -5,6 +5,7 @@ import csv
 import io
 from datetime import datetime
 
+import numpy as np
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.utils import timezone
@@ -29,28 +30,38 @@ def _published_run_id() -> int | None:
     return run.pk if run else None
 
 
-def _replace_members(segment: Segment, select_sql: str, params: list, *, at: datetime) -> tuple[int, int, int]:
+SCOPE = "tmp_segment_scope"
+
+
+def _replace_members(segment: Segment, select_sql: str, params: list, *, at: datetime,
+                     scoped: bool = False) -> tuple[int, int, int]:
     """Makes the segment's members exactly the ids ``select_sql`` returns; records the
-    differences. Returns (size, entered, left)."""
+    differences. With ``scoped``, only the customers in the temporary table
+    ``tmp_segment_scope`` are looked at (members outside it stay as they are).
+    Returns (size, entered, left)."""
     ts = at if connection.vendor == "postgresql" else connection.ops.adapt_datetimefield_value(at)
+    in_scope = f"IN (SELECT id FROM {SCOPE})"
     with connection.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS tmp_segment_members")
-        cur.execute(f"CREATE TEMPORARY TABLE tmp_segment_members AS SELECT DISTINCT q.id AS id FROM ({select_sql}) q", params)
+        cur.execute(f"CREATE TEMPORARY TABLE tmp_segment_members AS SELECT DISTINCT q.id AS id FROM ({select_sql}) q"
+                    + (f" WHERE q.id {in_scope}" if scoped else ""), params)
         cur.execute(
             f"INSERT INTO {CHANGE} (segment_id, customer_id, change, at) SELECT %s, t.id, 'enter', %s FROM tmp_segment_members t "
             f"WHERE NOT EXISTS (SELECT 1 FROM {MEMBER} m WHERE m.segment_id = %s AND m.customer_id = t.id)",
             [segment.pk, ts, segment.pk],
         )
         entered = cur.rowcount
+        scope_filter = f" AND m.customer_id {in_scope}" if scoped else ""
         cur.execute(
             f"INSERT INTO {CHANGE} (segment_id, customer_id, change, at) SELECT %s, m.customer_id, 'leave', %s FROM {MEMBER} m "
-            f"WHERE m.segment_id = %s AND NOT EXISTS (SELECT 1 FROM tmp_segment_members t WHERE t.id = m.customer_id)",
+            f"WHERE m.segment_id = %s{scope_filter} AND NOT EXISTS (SELECT 1 FROM tmp_segment_members t WHERE t.id = m.customer_id)",
             [segment.pk, ts, segment.pk],
         )
         left = cur.rowcount
         cur.execute(
-            f"DELETE FROM {MEMBER} WHERE segment_id = %s AND NOT EXISTS "
-            f"(SELECT 1 FROM tmp_segment_members t WHERE t.id = {MEMBER}.customer_id)",
+            f"DELETE FROM {MEMBER} WHERE segment_id = %s"
+            + (f" AND customer_id {in_scope}" if scoped else "")
+            + f" AND NOT EXISTS (SELECT 1 FROM tmp_segment_members t WHERE t.id = {MEMBER}.customer_id)",
             [segment.pk],
         )
         cur.execute(
@@ -58,14 +69,18 @@ def _replace_members(segment: Segment, select_sql: str, params: list, *, at: dat
             f"WHERE NOT EXISTS (SELECT 1 FROM {MEMBER} m WHERE m.segment_id = %s AND m.customer_id = t.id)",
             [segment.pk, ts, segment.pk],
         )
-        cur.execute("SELECT COUNT(*) FROM tmp_segment_members")
-        size = cur.fetchone()[0]
+        if scoped:
+            size = segment.size + entered - left
+        else:
+            cur.execute("SELECT COUNT(*) FROM tmp_segment_members")
+            size = cur.fetchone()[0]
         cur.execute("DROP TABLE tmp_segment_members")
     Segment.objects.filter(pk=segment.pk).update(size=size, computed_at=at)
     return size, entered, left
 
 
-def segment_materialize(*, segment: Segment, run_id: int | None, at: datetime | None = None) -> tuple[int, int, int]:
+def segment_materialize(*, segment: Segment, run_id: int | None, at: datetime | None = None,
+                        scoped: bool = False) -> tuple[int, int, int]:
     at = at or timezone.now()
     qs = Customer.objects.filter(compile_definition(segment.definition, run_id=run_id, now=at)).values("id")
     try:
@@ -73,23 +88,48 @@ def segment_materialize(*, segment: Segment, run_id: int | None, at: datetime | 
     except EmptyResultSet:  # e.g. a score condition before any run: Django refuses to compile "matches nothing"
         sql, params = "SELECT id FROM users_customer WHERE 1 = 0", ()
     with transaction.atomic():
-        return _replace_members(segment, sql, list(params), at=at)
+        return _replace_members(segment, sql, list(params), at=at, scoped=scoped)
 
 
-def segments_materialize(*, run: SegmentRun, snapshot: bool = True) -> int:
+def segments_materialize(*, run: SegmentRun, snapshot: bool = True, only: np.ndarray | None = None) -> int:
     """Re-materialises every active dynamic segment against ``run`` (inside the publish
     transaction) and, for a full run, snapshots their sizes. Returns the number of
-    enter/leave changes."""
+    enter/leave changes.
+
+    ``only`` (the incremental run) limits the work to those customers: the ones whose
+    orders, profile, scores or points changed since the last run. Everyone else keeps
+    their membership until the next full run — which is also when conditions that move
+    with the clock alone (an event count over the last D days) catch up."""
     changes = 0
-    for segment in Segment.objects.filter(is_active=True, kind=Segment.Kind.DYNAMIC):
-        size, entered, left = segment_materialize(segment=segment, run_id=run.pk, at=run.as_of if snapshot else None)
-        if snapshot:
-            SegmentSizeSnapshot.objects.create(run=run, as_of=run.as_of, key=f"custom:{segment.slug}", size=size)
-        changes += entered + left
+    if only is not None:
+        _scope_write(only)
+    try:
+        for segment in Segment.objects.filter(is_active=True, kind=Segment.Kind.DYNAMIC):
+            size, entered, left = segment_materialize(segment=segment, run_id=run.pk, at=run.as_of if snapshot else None,
+                                                      scoped=only is not None)
+            if snapshot:
+                SegmentSizeSnapshot.objects.create(run=run, as_of=run.as_of, key=f"custom:{segment.slug}", size=size)
+            changes += entered + left
+    finally:
+        if only is not None:
+            with connection.cursor() as cur:
+                cur.execute(f"DROP TABLE IF EXISTS {SCOPE}")
     if snapshot:
         for segment in Segment.objects.filter(is_active=True, kind=Segment.Kind.STATIC):
             SegmentSizeSnapshot.objects.create(run=run, as_of=run.as_of, key=f"custom:{segment.slug}", size=segment.size)
     return changes
+
+
+def _scope_write(ids: np.ndarray) -> None:
+    from .engine import write_ints
+
+    with connection.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {SCOPE}")
+        cur.execute(f"CREATE TEMPORARY TABLE {SCOPE} (id bigint PRIMARY KEY)")
+    write_ints(SCOPE, {"id": np.unique(np.asarray(ids, dtype=np.int64))})
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute(f"ANALYZE {SCOPE}")
 
 
 def segment_save(*, name: str, definition: dict, actor=None, slug: str = "", description: str = "",

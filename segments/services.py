@@ -19,6 +19,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
+import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -26,6 +27,8 @@ from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict
 from core.services import audit_record
+from incentives import selectors as points_selectors
+from users import selectors as users_selectors
 
 from . import engine, rules
 from .models import RuleSet, SegmentRun
@@ -218,7 +221,9 @@ def recompute_incremental(*, now: datetime | None = None) -> int:
     row whose scores moved, stage changes and custom segment membership.
 
     Recency of untouched customers stays relative to the published as-of; the next
-    full run realigns everyone. Returns the number of re-aggregated customers."""
+    full run realigns everyone. Custom segments are re-evaluated for the customers
+    whose orders, profile, scores, points or events moved. Returns the number of
+    re-aggregated customers."""
     from .membership import segments_materialize
 
     now = now or timezone.now()
@@ -237,20 +242,27 @@ def recompute_incremental(*, now: datetime | None = None) -> int:
     try:
         dirty = engine.dirty_customer_ids(since=since)
         counts = {"dirty": len(dirty)}
+        relabelled = np.empty(0, dtype=np.int64)
         if dirty:
             with _phase(run, "aggregate"):
                 for start in range(0, len(dirty), 20_000):
-                    engine.aggregate_chunk(run=run, window_days=t.rfm_window_days, lo=0, hi=0,
-                                           customer_ids=dirty[start:start + 20_000])
+                    engine.aggregate_chunk(run=run, window_days=t.rfm_window_days, customer_ids=dirty[start:start + 20_000])
             with _phase(run, "model_predict"):
                 if current.model_params:
                     engine.predict(run_id=run.pk, data=engine.summary(run_id=run.pk), params=current.model_params,
                                    horizon_days=current.rule_set.clv_horizon_days)
             engine.analyze(engine.AGG, engine.PRED)
-            with _phase(run, "patch"), transaction.atomic():
+        with _phase(run, "patch"), transaction.atomic():
+            if dirty:
                 engine.large_sorts_in_memory()
-                counts |= engine.patch_published(current=current, stage_run=run, t=t)
-                counts["segment_changes"] = segments_materialize(run=current, snapshot=False)
+                patched, relabelled = engine.patch_published(current=current, stage_run=run, t=t, dirty=dirty)
+                counts |= patched
+            # Custom segments, for the customers something happened to (see segments_materialize).
+            affected = np.concatenate([relabelled, *(np.asarray(ids, dtype=np.int64) for ids in (
+                dirty, points_selectors.customers_with_entries_since(since=since),
+                users_selectors.customers_with_events_since(since=since)))])
+            if len(affected):
+                counts["segment_changes"] = segments_materialize(run=current, snapshot=False, only=affected)
         SegmentRun.objects.filter(pk=run.pk).update(status=SegmentRun.Status.APPLIED, finished_at=timezone.now(), counts=counts)
     except Exception as exc:
         SegmentRun.objects.filter(pk=run.pk).update(status=SegmentRun.Status.FAILED, finished_at=timezone.now(),

@@ -54,6 +54,12 @@ def customer_refs(*, external_ids) -> dict[str, Customer]:
     return {c.external_id: c for c in Customer.objects.only("id", "external_id", "timezone").filter(external_id__in=set(external_ids))}
 
 
+def customers_with_events_since(*, since: datetime) -> list[int]:
+    """Customers with an event that happened at or after ``since`` (an index range on
+    occurred_at; an event that arrives late, dated before ``since``, is not among them)."""
+    return list(Event.objects.filter(occurred_at__gte=since).values_list("customer_id", flat=True).distinct().order_by())
+
+
 def customer_recent_orders(*, customer: Customer, limit: int = 50) -> QuerySet[Order]:
     return customer.orders.order_by("-occurred_at")[:limit]
 

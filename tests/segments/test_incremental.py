@@ -125,3 +125,25 @@ def test_incremental_yields_to_a_running_full_recompute(db):
     assert services.recompute_incremental(now=AS_OF) == 0
     assert snapshot(run) == before
     assert SegmentRun.objects.get(pk=running.pk).status == SegmentRun.Status.RUNNING
+
+
+def test_incremental_membership_follows_points_and_keeps_sizes_right(published):
+    from incentives.services import points_post
+    from segments.models import Segment
+
+    people, run = published
+    rich = segment_save(name="Rich", definition={"field": "points_balance", "op": "gte", "value": 500})
+    assert rich.size == 0
+    frequent_before = set(SegmentMembership.objects.filter(segment__slug="frequent").values_list("customer_id", flat=True))
+    points_post(customer=people[3], kind="earn", amount=600, reason="gift", idempotency_key="rich-1")
+    change_some_orders(people)
+
+    services.recompute_incremental(now=AS_OF)
+
+    members = {slug: set(SegmentMembership.objects.filter(segment__slug=slug).values_list("customer_id", flat=True))
+               for slug in ("rich", "frequent")}
+    assert members["rich"] == {people[3].pk}  # points moved: looked at although no order changed
+    assert members["frequent"] != frequent_before
+    for segment in Segment.objects.filter(slug__in=members):  # sizes kept by enter/leave counts match the members
+        assert segment.size == len(members[segment.slug])
+    assert SegmentMembershipChange.objects.filter(segment=rich, change="enter").count() == 1
