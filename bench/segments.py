@@ -134,6 +134,38 @@ def load(*, customers: int, orders: int, seed: int) -> dict:
     return {"load_s": round(time.monotonic() - started, 1), "id_range": [lo, hi]}
 
 
+def _full_recompute(chunk_size: int):
+    """Queues ``segments.recompute`` and waits for its run to publish: (run, seconds)."""
+    from segments.models import SegmentRun
+    from segments.tasks import segments_recompute_task
+
+    before = SegmentRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    started = time.monotonic()
+    segments_recompute_task.delay(None, chunk_size)
+    run = None
+    while time.monotonic() - started < 1800:
+        run = SegmentRun.objects.filter(pk__gt=before, kind=SegmentRun.Kind.FULL).order_by("-pk").first()
+        if run and run.status in (SegmentRun.Status.PUBLISHED, SegmentRun.Status.FAILED):
+            break
+        time.sleep(0.2)
+    seconds = time.monotonic() - started
+    if run is None or run.status != SegmentRun.Status.PUBLISHED:
+        raise SystemExit(f"recompute did not publish: {run and run.status} {run and run.error}")
+    return run, seconds
+
+
+CUSTOM_SEGMENTS = {
+    "Growing and mature": {"field": "stage", "op": "in", "value": ["growing", "mature"]},
+    "Core, still buying": {"op": "and", "conditions": [{"field": "tier", "op": "in", "value": ["core", "super_vip"]},
+                                                       {"field": "r_score", "op": "gte", "value": 4}]},
+    "Slipping away": {"op": "and", "conditions": [{"field": "p_alive", "op": "lt", "value": 0.5},
+                                                  {"field": "f_score", "op": "gte", "value": 3}]},
+    "Champions or loyal": {"op": "or", "conditions": [{"field": "rfm_segment", "op": "eq", "value": "champions"},
+                                                      {"field": "rfm_segment", "op": "eq", "value": "loyal"}]},
+    "Big spenders this year": {"field": "monetary", "op": "gte", "value": 2000},
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -166,13 +198,13 @@ def main() -> None:
     from ops_site.celery import app
     from segments import services
     from segments.models import SegmentRun
-    from segments.tasks import segments_recompute_task
 
     if reuse:
         with connection.cursor() as cur:  # back to the loaded state: no runs, no incremental orders
             cur.execute("DELETE FROM users_order WHERE external_id LIKE 'inc%%'")
             cur.execute("TRUNCATE segments_stagechange, segments_segmentsizesnapshot, segments_customerscore, "
-                        "segments_aggregatestage, segments_predictionstage, segments_segmentrun CASCADE")
+                        "segments_aggregatestage, segments_predictionstage, segments_segmentrun, "
+                        "segments_segmentmembershipchange, segments_segmentmembership, segments_segment CASCADE")
         info = {"load_s": None}
     else:
         with transaction.atomic():  # bulk_load's index drop and rebuild are transactional DDL
@@ -180,6 +212,14 @@ def main() -> None:
     with connection.cursor() as cur:  # visibility map for index-only scans, fresh statistics
         cur.execute("VACUUM ANALYZE users_order")
         cur.execute("VACUUM ANALYZE users_customer")
+    connection.close()
+
+    # The custom segments an operations team keeps (materialised at publish, and for the
+    # customers that changed at every incremental run).
+    from segments.membership import segment_save
+
+    for name, definition in CUSTOM_SEGMENTS.items():
+        segment_save(name=name, definition=definition)
     connection.close()
 
     queue = f"bench-{uuid.uuid4().hex[:6]}"
@@ -192,19 +232,9 @@ def main() -> None:
     )
     try:
         time.sleep(4)  # let the worker connect before the clock starts
-        started = time.monotonic()
-        segments_recompute_task.delay(None, args.chunk_size)
-        run = None
-        while time.monotonic() - started < 1800:
-            run = SegmentRun.objects.order_by("-pk").first()
-            if run and run.status in (SegmentRun.Status.PUBLISHED, SegmentRun.Status.FAILED):
-                break
-            time.sleep(0.2)
-        full_s = time.monotonic() - started
+        run, full_s = _full_recompute(args.chunk_size)
         worker_pids = [worker.pid, *_children(worker.pid)]
         worker_peak = _peak_rss_mb(worker_pids)
-        if run is None or run.status != SegmentRun.Status.PUBLISHED:
-            raise SystemExit(f"recompute did not publish: {run and run.status} {run and run.error}")
         # Let the cleanup task (old runs) settle before the incremental run.
         time.sleep(1)
 
@@ -219,6 +249,13 @@ def main() -> None:
         t0 = time.monotonic()
         dirty = services.recompute_incremental()
         incremental_s = time.monotonic() - t0
+        inc_run = SegmentRun.objects.filter(kind=SegmentRun.Kind.INCREMENTAL).order_by("-pk").first()
+
+        # The next night: a full recompute with the previous results (and the custom
+        # segments' members) in place, as every nightly run after the first one.
+        time.sleep(1)
+        nightly, nightly_s = _full_recompute(args.chunk_size)
+        worker_peak = max(worker_peak, _peak_rss_mb([worker.pid, *_children(worker.pid)]))
 
         # The naive way on a sample: a query per customer in a Python loop.
         from datetime import timedelta
@@ -253,10 +290,17 @@ def main() -> None:
         "load_s": info["load_s"],
         "full_recompute_s": round(full_s, 2),
         "phases_s": phases,
+        "full_recompute_first_counts": run.counts,
+        "nightly_recompute_s": round(nightly_s, 2),
+        "nightly_phases_s": nightly.phases,
+        "nightly_counts": nightly.counts,
         "worker_peak_rss_mb": worker_peak,
         "incremental_changed_customers": changed,
         "incremental_dirty_customers": dirty,
         "incremental_s": round(incremental_s, 2),
+        "incremental_phases_s": inc_run.phases,
+        "incremental_counts": inc_run.counts,
+        "custom_segments": len(CUSTOM_SEGMENTS),
         "naive_s_per_customer": round(naive_per_customer, 5),
         "naive_extrapolated_s": round(naive_total, 1),
         "speedup_vs_naive": round(naive_total / full_s, 1),

@@ -24,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db.models import Count, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from core.errors import ApplicationError
@@ -178,11 +179,21 @@ def _compare(prefix: str, op: str, value) -> Q:
     return Q(**{f"{prefix}{_lookup(op)}": value})
 
 
+# The temporary table of customer ids a scoped evaluation looks at (membership.scope_open).
+SCOPE = "tmp_segment_scope"
+_IN_SCOPE = f"SELECT id FROM {SCOPE}"
+
+
 class _Compiler:
-    def __init__(self, *, run_id: int | None, now: datetime):
+    def __init__(self, *, run_id: int | None, now: datetime, scoped: bool = False):
         self.run_id = run_id
         self.now = now
+        self.scoped = scoped
         self.count = 0
+
+    def _scoped(self, qs):
+        """Subqueries over other tables look only at the scope's customers, when scoped."""
+        return qs.filter(customer_id__in=RawSQL(_IN_SCOPE, [])) if self.scoped else qs
 
     def node(self, node: Any, path: str, depth: int) -> Q:
         if not isinstance(node, dict):
@@ -234,12 +245,13 @@ class _Compiler:
         return _compare(f.column, op, value)
 
     def _score(self, f: Field, op, value, node, path) -> Q:
-        from .models import CustomerScore
+        from .models import CustomerScore, ScopedScore
 
         if self.run_id is None:
             return Q(pk__in=[])  # nothing scored yet: no customer matches a score condition
-        inner = CustomerScore.objects.filter(run_id=self.run_id).filter(_compare(f.column, op, value))
-        return Q(pk__in=inner.values("customer_id"))
+        # Scoped: the scope's rows of this run, copied once into a small temporary table.
+        rows = ScopedScore.objects.all() if self.scoped else CustomerScore.objects.filter(run_id=self.run_id)
+        return Q(pk__in=rows.filter(_compare(f.column, op, value)).values("customer_id"))
 
     def _points(self, f: Field, op, value, node, path) -> Q:
         # Customers without an account have a balance of 0.
@@ -253,12 +265,13 @@ class _Compiler:
     def _tag(self, f: Field, op, value, node, path) -> Q:
         from users.models import CustomerTag
 
-        q = Q(pk__in=CustomerTag.objects.filter(tag=value).values("customer_id"))
+        q = Q(pk__in=self._scoped(CustomerTag.objects.filter(tag=value)).values("customer_id"))
         return q if op == "has" else ~q
 
     def _counted(self, qs, op: str, value: int) -> Q:
         if (op == "gte" and value <= 0) or (op == "lte" and value < 0):
             return Q() if op == "gte" else Q(pk__in=[])
+        qs = self._scoped(qs)
         grouped = qs.values("customer_id").annotate(n=Count("id"))
         if op == "gte":
             return Q(pk__in=grouped.filter(n__gte=value).values("customer_id"))
@@ -304,8 +317,14 @@ def _matches_zero(op: str, value) -> bool:
     return {"eq": value == 0, "ne": value != 0, "gt": value < 0, "gte": value <= 0, "lt": value > 0, "lte": value >= 0}[op]
 
 
-def compile_definition(definition: Any, *, run_id: int | None, now: datetime | None = None) -> Q:
-    """Validates ``definition`` and returns the ``Q`` over Customer that selects its members."""
+def compile_definition(definition: Any, *, run_id: int | None, now: datetime | None = None,
+                       scoped: bool = False) -> Q:
+    """Validates ``definition`` and returns the ``Q`` over Customer that selects its members.
+
+    ``scoped`` limits the customers looked at to the scope ``membership.scope_open``
+    wrote: scores come from its copy of their rows, and every subquery over tags,
+    events or orders reads only theirs, by index."""
     if not isinstance(definition, dict):
         raise DefinitionError("definition", "expected an object with 'op' and 'conditions'")
-    return _Compiler(run_id=run_id, now=now or timezone.now()).node(definition, "definition", 1)
+    q = _Compiler(run_id=run_id, now=now or timezone.now(), scoped=scoped).node(definition, "definition", 1)
+    return Q(pk__in=RawSQL(_IN_SCOPE, [])) & q if scoped else q

@@ -480,6 +480,7 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
         stage_changes = cur.rowcount
         for table in ("tmp_rescore", "tmp_relabel"):
             cur.execute(f"DROP TABLE {table}")
+        _prefer_index_lookups(False)  # back to the planner's own judgement for what follows
     return {"rescored": changed, "stage_changes": stage_changes}, moved["customer_id"]
 
 

@@ -15,8 +15,18 @@ from core.errors import ApplicationError
 from core.services import audit_record
 from users.models import Customer
 
-from .definitions import compile_definition
-from .models import Segment, SegmentMembership, SegmentMembershipChange, SegmentRun, SegmentSizeSnapshot
+from .definitions import SCOPE, compile_definition
+from .models import (
+    CustomerScore,
+    ScopedScore,
+    Segment,
+    SegmentMembership,
+    SegmentMembershipChange,
+    SegmentRun,
+    SegmentSizeSnapshot,
+)
+
+SCOPED_SCORES = ScopedScore._meta.db_table
 
 MEMBER = SegmentMembership._meta.db_table
 CHANGE = SegmentMembershipChange._meta.db_table
@@ -30,21 +40,25 @@ def _published_run_id() -> int | None:
     return run.pk if run else None
 
 
-SCOPE = "tmp_segment_scope"
 
 
 def _replace_members(segment: Segment, select_sql: str, params: list, *, at: datetime,
                      scoped: bool = False) -> tuple[int, int, int]:
     """Makes the segment's members exactly the ids ``select_sql`` returns; records the
-    differences. With ``scoped``, only the customers in the temporary table
-    ``tmp_segment_scope`` are looked at (members outside it stay as they are).
+    differences. With ``scoped``, ``select_sql`` is limited to the customers of the
+    scope (``scope_open``) and so are the leaves (members outside it stay as they are).
     Returns (size, entered, left)."""
     ts = at if connection.vendor == "postgresql" else connection.ops.adapt_datetimefield_value(at)
     in_scope = f"IN (SELECT id FROM {SCOPE})"
     with connection.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS tmp_segment_members")
-        cur.execute(f"CREATE TEMPORARY TABLE tmp_segment_members AS SELECT DISTINCT q.id AS id FROM ({select_sql}) q"
-                    + (f" WHERE q.id {in_scope}" if scoped else ""), params)
+        # No DISTINCT: every compiled definition selects customers by primary key, joined
+        # only one-to-one (points account, level); a DISTINCT over ids already unique
+        # also walks into PostgreSQL's hash-aggregate slowdown on hash-ordered input
+        # (a 300,000-member segment took 200 s instead of half a second).
+        cur.execute(f"CREATE TEMPORARY TABLE tmp_segment_members AS SELECT q.id AS id FROM ({select_sql}) q", params)
+        if connection.vendor == "postgresql":
+            cur.execute("ANALYZE tmp_segment_members")
         cur.execute(
             f"INSERT INTO {CHANGE} (segment_id, customer_id, change, at) SELECT %s, t.id, 'enter', %s FROM tmp_segment_members t "
             f"WHERE NOT EXISTS (SELECT 1 FROM {MEMBER} m WHERE m.segment_id = %s AND m.customer_id = t.id)",
@@ -82,7 +96,7 @@ def _replace_members(segment: Segment, select_sql: str, params: list, *, at: dat
 def segment_materialize(*, segment: Segment, run_id: int | None, at: datetime | None = None,
                         scoped: bool = False) -> tuple[int, int, int]:
     at = at or timezone.now()
-    qs = Customer.objects.filter(compile_definition(segment.definition, run_id=run_id, now=at)).values("id")
+    qs = Customer.objects.filter(compile_definition(segment.definition, run_id=run_id, now=at, scoped=scoped)).values("id")
     try:
         sql, params = qs.query.sql_with_params()
     except EmptyResultSet:  # e.g. a score condition before any run: Django refuses to compile "matches nothing"
@@ -97,12 +111,12 @@ def segments_materialize(*, run: SegmentRun, snapshot: bool = True, only: np.nda
     enter/leave changes.
 
     ``only`` (the incremental run) limits the work to those customers: the ones whose
-    orders, profile, scores or points changed since the last run. Everyone else keeps
-    their membership until the next full run — which is also when conditions that move
-    with the clock alone (an event count over the last D days) catch up."""
+    orders, profile, scores, points or events moved since the last run. Everyone else
+    keeps their membership until the next full run — which is also when conditions
+    that move with the clock alone (an event count over the last D days) catch up."""
     changes = 0
     if only is not None:
-        _scope_write(only)
+        scope_open(run_id=run.pk, customer_ids=only)
     try:
         for segment in Segment.objects.filter(is_active=True, kind=Segment.Kind.DYNAMIC):
             size, entered, left = segment_materialize(segment=segment, run_id=run.pk, at=run.as_of if snapshot else None,
@@ -112,24 +126,37 @@ def segments_materialize(*, run: SegmentRun, snapshot: bool = True, only: np.nda
             changes += entered + left
     finally:
         if only is not None:
-            with connection.cursor() as cur:
-                cur.execute(f"DROP TABLE IF EXISTS {SCOPE}")
+            scope_close()
     if snapshot:
         for segment in Segment.objects.filter(is_active=True, kind=Segment.Kind.STATIC):
             SegmentSizeSnapshot.objects.create(run=run, as_of=run.as_of, key=f"custom:{segment.slug}", size=segment.size)
     return changes
 
 
-def _scope_write(ids: np.ndarray) -> None:
+def scope_open(*, run_id: int, customer_ids: np.ndarray) -> None:
+    """The temporary tables a scoped evaluation reads: the customers' ids, and their rows
+    of the run's scores (one pass over the score table for all segments, instead of
+    one per score condition)."""
     from .engine import write_ints
 
+    scores = CustomerScore._meta.db_table
+    columns = ", ".join(f.column for f in ScopedScore._meta.concrete_fields)
+    scope_close()
     with connection.cursor() as cur:
-        cur.execute(f"DROP TABLE IF EXISTS {SCOPE}")
         cur.execute(f"CREATE TEMPORARY TABLE {SCOPE} (id bigint PRIMARY KEY)")
-    write_ints(SCOPE, {"id": np.unique(np.asarray(ids, dtype=np.int64))})
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cur:
-            cur.execute(f"ANALYZE {SCOPE}")
+    write_ints(SCOPE, {"id": np.unique(np.asarray(customer_ids, dtype=np.int64))})
+    with connection.cursor() as cur:
+        cur.execute(f"CREATE TEMPORARY TABLE {SCOPED_SCORES} AS SELECT {columns} FROM {scores} "
+                    f"WHERE run_id = %s AND customer_id IN (SELECT id FROM {SCOPE})", [run_id])
+        cur.execute(f"CREATE UNIQUE INDEX {SCOPED_SCORES}_customer ON {SCOPED_SCORES} (customer_id)")
+        if connection.vendor == "postgresql":
+            cur.execute(f"ANALYZE {SCOPE}, {SCOPED_SCORES}")
+
+
+def scope_close() -> None:
+    with connection.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {SCOPED_SCORES}")
+        cur.execute(f"DROP TABLE IF EXISTS {SCOPE}")
 
 
 def segment_save(*, name: str, definition: dict, actor=None, slug: str = "", description: str = "",

@@ -146,13 +146,10 @@ class SegmentRun(models.Model):
         return f"#{self.pk} {self.kind} {self.status} as of {self.as_of:%Y-%m-%d}"
 
 
-class CustomerScore(models.Model):
-    """One customer's results in one run."""
+class ScoreColumns(models.Model):
+    """The columns of a customer's results in a run (shared by the stored scores and the
+    incremental run's scoped copy)."""
 
-    # Written only by the engine, from ids it has just read, a million rows at a time: no
-    # database-level FK checks (Django still cascades deletes), no extra indexes.
-    run = models.ForeignKey(SegmentRun, on_delete=models.CASCADE, related_name="scores", db_index=False, db_constraint=False)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     # Summary of paid orders (window for RFM; whole history up to as-of for the model).
     recency_days = models.IntegerField(null=True)
     frequency = models.IntegerField(default=0)
@@ -175,6 +172,18 @@ class CustomerScore(models.Model):
     clv = models.DecimalField(max_digits=16, decimal_places=2, null=True)
 
     class Meta:
+        abstract = True
+
+
+class CustomerScore(ScoreColumns):
+    """One customer's results in one run."""
+
+    # Written only by the engine, from ids it has just read, a million rows at a time: no
+    # database-level FK checks (Django still cascades deletes), no extra indexes.
+    run = models.ForeignKey(SegmentRun, on_delete=models.CASCADE, related_name="scores", db_index=False, db_constraint=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+
+    class Meta:
         verbose_name = _("customer score")
         verbose_name_plural = _("customer scores")
         # One index only: every read is "this customer (or these) in this run".
@@ -182,6 +191,22 @@ class CustomerScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}@run{self.run_id}: {self.stage} {self.tier}"
+
+
+class ScopedScore(ScoreColumns):
+    """The published scores of the customers an incremental run re-evaluates custom
+    segments for: a temporary table (``membership.scope_open``) that the segment
+    definitions read instead of the million-row score table."""
+
+    customer = models.OneToOneField(Customer, primary_key=True, on_delete=models.DO_NOTHING, related_name="+",
+                                    db_constraint=False)
+
+    class Meta:
+        managed = False
+        db_table = "tmp_scope_scores"
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} (scoped): {self.stage} {self.tier}"
 
 
 class StageChange(models.Model):
