@@ -26,6 +26,7 @@ from typing import Any
 from django.db.models import Count, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.errors import ApplicationError
 
@@ -94,6 +95,9 @@ TAG_OPS = {"has", "not_has"}
 
 
 class DefinitionError(ApplicationError):
+    """A definition that cannot be compiled: ``path`` names the place (``definition.
+    conditions[1].value``), ``message`` says what is wrong in the active language."""
+
     def __init__(self, path: str, message: str):
         super().__init__(f"{path}: {message}", code="invalid_definition", details={"path": path, "message": message})
 
@@ -117,11 +121,11 @@ def _number(kind: str, value: Any, path: str, f: Field):
             if number is None or not number.is_finite():
                 raise TypeError
     except (TypeError, ValueError, InvalidOperation):
-        raise DefinitionError(path, f"expected a number ({kind}), got {value!r}") from None
+        raise DefinitionError(path, _("expected a number (%(kind)s), got %(value)r") % {"kind": kind, "value": value}) from None
     if (f.minimum is not None and number < f.minimum) or (f.maximum is not None and number > f.maximum):
         if f.maximum is None:
-            raise DefinitionError(path, f"must be at least {f.minimum}")
-        raise DefinitionError(path, f"must be between {f.minimum} and {f.maximum}")
+            raise DefinitionError(path, _("must be at least %(minimum)s") % {"minimum": f.minimum})
+        raise DefinitionError(path, _("must be between %(minimum)s and %(maximum)s") % {"minimum": f.minimum, "maximum": f.maximum})
     return number
 
 
@@ -132,37 +136,37 @@ def _datetime(value: Any, path: str) -> datetime:
                 return datetime.combine(date.fromisoformat(value), time.min, tzinfo=timezone.get_current_timezone())
             parsed = datetime.fromisoformat(value)
             if parsed.tzinfo is None:
-                raise DefinitionError(path, "a datetime needs a UTC offset (or give a plain date)")
+                raise DefinitionError(path, _("a datetime needs a UTC offset (or give a plain date)"))
             return parsed
         except ValueError:
             pass
-    raise DefinitionError(path, f"expected an ISO date or datetime, got {value!r}")
+    raise DefinitionError(path, _("expected an ISO date or datetime, got %(value)r") % {"value": value})
 
 
 def _value(f: Field, op: str, value: Any, path: str):
     if op == "between":
         if not (isinstance(value, list) and len(value) == 2):
-            raise DefinitionError(path, "between takes [low, high]")
+            raise DefinitionError(path, _("between takes [low, high]"))
         low, high = (_value(f, "eq", v, f"{path}[{i}]") for i, v in enumerate(value))
         if low > high:
-            raise DefinitionError(path, "between needs low <= high")
+            raise DefinitionError(path, _("between needs low <= high"))
         return [low, high]
     if op in ("in", "not_in"):
         if not (isinstance(value, list) and value):
-            raise DefinitionError(path, f"{op} takes a non-empty list")
+            raise DefinitionError(path, _("%(op)s takes a non-empty list") % {"op": op})
         return [_value(f, "eq", v, f"{path}[{i}]") for i, v in enumerate(value)]
     if f.kind in ("int", "float", "decimal"):
         return _number(f.kind, value, path, f)
     if f.kind == "bool":
         if not isinstance(value, bool):
-            raise DefinitionError(path, f"expected true or false, got {value!r}")
+            raise DefinitionError(path, _("expected true or false, got %(value)r") % {"value": value})
         return value
     if f.kind == "datetime":
         return _datetime(value, path)
     if not isinstance(value, str) or len(value) > 100:
-        raise DefinitionError(path, f"expected a text value (at most 100 characters), got {value!r}")
+        raise DefinitionError(path, _("expected a text value (at most 100 characters), got %(value)r") % {"value": value})
     if f.kind == "choice" and value not in f.choices:
-        raise DefinitionError(path, f"{value!r} is not one of {list(f.choices)}")
+        raise DefinitionError(path, _("%(value)r is not one of %(choices)s") % {"value": value, "choices": list(f.choices)})
     return value
 
 
@@ -197,23 +201,23 @@ class _Compiler:
 
     def node(self, node: Any, path: str, depth: int) -> Q:
         if not isinstance(node, dict):
-            raise DefinitionError(path, "expected an object")
+            raise DefinitionError(path, _("expected an object"))
         if "conditions" in node or node.get("op") in ("and", "or"):
             return self.group(node, path, depth)
         return self.condition(node, path)
 
     def group(self, node: dict, path: str, depth: int) -> Q:
         if depth > MAX_DEPTH:
-            raise DefinitionError(path, f"groups nest at most {MAX_DEPTH} deep")
+            raise DefinitionError(path, _("groups nest at most %(depth)s deep") % {"depth": MAX_DEPTH})
         op = node.get("op")
         if op not in ("and", "or"):
-            raise DefinitionError(f"{path}.op", "a group's op is 'and' or 'or'")
+            raise DefinitionError(f"{path}.op", _("a group's op is 'and' or 'or'"))
         unknown = set(node) - {"op", "conditions"}
         if unknown:
-            raise DefinitionError(path, f"unknown key(s) {sorted(unknown)}")
+            raise DefinitionError(path, _("unknown key(s) %(keys)s") % {"keys": sorted(unknown)})
         conditions = node.get("conditions")
         if not isinstance(conditions, list) or not conditions:
-            raise DefinitionError(f"{path}.conditions", "a group needs a non-empty list of conditions")
+            raise DefinitionError(f"{path}.conditions", _("a group needs a non-empty list of conditions"))
         parts = [self.node(c, f"{path}.conditions[{i}]", depth + 1) for i, c in enumerate(conditions)]
         q = parts[0]
         for part in parts[1:]:
@@ -223,21 +227,21 @@ class _Compiler:
     def condition(self, node: dict, path: str) -> Q:
         self.count += 1
         if self.count > MAX_CONDITIONS:
-            raise DefinitionError(path, f"a segment has at most {MAX_CONDITIONS} conditions")
+            raise DefinitionError(path, _("a segment has at most %(n)s conditions") % {"n": MAX_CONDITIONS})
         name = node.get("field")
         if name not in FIELDS:
-            raise DefinitionError(f"{path}.field", f"unknown field {name!r}; known: {sorted(FIELDS)}")
+            raise DefinitionError(f"{path}.field", _("unknown field %(name)r; known: %(known)s") % {"name": name, "known": sorted(FIELDS)})
         f = FIELDS[name]
         op = node.get("op")
         allowed = TAG_OPS if f.source == "tag" else COUNT_OPS if f.source in ("event", "orders") else OPS[f.kind]
         if op not in allowed:
-            raise DefinitionError(f"{path}.op", f"{name} takes op in {sorted(allowed)}, not {op!r}")
+            raise DefinitionError(f"{path}.op", _("%(name)s takes op in %(allowed)s, not %(op)r") % {"name": name, "allowed": sorted(allowed), "op": op})
         extra = {"event": {"event_type", "within_days"}, "orders": {"from", "to"}}.get(f.source, set())
         unknown = set(node) - {"field", "op", "value"} - extra
         if unknown:
-            raise DefinitionError(path, f"unknown key(s) {sorted(unknown)}")
+            raise DefinitionError(path, _("unknown key(s) %(keys)s") % {"keys": sorted(unknown)})
         if "value" not in node:
-            raise DefinitionError(f"{path}.value", "a condition needs a value")
+            raise DefinitionError(f"{path}.value", _("a condition needs a value"))
         value = _value(f, op if f.source not in ("tag",) else "eq", node["value"], f"{path}.value")
         return getattr(self, f"_{f.source}")(f, op, value, node, path)
 
@@ -286,10 +290,10 @@ class _Compiler:
 
         event_type = node.get("event_type")
         if not isinstance(event_type, str) or not event_type:
-            raise DefinitionError(f"{path}.event_type", "name the event type, e.g. 'checkin'")
+            raise DefinitionError(f"{path}.event_type", _("name the event type, e.g. 'checkin'"))
         days = node.get("within_days")
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650:
-            raise DefinitionError(f"{path}.within_days", "a whole number of days from 1 to 3650")
+            raise DefinitionError(f"{path}.within_days", _("a whole number of days from 1 to 3650"))
         qs = Event.objects.filter(type=event_type, occurred_at__gte=self.now - timedelta(days=days), occurred_at__lte=self.now)
         return self._counted(qs.order_by(), op, value)
 
@@ -299,7 +303,7 @@ class _Compiler:
         start = _datetime(node["from"], f"{path}.from") if "from" in node else None
         end = _datetime(node["to"], f"{path}.to") if "to" in node else None
         if start and end and end < start:
-            raise DefinitionError(f"{path}.to", "'to' comes before 'from'")
+            raise DefinitionError(f"{path}.to", _("'to' comes before 'from'"))
         qs = Order.objects.filter(status="paid")
         if start:
             qs = qs.filter(occurred_at__gte=start)
@@ -325,6 +329,6 @@ def compile_definition(definition: Any, *, run_id: int | None, now: datetime | N
     wrote: scores come from its copy of their rows, and every subquery over tags,
     events or orders reads only theirs, by index."""
     if not isinstance(definition, dict):
-        raise DefinitionError("definition", "expected an object with 'op' and 'conditions'")
+        raise DefinitionError("definition", _("expected an object with 'op' and 'conditions'"))
     q = _Compiler(run_id=run_id, now=now or timezone.now(), scoped=scoped).node(definition, "definition", 1)
     return Q(pk__in=RawSQL(_IN_SCOPE, [])) & q if scoped else q

@@ -23,18 +23,10 @@ LEDGER_ROWS = 50
 
 # Headings for the computed profile sections; a key another app adds later and
 # that is not listed here still renders, under its key.
-SECTION_LABELS = {
-    "rfm": _("RFM score"),
-    "tier": _("Value tier"),
-    "stage": _("Lifecycle stage"),
-    "operating_class": _("Operating class"),
-    "churn": _("Churn risk"),
-    "segments": _("Segments"),
-    "points": _("Points"),
-    "level": _("Level"),
-    "badges": _("Badges"),
-    "communities": _("Community groups"),
-}
+# Profile sections the 360 page shows in a panel of their own (segments, points); the
+# rest (community groups, and any section a later engine adds) in the generic card.
+PANELLED_SECTIONS = {"rfm", "tier", "stage", "operating_class", "churn", "segments", "points", "level", "badges"}
+SECTION_LABELS = {"communities": _("Community groups")}
 
 
 def _pii_displays(customer, *, can_see_pii: bool) -> dict:
@@ -121,7 +113,7 @@ def customer_detail(request, external_id):
         "referral_count": customer.referrals.count(),
         "orders": selectors.customer_recent_orders(customer=customer, limit=20),
         "events": events,
-        "sections": [_section(k, v) for k, v in profile.items()],
+        "sections": [_section(k, v) for k, v in profile.items() if k not in PANELLED_SECTIONS],
         "points": _points_panel(customer, profile),
         "segments_panel": segments_panel_context(customer=customer, profile=profile),
         "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,

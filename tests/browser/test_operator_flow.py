@@ -66,16 +66,16 @@ def test_operator_signs_in_finds_a_customer_and_switches_to_english(flow_data, l
     page.wait_for_selector('table[data-table="customers"]')
     page.click("text=web-001")
 
-    page.wait_for_selector('[data-section="rfm"]')
+    page.wait_for_selector('[data-section="segments-why"]')
     assert "web-001" in page.url
     assert "小美" in page.locator("h1").inner_text()
-    assert "尚未计算" in page.locator('[data-section="rfm"]').inner_text()
+    assert "尚未评分" in page.locator('[data-section="segments-why"]').inner_text()
     assert "web-order-1" in page.locator('table[data-table="orders"]').inner_text()
 
     page.select_option("#language-select", "en")
     page.click('[data-testid="language-submit"]')
     page.wait_for_selector("text=Activity timeline")
     assert "web-001" in page.url  # set_language brings the operator back to the same page
-    assert page.locator('[data-section="rfm"]').inner_text().endswith("not computed yet")
+    assert "Not scored yet" in page.locator('[data-section="segments-why"]').inner_text()
     assert page.locator("html").get_attribute("lang") == "en"
     assert requests_elsewhere == []

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import translation
 
 from core.errors import ApplicationError
 from incentives.models import Level, PointsAccount
@@ -245,12 +246,24 @@ def test_score_fields_read_the_given_run(world):
     ],
 )
 def test_bad_definitions_name_the_bad_part(db, definition, path, fragment):
-    with pytest.raises(DefinitionError) as exc:
+    with translation.override("en"), pytest.raises(DefinitionError) as exc:
         compile_definition(definition, run_id=None)
     assert exc.value.code == "invalid_definition"
     assert exc.value.details["path"] == path
     assert fragment in exc.value.details["message"]
     assert exc.value.message.startswith(path)
+
+
+@pytest.mark.parametrize(("definition", "english", "chinese"), [
+    (both(cond("favourite_colour", "eq", "red")), "unknown field 'favourite_colour'", "未知字段 'favourite_colour'"),
+    (both(cond("r_score", "gte", 6)), "must be between 1 and 5", "必须介于 1 和 5 之间"),
+    (both(cond("stage", "in", [])), "in takes a non-empty list", "in 需要一个非空列表"),
+])
+def test_definition_errors_speak_the_operators_language(db, definition, english, chinese):
+    for language, expected in (("en", english), ("zh-hans", chinese)):
+        with translation.override(language), pytest.raises(DefinitionError) as exc:
+            compile_definition(definition, run_id=None)
+        assert expected in exc.value.details["message"], (language, exc.value.details["message"])
 
 
 def test_groups_nest_only_so_deep(db):

@@ -146,9 +146,11 @@ def test_customer_360_shows_profile_orders_events_and_empty_sections(client, mak
     assert "add_to_cart" in html and "SKU-42" in html
     consents = {c["label"]: c["granted"] for c in response.context["consents"]}
     assert consents["SMS"] is True and consents["WeChat service account"] is False
+    # Segments and points have panels of their own; the generic card holds the rest only.
     sections = {s["key"]: s["kind"] for s in response.context["sections"]}
-    assert sections == dict.fromkeys(EMPTY_SECTIONS, "empty")
-    assert html.count("not computed yet") == len(sections)
+    assert sections == {"communities": "empty"}
+    assert "More about this customer" in html and "Community groups" in html
+    assert html.count("not computed yet") == 1
 
 
 def test_customer_360_query_count_does_not_grow_with_history(client, make_user, customer):
@@ -173,12 +175,22 @@ def test_filled_sections_render_generically(client, make_user, customer, monkeyp
     from users import selectors
 
     monkeypatch.setattr(selectors, "customer_profile_sections", lambda *, customer: {
-        "rfm": {"r": 5, "f": 4, "m": 3, "expiring_soon": 7}, "segments": ["高价值", "活跃"], "level": "Gold", "new_thing": None,
+        **EMPTY_SECTIONS, "communities": ["书友会", "跑团"], "new_thing": {"r": 5, "expiring_soon": 7}, "empty_thing": None,
     })
     login(client, make_user, "operator")
     html = client.get("/customers/cust-001/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert re.search(r"<dt>f</dt><dd>4</dd>", html)
-    assert "<dt>expiring soon</dt><dd>7</dd>" in html
-    assert "高价值" in html and "Gold" in html
-    assert "New thing" in html
+    assert [s["key"] for s in client.get("/customers/cust-001/").context["sections"]] == ["communities", "new_thing", "empty_thing"]
+    assert "书友会" in html and "跑团" in html
+    assert "New thing" in html and "<dt>expiring soon</dt><dd>7</dd>" in html and re.search(r"<dt>r</dt><dd>5</dd>", html)
     assert html.count("not computed yet") == 1
+
+
+def test_the_generic_card_is_left_out_when_every_section_has_its_panel(client, make_user, customer, monkeypatch):
+    from users import selectors
+
+    sections = {k: v for k, v in EMPTY_SECTIONS.items() if k != "communities"}
+    monkeypatch.setattr(selectors, "customer_profile_sections", lambda *, customer: dict(sections))
+    login(client, make_user, "operator")
+    html = client.get("/customers/cust-001/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "More about this customer" not in html and 'id="h-computed"' not in html
+    assert 'data-section="points-ledger"' in html  # the dedicated panels are still there
