@@ -131,7 +131,7 @@ def test_incremental_membership_follows_points_and_keeps_sizes_right(published):
     from incentives.services import points_post
     from segments.models import Segment
 
-    people, run = published
+    people, _run = published
     rich = segment_save(name="Rich", definition={"field": "points_balance", "op": "gte", "value": 500})
     assert rich.size == 0
     frequent_before = set(SegmentMembership.objects.filter(segment__slug="frequent").values_list("customer_id", flat=True))
