@@ -252,17 +252,19 @@ def recompute_incremental(*, now: datetime | None = None) -> int:
                     engine.predict(run_id=run.pk, data=engine.summary(run_id=run.pk), params=current.model_params,
                                    horizon_days=current.rule_set.clv_horizon_days)
             engine.analyze(engine.AGG, engine.PRED)
-        with _phase(run, "patch"), transaction.atomic():
+        with transaction.atomic():
             if dirty:
-                engine.large_sorts_in_memory()
-                patched, relabelled = engine.patch_published(current=current, stage_run=run, t=t, dirty=dirty)
-                counts |= patched
+                with _phase(run, "patch"):
+                    engine.large_sorts_in_memory()
+                    patched, relabelled = engine.patch_published(current=current, stage_run=run, t=t, dirty=dirty)
+                    counts |= patched
             # Custom segments, for the customers something happened to (see segments_materialize).
-            affected = np.concatenate([relabelled, *(np.asarray(ids, dtype=np.int64) for ids in (
-                dirty, points_selectors.customers_with_entries_since(since=since),
-                users_selectors.customers_with_events_since(since=since)))])
-            if len(affected):
-                counts["segment_changes"] = segments_materialize(run=current, snapshot=False, only=affected)
+            with _phase(run, "custom_segments"):
+                affected = np.concatenate([relabelled, *(np.asarray(ids, dtype=np.int64) for ids in (
+                    dirty, points_selectors.customers_with_entries_since(since=since),
+                    users_selectors.customers_with_events_since(since=since)))])
+                if len(affected):
+                    counts["segment_changes"] = segments_materialize(run=current, snapshot=False, only=affected)
         SegmentRun.objects.filter(pk=run.pk).update(status=SegmentRun.Status.APPLIED, finished_at=timezone.now(), counts=counts)
     except Exception as exc:
         SegmentRun.objects.filter(pk=run.pk).update(status=SegmentRun.Status.FAILED, finished_at=timezone.now(),
