@@ -100,8 +100,15 @@ def _due(entries, at: datetime):
 
 
 def due_to_expire(customer_ids: Iterable[int], at: datetime) -> dict[int, int]:
-    """``{customer_id: points due to expire}`` for these customers (none due: left out)."""
-    return dict(_due(PointsEntry.objects.filter(customer_id__in=list(customer_ids)), at).values_list("customer_id", "due"))
+    """``{customer_id: points due to expire}`` for these customers (none due: left out).
+
+    Only customers with a credit lapsed by ``at`` can owe anything (debits are never
+    positive), so the sums run over those alone — found by a range probe of the
+    (customer, expires_at) index; a customer whose points have not started lapsing
+    costs no scan of their ledger."""
+    ids = list(customer_ids)
+    lapsing = PointsEntry.objects.filter(customer_id__in=ids, expires_at__lte=at).values("customer_id")
+    return dict(_due(PointsEntry.objects.filter(customer_id__in=lapsing), at).values_list("customer_id", "due"))
 
 
 def entry_build(account: PointsAccount, *, now: datetime, **fields) -> PointsEntry:
