@@ -650,6 +650,16 @@ def test_schema_lists_the_batch_paths(client):
                  "/api/v1/customers/", "/api/v1/customers/{external_id}", "/api/v1/customers/{external_id}/unsubscribe"]:
         assert path in schema["paths"], path
     assert "post" in schema["paths"]["/api/v1/orders/batch"]
+    points_batch = schema["paths"]["/api/v1/points/entries/batch"]["post"]
+    assert "requestBody" in points_batch and points_batch["security"]
+
+
+def test_schema_is_valid_openapi_without_warnings(db, tmp_path):
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    assert "/api/v1/points/entries/batch" in out.read_text() and "openapi: 3.1.0" in out.read_text()
 
 
 def test_docs_render_without_assets_from_another_site(client):
