@@ -157,7 +157,8 @@ class EntryRequest:
 
     @property
     def fingerprint(self) -> str:
-        return request_hash(kind=self.kind, amount=self.amount, reason=self.reason)
+        # The stored reason is stripped; so is the one a replay is compared by.
+        return request_hash(kind=self.kind, amount=self.amount, reason=self.reason.strip())
 
 
 @dataclass

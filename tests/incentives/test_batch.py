@@ -67,6 +67,13 @@ def test_a_key_repeated_in_one_batch_replays_or_conflicts():
     assert ledger(c) == [("earn", 10, 10)]
 
 
+def test_a_replay_compares_the_reason_as_stored_stripped():
+    c = CustomerFactory()
+    (first,) = services.points_post_batch(requests=[req(c, "earn", 5, "k", reason="survey")], now=T0)
+    (again,) = services.points_post_batch(requests=[req(c, "earn", 5, "k", reason="  survey ")], now=T0)
+    assert again.replayed and again.entry.pk == first.entry.pk and first.entry.reason == "survey"
+
+
 def test_replaying_a_batch_writes_nothing_and_answers_the_first_entries():
     c = CustomerFactory()
     batch = [req(c, "earn", 30, "x"), req(c, "spend", 10, "y")]
