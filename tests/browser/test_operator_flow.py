@@ -79,3 +79,66 @@ def test_operator_signs_in_finds_a_customer_and_switches_to_english(flow_data, l
     assert "Not scored yet" in page.locator('[data-section="segments-why"]').inner_text()
     assert page.locator("html").get_attribute("lang") == "en"
     assert requests_elsewhere == []
+
+
+@pytest.fixture
+def builder_data(make_user):
+    make_user("operator", username="oscar")
+    for i, city in enumerate(["上海", "上海", "北京"]):
+        CustomerFactory(external_id=f"city-{i}", city=city)
+
+
+def _sign_in(page, live_server, username):
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "correct-horse-battery")
+    page.click("button[type=submit].btn-primary")
+    page.wait_for_selector(".kpi-grid")
+
+
+def test_operator_builds_a_segment_with_a_live_preview_and_saves_it(builder_data, live_server, page):
+    _sign_in(page, live_server, "oscar")
+    page.goto(f"{live_server.url}/segments/new")
+    page.click('[data-role="add"]')
+    row = page.locator('[data-role="row"]').first
+    row.locator('[data-role="field"]').select_option("city")
+    row.locator('[data-role="op"]').select_option("eq")
+    row.locator('[data-role="value"]').fill("上海")
+    page.wait_for_selector('[data-segment-preview][data-state="ok"]')
+    assert page.locator('[data-segment-preview] [data-role="size"]').inner_text() == "2"
+    assert sorted(page.locator('[data-role="sample"] a').all_inner_texts()) == ["city-0", "city-1"]
+
+    # A number where a number is due: the preview names the bad part, in the operator's language.
+    page.click('[data-role="add"]')
+    second = page.locator('[data-role="row"]').nth(1)
+    second.locator('[data-role="field"]').select_option("r_score")
+    second.locator('[data-role="value"]').fill("9")
+    page.wait_for_selector('[data-segment-preview][data-state="error"]')
+    error = page.locator('[data-segment-preview] [data-role="error"]').inner_text()
+    assert error.startswith("definition.conditions[1].value") and "1" in error and "5" in error
+    second.locator('[data-role="remove"]').click()
+    page.wait_for_selector('[data-segment-preview][data-state="ok"]')
+
+    page.fill("#id_name", "上海用户")
+    page.fill("#id_slug", "shanghai")
+    page.click("#segment-form button[type=submit]")
+    page.wait_for_selector('[data-kpi="segment-size"]')
+    assert page.url.endswith("/segments/shanghai/")
+    assert page.locator('[data-kpi="segment-size"] .kpi-value').inner_text() == "2"
+    assert sorted(page.locator('table[data-table="members"] tbody tr td:first-child').all_inner_texts()) == ["city-0", "city-1"]
+
+
+def test_operator_adjusts_points_with_a_reason_and_sees_the_ledger(builder_data, live_server, page):
+    _sign_in(page, live_server, "oscar")
+    page.goto(f"{live_server.url}/points/city-2/adjust")
+    page.fill("#id_amount", "-5")
+    page.fill("#id_reason", "补偿")
+    page.click("form.stack button[type=submit]")
+    assert "不足" in page.locator('[data-error="form"]').inner_text()  # a balance of 0 cannot give 5
+    page.fill("#id_amount", "120")
+    page.fill("#id_reason", "活动补发")
+    page.click("form.stack button[type=submit]")
+    page.wait_for_selector('[data-section="points-ledger"]')
+    assert page.locator('[data-field="points-balance"]').inner_text() == "120"
+    ledger = page.locator('table[data-table="points-ledger"]').inner_text()
+    assert "活动补发" in ledger and "oscar" in ledger
