@@ -274,8 +274,14 @@ class Segment(models.Model):
 
 
 class SegmentMembership(models.Model):
-    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="segment_memberships")
+    # Written only by the engine, from ids it has just read, hundreds of thousands at a
+    # time: no database-level FK checks (PostgreSQL would queue one deferred check per
+    # row and run them at commit — 15 s of a first publish; Django still cascades
+    # deletes), and no index the unique constraint or segmember_customer already gives.
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships", db_index=False,
+                                db_constraint=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="segment_memberships", db_index=False,
+                                 db_constraint=False)
     since = models.DateTimeField(_("since"))
 
     class Meta:
@@ -295,8 +301,11 @@ class SegmentMembershipChange(models.Model):
         ENTER = "enter", _("entered")
         LEAVE = "leave", _("left")
 
-    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="changes")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    # Written only by the engine (see SegmentMembership): no database-level FK checks; the
+    # segment is indexed through segchange_seg_at, which leads with it.
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="changes", db_index=False,
+                                db_constraint=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     change = models.CharField(max_length=5, choices=Change.choices)
     at = models.DateTimeField(db_index=True)
 

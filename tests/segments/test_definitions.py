@@ -348,3 +348,15 @@ def test_a_score_segment_saved_before_any_run_is_empty_until_the_first_run(world
     segment.refresh_from_db()
     assert segment.size == 3
     assert changes_of(segment) == {("c1", "enter"), ("c2", "enter"), ("c3", "enter")}
+
+
+def test_deleting_a_customer_or_a_segment_takes_their_memberships_along(db):
+    # The membership tables carry no database-level foreign keys (bulk writes); Django cascades.
+    a, b = CustomerFactory(city="杭州"), CustomerFactory(city="杭州")
+    segment = segment_save(name="Hangzhou", definition=cond("city", "eq", "杭州"))
+    assert SegmentMembership.objects.filter(segment=segment).count() == 2
+    a.delete()
+    assert set(SegmentMembership.objects.values_list("customer_id", flat=True)) == {b.pk}
+    assert not SegmentMembershipChange.objects.filter(customer_id=a.pk).exists()
+    segment.delete()
+    assert not SegmentMembership.objects.exists() and not SegmentMembershipChange.objects.exists()
