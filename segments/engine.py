@@ -286,6 +286,18 @@ def analyze(*tables: str) -> None:
             cur.execute(f"ANALYZE {', '.join(tables)}")
 
 
+def vacuum(*tables: str) -> bool:
+    """VACUUM (ANALYZE) after a bulk delete, so the space is reused by the next run and
+    scans do not wade through a million dead rows. Autovacuum would get there in its own
+    time — or never, where it is switched off (as on the benchmark machine). VACUUM
+    cannot run inside a transaction: there it is skipped and False is returned."""
+    if not _pg() or connection.in_atomic_block:
+        return False
+    with connection.cursor() as cur:
+        cur.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
+    return True
+
+
 def large_sorts_in_memory() -> None:
     """For the current transaction: let PostgreSQL sort and hash a million rows in memory
     (window functions, joins) instead of spilling to temporary files."""

@@ -66,8 +66,6 @@ def _replace_members(segment: Segment, select_sql: str, params: list, *, at: dat
             f"FROM ({select_sql}) q LEFT JOIN {MEMBER} m ON m.segment_id = %s AND m.customer_id = q.id",
             [*params, segment.pk],
         )
-        if connection.vendor == "postgresql":
-            cur.execute("ANALYZE tmp_segment_members")
         in_scope = f" AND m.customer_id IN (SELECT id FROM {SCOPE})" if scoped else ""
         cur.execute(
             f"CREATE TEMPORARY TABLE tmp_segment_leaving AS SELECT m.customer_id AS id FROM {MEMBER} m "
@@ -130,6 +128,10 @@ def segments_materialize(*, run: SegmentRun, snapshot: bool = True, only: np.nda
     finally:
         if only is not None:
             scope_close()
+    if only is None:
+        from .engine import analyze
+
+        analyze(MEMBER)  # hundreds of thousands of rows may have come or gone: fresh statistics
     if snapshot:
         for segment in Segment.objects.filter(is_active=True, kind=Segment.Kind.STATIC):
             SegmentSizeSnapshot.objects.create(run=run, as_of=run.as_of, key=f"custom:{segment.slug}", size=segment.size)
@@ -152,8 +154,8 @@ def scope_open(*, run_id: int, customer_ids: np.ndarray) -> None:
         cur.execute(f"CREATE TEMPORARY TABLE {SCOPED_SCORES} AS SELECT {columns} FROM {scores} "
                     f"WHERE run_id = %s AND customer_id IN (SELECT id FROM {SCOPE})", [run_id])
         cur.execute(f"CREATE UNIQUE INDEX {SCOPED_SCORES}_customer ON {SCOPED_SCORES} (customer_id)")
-        if connection.vendor == "postgresql":
-            cur.execute(f"ANALYZE {SCOPE}, {SCOPED_SCORES}")
+        # No ANALYZE: the planner reads the temporary tables' size, which is what it needs
+        # here, and statistics would cost more than the statements they inform.
 
 
 def scope_close() -> None:

@@ -206,11 +206,15 @@ def recompute_sync(*, as_of: datetime | None = None, chunk_size: int = 100_000) 
 
 def superseded_scores_cleanup(*, keep: int = 1) -> int:
     """Deletes the score rows of runs that are no longer current (history lives in
-    StageChange and SegmentSizeSnapshot)."""
+    StageChange and SegmentSizeSnapshot), then vacuums the score and staging tables:
+    the nightly run's deletes and the day's incremental updates leave a million dead
+    rows there, which the next run's inserts then reuse the space of."""
     current = published_run()
     old = list(SegmentRun.objects.exclude(pk=getattr(current, "pk", None)).exclude(status=SegmentRun.Status.RUNNING)
                .order_by("-as_of").values_list("pk", flat=True)[max(0, keep - 1):])
-    return engine.scores_delete(run_ids=old)
+    deleted = engine.scores_delete(run_ids=old)
+    engine.vacuum(engine.SCORE, engine.AGG, engine.PRED)
+    return deleted
 
 
 
