@@ -151,6 +151,11 @@ def _full_recompute(chunk_size: int):
     seconds = time.monotonic() - started
     if run is None or run.status != SegmentRun.Status.PUBLISHED:
         raise SystemExit(f"recompute did not publish: {run and run.status} {run and run.error}")
+    for _ in range(50):  # the publish phase's seconds are recorded just after the status flips
+        if "publish" in run.phases:
+            break
+        time.sleep(0.1)
+        run.refresh_from_db()
     return run, seconds
 
 
