@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 from django.db import connection
 
+from core.sql import sql_datetime, temp_table_drop
+
 from . import churn, rules
 from .models import AggregateStage, CustomerScore, PredictionStage, SegmentRun
 
@@ -38,16 +40,12 @@ def _whole_days(later: str, earlier: str) -> str:
     return f"CAST({_days(later, earlier)} AS INTEGER)"
 
 
-def _dt(value: datetime):
-    return value if _pg() else connection.ops.adapt_datetimefield_value(value)
-
-
 def customer_id_bounds(as_of: datetime) -> tuple[int, int, int]:
     """(min id, max id, count) of the customers known at ``as_of``."""
     with connection.cursor() as cur:
         cur.execute(
             "SELECT MIN(id), MAX(id), COUNT(*) FROM users_customer WHERE COALESCE(signup_at, created_at) <= %s",
-            [_dt(as_of)],
+            [sql_datetime(as_of)],
         )
         lo, hi, n = cur.fetchone()
     return lo or 0, hi or 0, n or 0
@@ -55,7 +53,7 @@ def customer_id_bounds(as_of: datetime) -> tuple[int, int, int]:
 
 def paid_orders_exist(as_of: datetime) -> bool:
     with connection.cursor() as cur:
-        cur.execute("SELECT 1 FROM users_order WHERE status = 'paid' AND occurred_at <= %s LIMIT 1", [_dt(as_of)])
+        cur.execute("SELECT 1 FROM users_order WHERE status = 'paid' AND occurred_at <= %s LIMIT 1", [sql_datetime(as_of)])
         return cur.fetchone() is not None
 
 
@@ -66,8 +64,8 @@ def aggregate_chunk(*, run: SegmentRun, window_days: int, lo: int = 0, hi: int =
     Idempotent for id ranges: the chunk's earlier rows (a retried task) are deleted
     first, in the same transaction. ``customer_ids`` is the incremental run's list of
     changed customers, staged once under a run of its own (nothing to delete)."""
-    as_of = _dt(run.as_of)
-    window_start = _dt(run.as_of - timedelta(days=window_days))
+    as_of = sql_datetime(run.as_of)
+    window_start = sql_datetime(run.as_of - timedelta(days=window_days))
     if customer_ids is None:
         c_filter, o_filter, ids = "c.id BETWEEN %s AND %s", "customer_id BETWEEN %s AND %s", [lo, hi]
     elif _pg():
@@ -255,7 +253,7 @@ def stage_changes_insert(*, run: SegmentRun, previous: SegmentRun | None) -> int
         WHERE n.run_id = %s AND (o.stage IS NULL OR o.stage <> n.stage)
     """
     with connection.cursor() as cur:
-        cur.execute(sql, [_dt(run.as_of), run.pk, True, False, prev_id, run.pk])
+        cur.execute(sql, [sql_datetime(run.as_of), run.pk, True, False, prev_id, run.pk])
         return cur.rowcount
 
 
@@ -274,7 +272,7 @@ def size_snapshots_insert(*, run: SegmentRun) -> int:
            f"WITH combos AS (SELECT {dims}, COUNT(*) AS n FROM {SCORE} WHERE run_id = %s GROUP BY {dims}) "
            f"SELECT %s, %s, k, n FROM ({parts}) s")
     with connection.cursor() as cur:
-        cur.execute(sql, [run.pk, run.pk, _dt(run.as_of)])
+        cur.execute(sql, [run.pk, run.pk, sql_datetime(run.as_of)])
         return cur.rowcount
 
 
@@ -328,7 +326,7 @@ def scores_delete(*, run_ids: list[int]) -> int:
 # --- Incremental: patch the published run in place (one transaction) ----------------
 
 
-_PG_INT = {2: ("smallint", ">i2"), 4: ("integer", ">i4"), 8: ("bigint", ">i8")}
+_BIG_ENDIAN_INT = {2: ">i2", 4: ">i4", 8: ">i8"}  # smallint, integer, bigint on the wire
 
 
 def _read_ints(sql: str, params: list, columns: dict[str, int]) -> dict[str, np.ndarray]:
@@ -347,7 +345,7 @@ def _read_ints(sql: str, params: list, columns: dict[str, int]) -> dict[str, np.
     header = 11 + 4 + 4 + int.from_bytes(payload[15:19], "big")  # signature, flags, extension area
     fields = [("n", ">i2")]
     for i, width in enumerate(columns.values()):
-        fields += [(f"l{i}", ">i4"), (f"v{i}", _PG_INT[width][1])]
+        fields += [(f"l{i}", ">i4"), (f"v{i}", _BIG_ENDIAN_INT[width])]
     rows = np.frombuffer(payload[header:len(payload) - 2], dtype=fields)
     widths = list(columns.values())
     if len(rows) and ((rows["n"] != len(columns)).any() or any((rows[f"l{i}"] != w).any() for i, w in enumerate(widths))):
@@ -400,7 +398,7 @@ def dirty_customer_ids(*, since: datetime) -> list[int]:
         cur.execute(
             "SELECT customer_id FROM users_order WHERE updated_at >= %s "
             "UNION SELECT id FROM users_customer WHERE updated_at >= %s",
-            [_dt(since), _dt(since)],
+            [sql_datetime(since), sql_datetime(since)],
         )
         return sorted(row[0] for row in cur.fetchall())
 
@@ -412,12 +410,13 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
     records stage changes. Call inside a transaction. Returns the counts and the ids
     of the relabelled rows.
 
-    The ranks are counted with numpy over the active base (one binary read of four
-    integer columns); only the rows whose scores move are labelled — by the same SQL
+    The ranks are counted with numpy over the active base (one binary read of seven
+    integer columns: id, the three values and the three old scores); only the rows
+    whose scores move are labelled — by the same SQL
     as a full run, into a temporary table that also keeps their stage before — and
     written back by key, and the history comes from that table alone."""
     cur_id, stage_id = current.pk, stage_run.pk
-    now = _dt(stage_run.as_of)
+    now = sql_datetime(stage_run.as_of)
     labels, label_params = _label_select(t)
     with connection.cursor() as cur:
         _prefer_index_lookups(True)
@@ -454,7 +453,7 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
         _prefer_index_lookups(True)
         # 3. Labels of the moved rows, and the stage each had.
         for table in ("tmp_rescore", "tmp_relabel"):
-            cur.execute(f"DROP TABLE IF EXISTS {table}")
+            temp_table_drop(cur, table)
         cur.execute("CREATE TEMPORARY TABLE tmp_rescore (customer_id bigint, r_score bigint, f_score bigint, m_score bigint)")
         write_ints("tmp_rescore", moved)
         if _pg():
@@ -473,7 +472,8 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
                 ) q
             ) z
         """, [*label_params, now, cur_id])
-        changed = cur.rowcount if cur.rowcount >= 0 else len(moved["customer_id"])
+        cur.execute("SELECT COUNT(*) FROM tmp_relabel")  # CREATE … AS has no row count on SQLite
+        changed = cur.fetchone()[0]
         # 4. Scores, labels and class written back by key.
         cur.execute(f"""
             UPDATE {SCORE} SET r_score = l.r_score, f_score = l.f_score, m_score = l.m_score, rfm_group = l.rfm_group,
@@ -491,7 +491,7 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
         """, [now, stage_id, True, False])
         stage_changes = cur.rowcount
         for table in ("tmp_rescore", "tmp_relabel"):
-            cur.execute(f"DROP TABLE {table}")
+            temp_table_drop(cur, table)
         _prefer_index_lookups(False)  # back to the planner's own judgement for what follows
     return {"rescored": changed, "stage_changes": stage_changes}, moved["customer_id"]
 

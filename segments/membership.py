@@ -13,6 +13,7 @@ from django.utils.text import slugify
 
 from core.errors import ApplicationError
 from core.services import audit_record
+from core.sql import sql_datetime, temp_table_drop
 from users.models import Customer
 
 from .definitions import SCOPE, compile_definition
@@ -52,10 +53,10 @@ def _replace_members(segment: Segment, select_sql: str, params: list, *, at: dat
     Two passes find the differences (who enters: the new set against the members; who
     leaves: the members against the new set), kept in temporary tables; the change
     records and the membership writes then read those small tables."""
-    ts = at if connection.vendor == "postgresql" else connection.ops.adapt_datetimefield_value(at)
+    ts = sql_datetime(at)
     with connection.cursor() as cur:
         for table in ("tmp_segment_members", "tmp_segment_leaving"):
-            cur.execute(f"DROP TABLE IF EXISTS {table}")
+            temp_table_drop(cur, table)
         # No DISTINCT: every compiled definition selects customers by primary key, joined
         # only one-to-one (points account, level); a DISTINCT over ids already unique
         # also walks into PostgreSQL's hash-aggregate slowdown on hash-ordered input
@@ -89,7 +90,7 @@ def _replace_members(segment: Segment, select_sql: str, params: list, *, at: dat
             cur.execute("SELECT COUNT(*) FROM tmp_segment_members")
             size = cur.fetchone()[0]
         for table in ("tmp_segment_members", "tmp_segment_leaving"):
-            cur.execute(f"DROP TABLE {table}")
+            temp_table_drop(cur, table)
     Segment.objects.filter(pk=segment.pk).update(size=size, computed_at=at)
     return size, entered, left
 
@@ -160,8 +161,8 @@ def scope_open(*, run_id: int, customer_ids: np.ndarray) -> None:
 
 def scope_close() -> None:
     with connection.cursor() as cur:
-        cur.execute(f"DROP TABLE IF EXISTS {SCOPED_SCORES}")
-        cur.execute(f"DROP TABLE IF EXISTS {SCOPE}")
+        temp_table_drop(cur, SCOPED_SCORES)
+        temp_table_drop(cur, SCOPE)
 
 
 def segment_save(*, name: str, definition: dict, actor=None, slug: str = "", description: str = "",
@@ -226,14 +227,14 @@ def static_segment_upload(*, name: str, file_bytes: bytes, actor=None, slug: str
         if not created and segment.kind != Segment.Kind.STATIC:
             raise ApplicationError(f"{slug!r} is a dynamic segment.", code="duplicate_slug", details={"field": "slug"})
         with connection.cursor() as cur:
-            cur.execute("DROP TABLE IF EXISTS tmp_static_ids")
+            temp_table_drop(cur, "tmp_static_ids")
             cur.execute("CREATE TEMPORARY TABLE tmp_static_ids (id bigint)")
             for start in range(0, len(known), 5000):
                 part = list(known.values())[start:start + 5000]
                 cur.execute(f"INSERT INTO tmp_static_ids (id) VALUES {', '.join(['(%s)'] * len(part))}", part)
         result = _replace_members(segment, "SELECT id FROM tmp_static_ids", [], at=now)
         with connection.cursor() as cur:
-            cur.execute("DROP TABLE IF EXISTS tmp_static_ids")
+            temp_table_drop(cur, "tmp_static_ids")
         audit_record(actor=actor, action="segment.static_upload", obj=segment, changes={"size": result[0]})
     segment.refresh_from_db()
     return segment

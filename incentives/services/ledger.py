@@ -22,6 +22,7 @@ from django.utils import timezone
 from core.batch import RowError, batch_rejected
 from core.errors import ApplicationError, Conflict
 from core.services import audit_record
+from core.sql import sql_datetime
 from users.models import Customer
 
 from .. import rules
@@ -58,7 +59,7 @@ def accounts_lock(customer_ids: Iterable[int]) -> dict[int, PointsAccount]:
         with connection.cursor() as cur:
             cur.execute(
                 f"INSERT INTO {_ACCOUNT} (customer_id, balance, growth_value, updated_at) "
-                f"SELECT id, 0, 0, %s FROM unnest(%s::bigint[]) AS ids(id) "
+                f"SELECT id, 0, 0, %s FROM unnest(%s::bigint[]) AS ids(id) ORDER BY id "
                 f"ON CONFLICT (customer_id) DO UPDATE SET updated_at = {_ACCOUNT}.updated_at "
                 f"RETURNING {', '.join(_ACCOUNT_COLUMNS)}",
                 [timezone.now(), ids],
@@ -84,7 +85,7 @@ def accounts_save(accounts: Iterable[PointsAccount], *, now: datetime) -> None:
                 f"UPDATE {_ACCOUNT} SET balance = v.column2, growth_value = v.column3, updated_at = %s "
                 f"FROM (VALUES {', '.join(['(%s, %s, %s)'] * len(part))}) AS v "
                 f"WHERE {_ACCOUNT}.customer_id = v.column1",
-                [now, *(value for row in part for value in row)],
+                [sql_datetime(now), *(value for row in part for value in row)],
             )
 
 
@@ -150,6 +151,7 @@ class EntryRequest:
     source: str = EntrySource.API
     source_ref: str = ""
     operator: Any = None
+    external_id: str = ""  # the customer's, for the audit trail of an operator's adjustment
 
     @property
     def signed(self) -> int:
@@ -278,10 +280,11 @@ def points_post_batch(*, requests: Sequence[EntryRequest], atomic: bool = False,
             return outcomes
         PointsEntry.objects.bulk_create(new, batch_size=1000)
         accounts_save((accounts[cid] for cid in {e.customer_id for e in new}), now=now)
-        for e in new:
-            if e.operator is not None:  # an operator's adjustment (one at a time, from the 360 page)
-                audit_record(actor=e.operator, action=f"points.{e.kind}", obj=e,
-                             changes={"customer_id": e.customer_id, "amount": e.amount, "reason": e.reason})
+        for r, o in zip(requests, outcomes, strict=True):
+            if r.operator is not None and o.entry is not None and not o.replayed:  # an operator's adjustment
+                audit_record(actor=r.operator, action=f"points.{o.entry.kind}", obj=o.entry,
+                             changes={"customer": r.external_id or r.customer_id, "amount": o.entry.amount,
+                                      "reason": o.entry.reason})
     return outcomes
 
 
@@ -295,6 +298,7 @@ def points_post(
     outcome, = points_post_batch(requests=[EntryRequest(
         customer_id=customer.pk, timezone=customer.timezone, kind=kind, amount=amount, reason=reason or "",
         idempotency_key=idempotency_key, source=source, source_ref=source_ref, operator=operator,
+        external_id=customer.external_id,
     )], now=now)
     if outcome.error is not None:
         raise outcome.error

@@ -8,6 +8,7 @@ from django.db.models import Count, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.sql import sql_datetime
 from users.models import Customer, Event
 
 from .. import rules
@@ -62,16 +63,11 @@ def levels_update(*, customer_ids=None, now: datetime | None = None, recompute_g
         WHERE {account}.customer_id = d.customer_id
           AND ({account}.level_id IS DISTINCT FROM d.new_id OR {account}.level_below_since IS DISTINCT FROM d.new_below)
     """
-    grace_over = _dt(now - timezone.timedelta(days=policy.level_grace_days))
+    grace_over = sql_datetime(now - timezone.timedelta(days=policy.level_grace_days))
     margin = policy.level_downgrade_margin_pct
     with connection.cursor() as cur:
-        cur.execute(sql, [margin, grace_over, margin, _dt(now), grace_over, *ids])
+        cur.execute(sql, [margin, grace_over, margin, sql_datetime(now), grace_over, *ids])
         return cur.rowcount
-
-
-def _dt(value: datetime):
-    """A datetime as a raw-SQL parameter (SQLite stores them as text)."""
-    return connection.ops.adapt_datetimefield_value(value) if connection.vendor == "sqlite" else value
 
 
 def badges_award(*, customer_ids, now: datetime | None = None) -> int:

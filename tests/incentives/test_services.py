@@ -75,7 +75,15 @@ def test_adjust_by_operator_is_signed_audited_and_cannot_overdraw(make_user):
                                 operator=operator, now=T0)
     assert (up.entry.amount, down.entry.amount, balance(c)) == (25, -45, 80)
     assert up.entry.operator == operator and up.entry.expires_at is not None and down.entry.expires_at is None
-    assert AuditEntry.objects.filter(action="points.adjust", actor=operator).count() == 2
+    audits = AuditEntry.objects.filter(action="points.adjust", actor=operator).order_by("id")
+    assert [a.changes for a in audits] == [
+        {"customer": c.external_id, "amount": 25, "reason": "goodwill"},
+        {"customer": c.external_id, "amount": -45, "reason": "correction"},
+    ]
+    assert [a.object_id for a in audits] == [str(up.entry.pk), str(down.entry.pk)]
+    services.points_post(customer=c, kind="adjust", amount=25, reason="goodwill", idempotency_key="adj1",
+                         operator=operator, now=T0)  # a replay: no second audit row
+    assert audits.count() == 2
     with pytest.raises(Conflict) as exc:
         services.points_post(customer=c, kind="adjust", amount=-81, reason="too much", idempotency_key="adj3",
                              operator=operator, now=T0)
