@@ -148,48 +148,62 @@ def event_rules_apply(*, event_ids: list[int], now: datetime | None = None) -> i
 
 
 def order_rules_apply(*, order_ids: list[int], now: datetime | None = None) -> int:
-    """Pays purchase points on paid orders and reverses them when an order is refunded or cancelled."""
+    """Brings the purchase points of these orders in line with their status: a paid
+    order holds its points; a refunded or cancelled one has them taken back (at most
+    what the balance holds — points already spent stay spent).
+
+    Runs under the customers' account locks and reads the orders' status under them,
+    so two tasks for one order (paid, refunded, paid again, queued close together)
+    serialise and the later one acts on the latest status. An order paid again after
+    a refund earns again what was taken back, once: every earn reversed so far starts
+    a new generation of its key, and the standing earn dedupes a retry."""
     now = now or timezone.now()
-    orders = list(Order.objects.filter(pk__in=order_ids).values(
-        "id", "external_id", "customer_id", "amount", "status", "occurred_at", "customer__timezone"))
-    written = 0
+    customer_ids = set(Order.objects.filter(pk__in=order_ids).values_list("customer_id", flat=True))
+    if not customer_ids:
+        return 0
     purchase_rules = _active_rules().get(RuleKind.PURCHASE, [])
-    paid = [o for o in orders if o["status"] == OrderStatus.PAID]
-    # An order paid again after a refund earns again: each earn reversed so far starts
-    # a new generation of its key (the standing one dedupes a retry).
-    reversed_earns = {
-        (ref, rule_id): n for ref, rule_id, n in
-        PointsEntry.objects.filter(source=EntrySource.ORDER, kind=EntryKind.EARN, reversed_by__isnull=False,
-                                   customer_id__in={o["customer_id"] for o in paid},
-                                   source_ref__in={f"order:{o['external_id']}" for o in paid})
-        .values("source_ref", "rule_id").annotate(n=Count("id")).values_list("source_ref", "rule_id", "n")
-    } if paid else {}
-    candidates = []
-    for o in paid:
-        day = rules.local_date(o["occurred_at"], o["customer__timezone"])
-        ref = f"order:{o['external_id']}"
-        for rule in (r for r in purchase_rules if _in_period(r, o["occurred_at"])):
-            points = rules.purchase_points(o["amount"], rule.points_per_yuan)
-            generation = reversed_earns.get((ref, rule.pk), 0)
-            key = f"rule:{rule.code}:order:{o['id']}" + (f":{generation}" if generation else "")
-            if points > 0:
-                candidates.append(_Candidate(o["customer_id"], rule, points, key, day, rule.name, ref, EntrySource.ORDER))
-    written += len(_post_candidates(candidates, now=now))
-    undone = {f"order:{o['external_id']}": o for o in orders if o["status"] != OrderStatus.PAID}
-    if undone:
-        with transaction.atomic():
-            accounts = accounts_lock({o["customer_id"] for o in undone.values()})
-            to_reverse = PointsEntry.objects.filter(
-                customer_id__in=list(accounts), source=EntrySource.ORDER, kind=EntryKind.EARN,
-                source_ref__in=list(undone), reversed_by__isnull=True,
-            ).order_by("id")
-            reversals = [
-                r for entry in to_reverse
-                if (r := reversal_build(accounts[entry.customer_id], entry, reason=f"order {undone[entry.source_ref]['status']}",
-                                       source=EntrySource.ORDER, now=now, tz=undone[entry.source_ref]["customer__timezone"]))
-            ]
-            PointsEntry.objects.bulk_create(reversals, batch_size=1000)
-            accounts_save(accounts.values(), now=now)
-            written += len(reversals)
-    levels_update(customer_ids={o["customer_id"] for o in orders}, now=now)
+    with transaction.atomic():
+        accounts = accounts_lock(customer_ids)
+        orders = list(Order.objects.filter(pk__in=order_ids).values(
+            "id", "external_id", "customer_id", "amount", "status", "occurred_at", "customer__timezone"))
+        by_ref = {f"order:{o['external_id']}": o for o in orders}
+        # Undone orders first: take back what their standing earns gave.
+        undone = {ref: o for ref, o in by_ref.items() if o["status"] != OrderStatus.PAID}
+        to_reverse = PointsEntry.objects.filter(
+            customer_id__in=customer_ids, source=EntrySource.ORDER, kind=EntryKind.EARN,
+            source_ref__in=list(undone), reversed_by__isnull=True,
+        ).order_by("id") if undone else []
+        reversals = [
+            r for entry in to_reverse
+            if (r := reversal_build(accounts[entry.customer_id], entry, reason=f"order {undone[entry.source_ref]['status']}",
+                                   source=EntrySource.ORDER, now=now, tz=undone[entry.source_ref]["customer__timezone"]))
+        ]
+        PointsEntry.objects.bulk_create(reversals, batch_size=1000)
+        accounts_save((accounts[i] for i in {r.customer_id for r in reversals}), now=now)
+        # Paid orders: what each (order, rule) has earned and had taken back so far.
+        paid = {ref: o for ref, o in by_ref.items() if o["status"] == OrderStatus.PAID}
+        history = {
+            (row["source_ref"], row["rule_id"]): row for row in
+            PointsEntry.objects.filter(customer_id__in=customer_ids, source=EntrySource.ORDER, kind=EntryKind.EARN,
+                                       source_ref__in=list(paid))
+            .values("source_ref", "rule_id")
+            .annotate(earns=Count("id"), reversed=Count("reversed_by"), earned=Sum("amount"),
+                      taken_back=Sum("reversed_by__amount"))
+        } if paid else {}
+        candidates = []
+        for ref, o in paid.items():
+            day = rules.local_date(o["occurred_at"], o["customer__timezone"])
+            for rule in (r for r in purchase_rules if _in_period(r, o["occurred_at"])):
+                points = rules.purchase_points(o["amount"], rule.points_per_yuan)
+                past = history.get((ref, rule.pk))
+                generation = past["earns"] if past else 0
+                if past and past["reversed"] < past["earns"]:
+                    continue  # an earn stands: the order holds its points already
+                if past:  # paid again after a refund: earn back what was taken back
+                    points -= past["earned"] + (past["taken_back"] or 0)
+                key = f"rule:{rule.code}:order:{o['id']}" + (f":{generation}" if generation else "")
+                if points > 0:
+                    candidates.append(_Candidate(o["customer_id"], rule, points, key, day, rule.name, ref, EntrySource.ORDER))
+        written = len(reversals) + len(_post_candidates(candidates, now=now))
+    levels_update(customer_ids=customer_ids, now=now)
     return written

@@ -213,3 +213,25 @@ def test_overlapping_batches_on_new_accounts_never_deadlock_or_drift():
         assert _assert_ledger_consistent(c) == written[c.pk] + (c in customers[::3])
     # each batch earns 10 then asks 7 twice: the second spend fits only when earlier batches left enough
     assert PointsEntry.objects.filter(kind="earn").exclude(idempotency_key="start").count() == sum(8 + t % 8 for t in range(16))
+
+
+def test_concurrent_rule_tasks_for_one_order_converge_on_its_status():
+    """The worker may run several tasks for one order at once (a retry, a status flip and
+    back): they serialise on the account lock and read the status under it."""
+    from users.models import Order
+
+    from .factories import OrderFactory, seed_defaults
+
+    seed_defaults()
+    c = CustomerFactory()
+    order = OrderFactory(customer=c, amount="200.00", status="paid")
+    services.order_rules_apply(order_ids=[order.pk])
+    Order.objects.filter(pk=order.pk).update(status="refunded")
+    results = _race([lambda: services.order_rules_apply(order_ids=[order.pk]) for _ in range(8)])
+    assert sorted(r[1] for r in results) == [0] * 7 + [1]  # one reversal, whoever got the lock first
+    Order.objects.filter(pk=order.pk).update(status="paid")
+    results = _race([lambda: services.order_rules_apply(order_ids=[order.pk]) for _ in range(8)])
+    assert sorted(r[1] for r in results) == [0] * 7 + [1]  # earned again once
+    kinds = list(PointsEntry.objects.filter(customer=c).order_by("id").values_list("kind", "amount"))
+    assert kinds == [("earn", 200), ("reverse", -200), ("earn", 200)]
+    assert _assert_ledger_consistent(c) == 200

@@ -294,6 +294,21 @@ def test_an_order_paid_again_after_a_refund_earns_again_once():
     assert services.ledger_reconcile() == []
 
 
+def test_an_order_paid_again_after_a_clamped_refund_earns_back_only_what_was_taken():
+    c = CustomerFactory()
+    order = _upsert_order(c, "paid", amount="100.00")
+    services.order_rules_apply(order_ids=[order.pk], now=T0)
+    spend(c, 70, "s")  # 70 of the order's 100 points are spent
+    _upsert_order(c, "refunded", amount="100.00")
+    services.order_rules_apply(order_ids=[order.pk], now=T0)  # takes back the 30 left
+    _upsert_order(c, "paid", amount="100.00")
+    assert services.order_rules_apply(order_ids=[order.pk], now=T0) == 1
+    assert services.order_rules_apply(order_ids=[order.pk], now=T0) == 0
+    assert [(e.kind, e.amount, e.balance_after) for e in entries(c)] == [
+        ("earn", 100, 100), ("spend", -70, 30), ("reverse", -30, 0), ("earn", 30, 30)]
+    assert services.ledger_reconcile() == []
+
+
 def test_refund_reversal_is_clamped_when_points_were_already_spent():
     c = CustomerFactory()
     order = _upsert_order(c, "paid", amount="100.00")
