@@ -8,7 +8,7 @@ class CoreConfig(AppConfig):
     verbose_name = _("Core")
 
     def ready(self):
-        from . import schema  # noqa: F401  registers the OpenAPI auth extension
+        from . import checks, schema  # noqa: F401  register the system checks and the OpenAPI auth extension
         from .roles import roles_sync
 
         # Roles depend on permissions, which Django itself creates in post_migrate;

@@ -84,7 +84,7 @@ def _replace_members(segment: Segment, select_sql: str, params: list, *, at: dat
         if left:
             cur.execute(f"DELETE FROM {MEMBER} WHERE segment_id = %s AND customer_id IN (SELECT id FROM tmp_segment_leaving)",
                         [segment.pk])
-        if scoped:
+        if scoped:  # the locked row's size, moved by what changed among the scope
             size = segment.size + entered - left
         else:
             cur.execute("SELECT COUNT(*) FROM tmp_segment_members")
@@ -97,13 +97,17 @@ def _replace_members(segment: Segment, select_sql: str, params: list, *, at: dat
 
 def segment_materialize(*, segment: Segment, run_id: int | None, at: datetime | None = None,
                         scoped: bool = False) -> tuple[int, int, int]:
+    """Works out the segment's members now. The segment's row is locked and re-read
+    first: a save and a recompute materialising the same segment at once take turns,
+    and each applies the definition as it is then, not as it was when its run began."""
     at = at or timezone.now()
-    qs = Customer.objects.filter(compile_definition(segment.definition, run_id=run_id, now=at, scoped=scoped)).values("id")
-    try:
-        sql, params = qs.query.sql_with_params()
-    except EmptyResultSet:  # e.g. a score condition before any run: Django refuses to compile "matches nothing"
-        sql, params = "SELECT id FROM users_customer WHERE 1 = 0", ()
     with transaction.atomic():
+        segment = Segment.objects.select_for_update().get(pk=segment.pk)
+        qs = Customer.objects.filter(compile_definition(segment.definition, run_id=run_id, now=at, scoped=scoped)).values("id")
+        try:
+            sql, params = qs.query.sql_with_params()
+        except EmptyResultSet:  # e.g. a score condition before any run: Django refuses to compile "matches nothing"
+            sql, params = "SELECT id FROM users_customer WHERE 1 = 0", ()
         return _replace_members(segment, sql, list(params), at=at, scoped=scoped)
 
 
@@ -113,7 +117,7 @@ def segments_materialize(*, run: SegmentRun, snapshot: bool = True, only: np.nda
     enter/leave changes.
 
     ``only`` (the incremental run) limits the work to those customers: the ones whose
-    orders, profile, scores, points or events moved since the last run. Everyone else
+    orders, profile, scores or points moved, or whose events arrived, since the last run. Everyone else
     keeps their membership until the next full run — which is also when conditions
     that move with the clock alone (an event count over the last D days) catch up."""
     changes = 0

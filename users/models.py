@@ -138,6 +138,8 @@ class Event(models.Model):
             models.Index(fields=["customer", "type", "occurred_at"], name="event_cust_type_time"),
             models.Index(fields=["type", "occurred_at"], name="event_type_time"),
             models.Index(fields=["occurred_at"], name="event_time"),
+            # Arrival order: the incremental recompute asks who had events since its last run.
+            models.Index(fields=["created_at"], name="event_arrived"),
         ]
 
     def __str__(self) -> str:

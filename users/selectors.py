@@ -55,9 +55,9 @@ def customer_refs(*, external_ids) -> dict[str, Customer]:
 
 
 def customers_with_events_since(*, since: datetime) -> list[int]:
-    """Customers with an event that happened at or after ``since`` (an index range on
-    occurred_at; an event that arrives late, dated before ``since``, is not among them)."""
-    return list(Event.objects.filter(occurred_at__gte=since).values_list("customer_id", flat=True).distinct().order_by())
+    """Customers with an event that arrived at or after ``since``, whenever it happened
+    (an index range on created_at: a late event, dated days back, counts when it lands)."""
+    return list(Event.objects.filter(created_at__gte=since).values_list("customer_id", flat=True).distinct().order_by())
 
 
 def customer_recent_orders(*, customer: Customer, limit: int = 50) -> QuerySet[Order]:

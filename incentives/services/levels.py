@@ -36,7 +36,11 @@ def levels_update(*, customer_ids=None, now: datetime | None = None, recompute_g
         accounts.update(growth_value=Coalesce(Subquery(growth), 0))
     if customer_ids is not None and not customer_ids:
         return 0
-    ids_sql, ids = accounts.values("customer_id").query.sql_with_params()
+    if customer_ids is None:
+        ids_sql, ids = "", []
+    else:
+        in_sql, ids = accounts.values("customer_id").query.sql_with_params()
+        ids_sql = f"WHERE a.customer_id IN ({in_sql})"
     level, account = Level._meta.db_table, PointsAccount._meta.db_table
     target = f"(SELECT {{col}} FROM {level} l WHERE l.threshold <= a.growth_value ORDER BY l.threshold DESC LIMIT 1)"
     # The cases of rules.next_level, in its order: upgrade or first level; not clearly
@@ -57,7 +61,7 @@ def levels_update(*, customer_ids=None, now: datetime | None = None, recompute_g
                        a.level_below_since AS below, {target.format(col='l.id')} AS target_id,
                        {target.format(col='l.threshold')} AS target_th
                 FROM {account} a LEFT JOIN {level} cl ON cl.id = a.level_id
-                WHERE a.customer_id IN ({ids_sql})
+                {ids_sql}
             ) now_state
         ) d
         WHERE {account}.customer_id = d.customer_id

@@ -35,3 +35,13 @@ def test_production_refuses_a_short_secret_key(tmp_path):
     result = _run(tmp_path, SECRET_KEY="too-short", ALLOWED_HOSTS="example.com")
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_the_sqlite_version_check_names_what_is_missing():
+    from core.checks import sqlite_version_errors
+
+    sqlite = "django.db.backends.sqlite3"
+    (error,) = sqlite_version_errors(engine=sqlite, version=(3, 31, 1))
+    assert error.id == "core.E001" and "3.31.1" in error.msg and "3.39.0" in error.msg
+    assert sqlite_version_errors(engine=sqlite, version=(3, 40, 1)) == []
+    assert sqlite_version_errors(engine="django.db.backends.postgresql", version=(3, 31, 1)) == []

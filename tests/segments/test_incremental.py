@@ -147,3 +147,20 @@ def test_incremental_membership_follows_points_and_keeps_sizes_right(published):
     for segment in Segment.objects.filter(slug__in=members):  # sizes kept by enter/leave counts match the members
         assert segment.size == len(members[segment.slug])
     assert SegmentMembershipChange.objects.filter(segment=rich, change="enter").count() == 1
+
+
+def test_incremental_membership_follows_a_late_event(published):
+    """An event that arrives now, dated before the last run, still brings its customer
+    into the re-evaluation (events are found by arrival, not by when they happened)."""
+    from tests.users.factories import EventFactory
+
+    people, _run = published
+    checkers = segment_save(name="Checked in", definition={
+        "field": "event", "event_type": "checkin", "op": "gte", "value": 1, "within_days": 3650})
+    assert checkers.size == 0
+    EventFactory(customer=people[5], type="checkin", occurred_at=AS_OF - timedelta(days=40))
+
+    services.recompute_incremental(now=AS_OF)
+
+    members = set(SegmentMembership.objects.filter(segment=checkers).values_list("customer_id", flat=True))
+    assert members == {people[5].pk}
