@@ -50,7 +50,9 @@ def accounts_lock(customer_ids: Iterable[int]) -> dict[int, PointsAccount]:
     in ascending order: it creates and locks in the same pass and the same order, so two
     batches never deadlock (locking the existing accounts first and inserting the missing
     ones after would hold one lock while waiting for another). The no-op update is what
-    takes the lock and returns the current row. On SQLite the IMMEDIATE transaction
+    takes the lock and returns the current row; it costs a row version even for a
+    request that ends as a replay or a refusal (a lock-only ``WHERE false`` variant would
+    not return the row, and reading it back is another query). On SQLite the IMMEDIATE transaction
     already serialises writers; a read and an insert of the missing rows suffice."""
     ids = sorted(set(customer_ids))
     if not ids:
