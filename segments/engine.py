@@ -21,6 +21,7 @@ from .models import AggregateStage, CustomerScore, PredictionStage, SegmentRun
 SCORE = CustomerScore._meta.db_table
 AGG = AggregateStage._meta.db_table
 PRED = PredictionStage._meta.db_table
+RELABELLED = "tmp_relabel"  # patch_published's relabelled rows, with their new values
 
 
 def _pg() -> bool:
@@ -380,7 +381,7 @@ def _rescore(frame: dict[str, np.ndarray], dirty: np.ndarray) -> dict[str, np.nd
     }
 
 
-def _prefer_index_lookups(on: bool) -> None:
+def prefer_index_lookups(on: bool) -> None:
     """The incremental statements touch a few thousand rows of a million-row run; the
     planner's default — hash joins over a full scan of the run, compiled with JIT — costs
     a scan per statement. Inside this transaction only, prefer index lookups."""
@@ -408,7 +409,8 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
     """Copies the re-aggregated ``dirty`` customers (staged under ``stage_run``) into the
     published run, re-ranks everyone, relabels every row whose scores moved and
     records stage changes. Call inside a transaction. Returns the counts and the ids
-    of the relabelled rows.
+    of the relabelled rows, whose new values stay in the temporary table ``RELABELLED``
+    for the rest of the transaction (the custom segments read them; ``relabelled_drop``).
 
     The ranks are counted with numpy over the active base (one binary read of seven
     integer columns: id, the three values and the three old scores); only the rows
@@ -419,7 +421,7 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
     now = sql_datetime(stage_run.as_of)
     labels, label_params = _label_select(t)
     with connection.cursor() as cur:
-        _prefer_index_lookups(True)
+        prefer_index_lookups(True)
         # 1. New values for the dirty customers (existing rows, then newcomers).
         cur.execute(f"""
             UPDATE {SCORE} SET recency_days = a.recency_days, frequency = a.frequency, monetary = a.monetary,
@@ -441,7 +443,7 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
             FROM {AGG} a LEFT JOIN {PRED} p ON p.run_id = a.run_id AND p.customer_id = a.customer_id
             WHERE a.run_id = %s AND NOT EXISTS (SELECT 1 FROM {SCORE} s WHERE s.run_id = %s AND s.customer_id = a.customer_id)
         """, [cur_id, stage_id, cur_id])
-        _prefer_index_lookups(False)  # the next read wants every row of the run
+        prefer_index_lookups(False)  # the next read wants every row of the run
         # 2. Re-rank the active base (and the rows scored before, which may drop out).
         frame = _read_ints(
             f"SELECT customer_id, CAST(COALESCE(recency_days, 0) AS INTEGER), frequency, "
@@ -450,21 +452,21 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
             f"FROM {SCORE} WHERE run_id = %s AND (frequency > 0 OR r_score IS NOT NULL)",
             [cur_id], {"id": 8, "rec": 4, "freq": 4, "cents": 8, "r0": 2, "f0": 2, "m0": 2})
         moved = _rescore(frame, np.asarray(dirty, dtype=np.int64))
-        _prefer_index_lookups(True)
+        prefer_index_lookups(True)
         # 3. Labels of the moved rows, and the stage each had.
-        for table in ("tmp_rescore", "tmp_relabel"):
+        for table in ("tmp_rescore", RELABELLED):
             temp_table_drop(cur, table)
         cur.execute("CREATE TEMPORARY TABLE tmp_rescore (customer_id bigint, r_score bigint, f_score bigint, m_score bigint)")
         write_ints("tmp_rescore", moved)
         if _pg():
             cur.execute("ANALYZE tmp_rescore")
         cur.execute(f"""
-            CREATE TEMPORARY TABLE tmp_relabel AS
+            CREATE TEMPORARY TABLE {RELABELLED} AS
             SELECT z.*, {rules.operating_class_sql()} AS operating_class FROM (
                 SELECT q.*, {labels} FROM (
                     SELECT s.customer_id, NULLIF(t.r_score, 0) AS r_score, NULLIF(t.f_score, 0) AS f_score,
                            NULLIF(t.m_score, 0) AS m_score, s.frequency, s.monetary, s.orders_total, s.recency_days,
-                           s.p_alive, s.stage AS old_stage,
+                           s.p_alive, s.clv, s.stage AS old_stage,
                            {_days('%s', 'COALESCE(c.signup_at, c.created_at)')} AS signup_age_days
                     FROM tmp_rescore t
                     JOIN {SCORE} s ON s.run_id = %s AND s.customer_id = t.customer_id
@@ -472,28 +474,32 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
                 ) q
             ) z
         """, [*label_params, now, cur_id])
-        cur.execute("SELECT COUNT(*) FROM tmp_relabel")  # CREATE … AS has no row count on SQLite
+        cur.execute(f"SELECT COUNT(*) FROM {RELABELLED}")  # CREATE … AS has no row count on SQLite
         changed = cur.fetchone()[0]
         # 4. Scores, labels and class written back by key.
         cur.execute(f"""
             UPDATE {SCORE} SET r_score = l.r_score, f_score = l.f_score, m_score = l.m_score, rfm_group = l.rfm_group,
                 rfm_segment = l.rfm_segment, tier = l.tier, stage = l.stage, operating_class = l.operating_class
-            FROM tmp_relabel l
+            FROM {RELABELLED} l
             WHERE {SCORE}.run_id = %s AND {SCORE}.customer_id = l.customer_id
         """, [cur_id])
         # 5. History, from the temporary table alone.
-        cur.execute("""
+        cur.execute(f"""
             INSERT INTO segments_stagechange (customer_id, from_stage, to_stage, at, run_id, reactivated)
             SELECT customer_id, COALESCE(old_stage, ''), stage, %s, %s,
                    CASE WHEN old_stage IN ('churn_warning', 'churned') AND stage IN ('new', 'growing', 'mature')
                         THEN %s ELSE %s END
-            FROM tmp_relabel WHERE COALESCE(old_stage, '') <> stage
+            FROM {RELABELLED} WHERE COALESCE(old_stage, '') <> stage
         """, [now, stage_id, True, False])
         stage_changes = cur.rowcount
-        for table in ("tmp_rescore", "tmp_relabel"):
-            temp_table_drop(cur, table)
-        _prefer_index_lookups(False)  # back to the planner's own judgement for what follows
+        temp_table_drop(cur, "tmp_rescore")  # tmp_relabel stays for the custom segments (relabelled_drop)
+        prefer_index_lookups(False)  # back to the planner's own judgement for what follows
     return {"rescored": changed, "stage_changes": stage_changes}, moved["customer_id"]
+
+
+def relabelled_drop() -> None:
+    with connection.cursor() as cur:
+        temp_table_drop(cur, RELABELLED)
 
 
 def write_ints(table: str, columns: dict[str, np.ndarray]) -> None:

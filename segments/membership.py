@@ -111,18 +111,20 @@ def segment_materialize(*, segment: Segment, run_id: int | None, at: datetime | 
         return _replace_members(segment, sql, list(params), at=at, scoped=scoped)
 
 
-def segments_materialize(*, run: SegmentRun, snapshot: bool = True, only: np.ndarray | None = None) -> int:
+def segments_materialize(*, run: SegmentRun, snapshot: bool = True, only: np.ndarray | None = None,
+                         relabelled: np.ndarray | None = None) -> int:
     """Re-materialises every active dynamic segment against ``run`` (inside the publish
     transaction) and, for a full run, snapshots their sizes. Returns the number of
     enter/leave changes.
 
     ``only`` (the incremental run) limits the work to those customers: the ones whose
-    orders, profile, scores or points moved, or whose events arrived, since the last run. Everyone else
-    keeps their membership until the next full run — which is also when conditions
-    that move with the clock alone (an event count over the last D days) catch up."""
+    orders, profile, scores or points moved, or whose events arrived, since the last
+    run. Everyone else keeps their membership until the next full run — which is also
+    when conditions that move with the clock alone (an event count over the last D
+    days) catch up. ``relabelled``: see ``scope_open``."""
     changes = 0
     if only is not None:
-        scope_open(run_id=run.pk, customer_ids=only)
+        scope_open(run_id=run.pk, customer_ids=only, relabelled=relabelled)
     try:
         for segment in Segment.objects.filter(is_active=True, kind=Segment.Kind.DYNAMIC):
             size, entered, left = segment_materialize(segment=segment, run_id=run.pk, at=run.as_of if snapshot else None,
@@ -143,21 +145,32 @@ def segments_materialize(*, run: SegmentRun, snapshot: bool = True, only: np.nda
     return changes
 
 
-def scope_open(*, run_id: int, customer_ids: np.ndarray) -> None:
+def scope_open(*, run_id: int, customer_ids: np.ndarray, relabelled: np.ndarray | None = None) -> None:
     """The temporary tables a scoped evaluation reads: the customers' ids, and their rows
-    of the run's scores (one pass over the score table for all segments, instead of
-    one per score condition)."""
-    from .engine import write_ints
+    of the run's scores as definitions read them (one copy for all segments instead of
+    a pass over the score table per score condition). ``relabelled``: the ids whose new
+    rows ``engine.patch_published`` left in ``engine.RELABELLED`` — copied from there;
+    only the others (customers whose points or events moved) are read by key."""
+    from .engine import RELABELLED, write_ints
 
     scores = CustomerScore._meta.db_table
     columns = ", ".join(f.column for f in ScopedScore._meta.concrete_fields)
+    ids = np.unique(np.asarray(customer_ids, dtype=np.int64))
     scope_close()
     with connection.cursor() as cur:
         cur.execute(f"CREATE TEMPORARY TABLE {SCOPE} (id bigint PRIMARY KEY)")
-    write_ints(SCOPE, {"id": np.unique(np.asarray(customer_ids, dtype=np.int64))})
+    write_ints(SCOPE, {"id": ids})
     with connection.cursor() as cur:
-        cur.execute(f"CREATE TEMPORARY TABLE {SCOPED_SCORES} AS SELECT {columns} FROM {scores} "
-                    f"WHERE run_id = %s AND customer_id IN (SELECT id FROM {SCOPE})", [run_id])
+        if relabelled is None:
+            cur.execute(f"CREATE TEMPORARY TABLE {SCOPED_SCORES} AS SELECT {columns} FROM {scores} "
+                        f"WHERE run_id = %s AND customer_id IN (SELECT id FROM {SCOPE})", [run_id])
+        else:
+            cur.execute(f"CREATE TEMPORARY TABLE {SCOPED_SCORES} AS SELECT {columns} FROM {RELABELLED}")
+            others = np.setdiff1d(ids, np.asarray(relabelled, dtype=np.int64), assume_unique=False).tolist()
+            for start in range(0, len(others), 5000):
+                part = others[start:start + 5000]
+                cur.execute(f"INSERT INTO {SCOPED_SCORES} ({columns}) SELECT {columns} FROM {scores} "
+                            f"WHERE run_id = %s AND customer_id IN ({', '.join(['%s'] * len(part))})", [run_id, *part])
         cur.execute(f"CREATE UNIQUE INDEX {SCOPED_SCORES}_customer ON {SCOPED_SCORES} (customer_id)")
         # No ANALYZE: the planner reads the temporary tables' size, which is what it needs
         # here, and statistics would cost more than the statements they inform.

@@ -193,13 +193,26 @@ class CustomerScore(ScoreColumns):
         return f"{self.customer_id}@run{self.run_id}: {self.stage} {self.tier}"
 
 
-class ScopedScore(ScoreColumns):
-    """The published scores of the customers an incremental run re-evaluates custom
-    segments for: a temporary table (``membership.scope_open``) that the segment
-    definitions read instead of the million-row score table."""
+class ScopedScore(models.Model):
+    """The published scores, as custom segment definitions read them, of the customers an
+    incremental run re-evaluates segments for: a temporary table (``membership.scope_open``)
+    read instead of the million-row score table. Only the columns definitions use."""
 
     customer = models.OneToOneField(Customer, primary_key=True, on_delete=models.DO_NOTHING, related_name="+",
                                     db_constraint=False)
+    recency_days = models.IntegerField(null=True)
+    frequency = models.IntegerField(default=0)
+    monetary = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    r_score = models.SmallIntegerField(null=True)
+    f_score = models.SmallIntegerField(null=True)
+    m_score = models.SmallIntegerField(null=True)
+    rfm_group = models.CharField(max_length=20, blank=True)
+    rfm_segment = models.CharField(max_length=24, blank=True)
+    tier = models.CharField(max_length=12, blank=True)
+    stage = models.CharField(max_length=16, blank=True)
+    operating_class = models.CharField(max_length=20, blank=True)
+    p_alive = models.FloatField(null=True)
+    clv = models.DecimalField(max_digits=16, decimal_places=2, null=True)
 
     class Meta:
         managed = False

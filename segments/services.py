@@ -255,7 +255,6 @@ def recompute_incremental(*, now: datetime | None = None) -> int:
                 if current.model_params:
                     engine.predict(run_id=run.pk, data=engine.summary(run_id=run.pk), params=current.model_params,
                                    horizon_days=current.rule_set.clv_horizon_days)
-            engine.analyze(engine.AGG, engine.PRED)
         with transaction.atomic():
             if dirty:
                 with _phase(run, "patch"):
@@ -268,7 +267,9 @@ def recompute_incremental(*, now: datetime | None = None) -> int:
                     dirty, points_selectors.customers_with_entries_since(since=since),
                     users_selectors.customers_with_events_since(since=since)))])
                 if len(affected):
-                    counts["segment_changes"] = segments_materialize(run=current, snapshot=False, only=affected)
+                    counts["segment_changes"] = segments_materialize(
+                        run=current, snapshot=False, only=affected, relabelled=relabelled if dirty else None)
+            engine.relabelled_drop()
         SegmentRun.objects.filter(pk=run.pk).update(status=SegmentRun.Status.APPLIED, finished_at=timezone.now(), counts=counts)
     except Exception as exc:
         SegmentRun.objects.filter(pk=run.pk).update(status=SegmentRun.Status.FAILED, finished_at=timezone.now(),
