@@ -213,8 +213,15 @@ def superseded_scores_cleanup(*, keep: int = 1) -> int:
     old = list(SegmentRun.objects.exclude(pk=getattr(current, "pk", None)).exclude(status=SegmentRun.Status.RUNNING)
                .order_by("-as_of").values_list("pk", flat=True)[max(0, keep - 1):])
     deleted = engine.scores_delete(run_ids=old)
-    engine.vacuum(engine.SCORE, engine.AGG, engine.PRED)
+    scores_vacuum()
     return deleted
+
+
+def scores_vacuum() -> bool:
+    """VACUUM (ANALYZE) of the score and staging tables (PostgreSQL, outside a transaction):
+    after the nightly cleanup, and after each incremental run, whose rewritten rows leave
+    tens of thousands of dead versions behind."""
+    return engine.vacuum(engine.SCORE, engine.AGG, engine.PRED)
 
 
 

@@ -38,7 +38,10 @@ def segments_finish_task(_chunk_rows, run_id: int) -> int:
 
 @shared_task(name="segments.recompute_incremental")
 def segments_recompute_incremental_task() -> int:
-    return services.recompute_incremental()
+    changed = services.recompute_incremental()
+    if changed:  # housekeeping once the results are published, not before
+        services.scores_vacuum()
+    return changed
 
 
 @shared_task(name="segments.cleanup")

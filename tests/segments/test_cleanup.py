@@ -32,3 +32,23 @@ def test_cleanup_deletes_superseded_scores_and_vacuums(is_postgres):
 def test_vacuum_is_skipped_inside_a_transaction(db):
     with transaction.atomic():
         assert engine.vacuum(engine.SCORE) is False
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_incremental_task_vacuums_after_publishing_its_changes(is_postgres):
+    from segments.tasks import segments_recompute_incremental_task
+
+    from .factories import OrderFactory
+
+    ensure_rule_set()
+    people = generate_history(customers=30, orders=200)
+    services.recompute_sync(as_of=AS_OF)
+    if is_postgres:
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_stat_reset_single_table_counters(%s::regclass)", [engine.SCORE])
+    OrderFactory(customer=people[0], occurred_at=AS_OF - timedelta(hours=2))
+    assert segments_recompute_incremental_task() == 1
+    if is_postgres:
+        with connection.cursor() as cur:
+            cur.execute("SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = %s", [engine.SCORE])
+            assert cur.fetchone() == (True,)
