@@ -208,7 +208,7 @@ def main() -> None:
         with connection.cursor() as cur:  # back to the loaded state: no runs, no incremental orders
             cur.execute("DELETE FROM users_order WHERE external_id LIKE 'inc%%'")
             cur.execute("TRUNCATE segments_stagechange, segments_segmentsizesnapshot, segments_customerscore, "
-                        "segments_aggregatestage, segments_predictionstage, segments_segmentrun, "
+                        "segments_aggregatestaging, segments_predictionstaging, segments_segmentrun, "
                         "segments_segmentmembershipchange, segments_segmentmembership, segments_segment CASCADE")
         info = {"load_s": None}
     else:
@@ -221,7 +221,7 @@ def main() -> None:
 
     # The custom segments an operations team keeps (materialised at publish, and for the
     # customers that changed at every incremental run).
-    from segments.membership import segment_save
+    from segments.services import segment_save
 
     for name, definition in CUSTOM_SEGMENTS.items():
         segment_save(name=name, definition=definition)

@@ -4,7 +4,7 @@ Rule sets are versioned: saving an edit creates a NEW version through
 ``segments.services.rule_set_save_new_version`` and leaves the old one as it was
 (every recompute keeps pointing at the rules that produced it); old versions are
 view-only. Runs, stage changes and size snapshots are history: read-only.
-Custom segments are saved through ``segments.membership.segment_save``, so their
+Custom segments are saved through ``segments.services.segment_save``, so their
 members are materialised on save, and import/export (CSV/XLSX) carries their
 definitions between environments.
 """
@@ -26,9 +26,8 @@ from core.errors import ApplicationError
 from . import rules
 from .definitions import DefinitionError, compile_definition
 from .forms import RuleSetAdminForm, SegmentAdminForm, definition_error_text
-from .membership import segment_save
 from .models import RuleSet, Segment, SegmentMembershipChange, SegmentRun, SegmentSizeSnapshot, StageChange
-from .services import rule_set_save_new_version
+from .services import rule_set_save_new_version, segment_save
 
 THRESHOLD_FIELDS = set(rules.Thresholds.__dataclass_fields__) | {"clv_horizon_days"}
 

@@ -1,5 +1,5 @@
 """Forms for the segment pages and the segments admin. They check the shape of the
-input; the services (``segments.membership``, ``segments.services``) own the rules
+input; the services (``segments.services``) own the rules
 and are called by the views."""
 
 import json

@@ -124,6 +124,9 @@ class SegmentRun(models.Model):
     as_of = models.DateTimeField(_("as of"))
     rule_set = models.ForeignKey(RuleSet, verbose_name=_("rule set"), on_delete=models.PROTECT)
     started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    # Last sign of progress (a phase or a chunk done): a run is abandoned when this is
+    # old, however long the run has been going (``services.recompute.STALE_AFTER``).
+    heartbeat_at = models.DateTimeField(_("last progress at"), null=True, blank=True)
     published_at = models.DateTimeField(_("published at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     chunks_total = models.PositiveIntegerField(default=0)
@@ -195,7 +198,7 @@ class CustomerScore(ScoreColumns):
 
 class ScopedScore(models.Model):
     """The published scores, as custom segment definitions read them, of the customers an
-    incremental run re-evaluates segments for: a temporary table (``membership.scope_open``)
+    incremental run re-evaluates segments for: a temporary table (``services.membership.scope_open``)
     read instead of the million-row score table. Only the columns definitions use."""
 
     customer = models.OneToOneField(Customer, primary_key=True, on_delete=models.DO_NOTHING, related_name="+",
@@ -331,7 +334,7 @@ class SegmentMembershipChange(models.Model):
         return f"{self.customer_id} {self.change} {self.segment_id}"
 
 
-class AggregateStage(models.Model):
+class AggregateStaging(models.Model):
     """Per-customer order summary a recompute's chunks write before scoring.
     Plain ids (no foreign keys) so bulk inserts pay no constraint checks."""
 
@@ -352,7 +355,9 @@ class AggregateStage(models.Model):
         return f"run{self.run_id}/{self.customer_id}"
 
 
-class PredictionStage(models.Model):
+class PredictionStaging(models.Model):
+    """The purchase model's predictions for a run's buyers, before scoring (staging)."""
+
     run_id = models.BigIntegerField()
     customer_id = models.BigIntegerField()
     p_alive = models.FloatField()

@@ -172,6 +172,17 @@ def stage(*, orders_total: int, frequency: int, recency_days: float | None, sign
     return "growing"
 
 
+# Reactivation (回流): back in an active stage after churn warning or churned. Stated
+# once, here: ``reactivated`` is the rule, and ``reactivated_sql`` (the recompute's stage
+# changes) is built from the same two sets; a test checks one against the other.
+LAPSED_STAGES = ("churn_warning", "churned")
+ACTIVE_STAGES = ("new", "growing", "mature")
+
+
+def reactivated(from_stage: str | None, to_stage: str) -> bool:
+    return from_stage in LAPSED_STAGES and to_stage in ACTIVE_STAGES
+
+
 def operating_class(*, stage_: str, tier_: str, group: str) -> str:
     """The five day-to-day classes, most urgent first."""
     if stage_ in ("churn_warning", "churned"):
@@ -242,6 +253,17 @@ def stage_sql(t: Thresholds, *, signup_age: str) -> tuple[str, list]:
     params = [t.new_days, t.churned_inactive_days, t.churned_p_alive, t.warning_inactive_days,
               t.churn_warning_p_alive, t.new_days, t.mature_min_orders]
     return sql, params
+
+
+def _codes(codes: tuple[str, ...]) -> str:
+    return ", ".join(f"'{_code(c)}'" for c in codes)
+
+
+def reactivated_sql(from_stage: str, to_stage: str) -> tuple[str, list]:
+    """(SQL, params): ``reactivated`` over two stage expressions (a NULL stage before is
+    no reactivation)."""
+    return (f"CASE WHEN {from_stage} IN ({_codes(LAPSED_STAGES)}) AND {to_stage} IN ({_codes(ACTIVE_STAGES)}) "
+            "THEN %s ELSE %s END"), [True, False]
 
 
 def operating_class_sql() -> str:

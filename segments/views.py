@@ -28,7 +28,7 @@ from core.errors import ApplicationError, NotFound
 from . import selectors
 from .definitions import COUNT_OPS, FIELDS, OPS, TAG_OPS, DefinitionError
 from .forms import SegmentForm, StaticUploadForm, TransitionForm, definition_error_text
-from .membership import segment_save, static_segment_upload
+from .services import segment_save, static_segment_upload
 from .models import OperatingClass, RuleSet, Segment, SegmentRun, Stage, Tier
 
 MEMBERS_SHOWN = 100

@@ -7,7 +7,7 @@ from django.db.models import Prefetch, QuerySet
 
 from core.errors import NotFound
 
-from .models import Customer, CustomerTag, Event, Order
+from .models import Customer, CustomerTag, Event, Order, OrderStatus
 
 
 def customer_list(
@@ -52,6 +52,20 @@ def customer_ref(*, external_id: str) -> Customer:
 def customer_refs(*, external_ids) -> dict[str, Customer]:
     """``customer_ref`` for many at once (one query); unknown ids are left out."""
     return {c.external_id: c for c in Customer.objects.only("id", "external_id", "timezone").filter(external_id__in=set(external_ids))}
+
+
+def sql_tables() -> dict[str, str]:
+    """The table names other apps' set-based SQL reads (the segments recompute): named
+    here, from the models, so raw SQL elsewhere never spells users' tables itself.
+    ``customer`` has ``id``, ``signup_at``, ``created_at``, ``updated_at``; ``order`` has
+    ``customer_id``, ``status``, ``amount``, ``occurred_at``, ``updated_at``."""
+    return {"customer": Customer._meta.db_table, "order": Order._meta.db_table}
+
+
+def paid_order_sql(alias: str = "") -> str:
+    """The SQL condition "this order row is paid" (over the ``order`` table of
+    ``sql_tables``; ``alias`` qualifies the column)."""
+    return f"{alias + '.' if alias else ''}status = '{OrderStatus.PAID.value}'"
 
 
 def customers_with_events_since(*, since: datetime) -> list[int]:

@@ -14,10 +14,11 @@ from django.utils.text import slugify
 from core.errors import ApplicationError
 from core.services import audit_record
 from core.sql import sql_datetime, temp_table_drop
+from users import selectors as users_selectors
 from users.models import Customer
 
-from .definitions import SCOPE, compile_definition
-from .models import (
+from ..definitions import SCOPE, compile_definition
+from ..models import (
     CustomerScore,
     ScopedScore,
     Segment,
@@ -35,7 +36,7 @@ MAX_STATIC_ROWS = 1_000_000
 
 
 def _published_run_id() -> int | None:
-    from .selectors import run_published
+    from ..selectors import run_published
 
     run = run_published()
     return run.pk if run else None
@@ -107,7 +108,7 @@ def segment_materialize(*, segment: Segment, run_id: int | None, at: datetime | 
         try:
             sql, params = qs.query.sql_with_params()
         except EmptyResultSet:  # e.g. a score condition before any run: Django refuses to compile "matches nothing"
-            sql, params = "SELECT id FROM users_customer WHERE 1 = 0", ()
+            sql, params = f"SELECT id FROM {users_selectors.sql_tables()['customer']} WHERE 1 = 0", ()
         return _replace_members(segment, sql, list(params), at=at, scoped=scoped)
 
 
@@ -136,7 +137,7 @@ def segments_materialize(*, run: SegmentRun, snapshot: bool = True, only: np.nda
         if only is not None:
             scope_close()
     if only is None:
-        from .engine import analyze
+        from ..recompute.sql import analyze
 
         analyze(MEMBER)  # hundreds of thousands of rows may have come or gone: fresh statistics
     if snapshot:
@@ -149,9 +150,10 @@ def scope_open(*, run_id: int, customer_ids: np.ndarray, relabelled: np.ndarray 
     """The temporary tables a scoped evaluation reads: the customers' ids, and their rows
     of the run's scores as definitions read them (one copy for all segments instead of
     a pass over the score table per score condition). ``relabelled``: the ids whose new
-    rows ``engine.patch_published`` left in ``engine.RELABELLED`` — copied from there;
+    rows ``recompute.incremental.patch_published`` left in ``RELABELLED`` — copied from there;
     only the others (customers whose points or events moved) are read by key."""
-    from .engine import RELABELLED, write_ints
+    from ..recompute.incremental import RELABELLED
+    from ..recompute.sql import write_ints
 
     scores = CustomerScore._meta.db_table
     columns = ", ".join(f.column for f in ScopedScore._meta.concrete_fields)

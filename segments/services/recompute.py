@@ -1,5 +1,6 @@
-"""Writes for the segments engine: recompute (full, fanned out in chunks, or
-incremental), publishing, custom segments and their membership.
+"""The recompute's orchestration: runs (full, fanned out in chunks, or
+incremental), their progress, publishing. The SQL of each phase is in
+``segments.recompute``.
 
 A full recompute:
   1. ``recompute_start`` creates the run (at most one runs at a time: a partial
@@ -23,70 +24,52 @@ import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict
-from core.services import audit_record
 from incentives import selectors as points_selectors
 from users import selectors as users_selectors
 
-from . import engine, rules
-from .models import RuleSet, SegmentRun
-from .selectors import run_published as published_run
+from .. import rules
+from ..models import SegmentRun
+from ..recompute import full, incremental, maintenance, sql
+from ..selectors import run_published as published_run
+from .rule_sets import rule_set_active
 
 logger = logging.getLogger(__name__)
 
+# A running run with no progress (no phase or chunk finished) for this long is taken
+# for abandoned (a killed worker) and failed by the next run. Progress, not age: a
+# healthy full run may take longer than this in all.
 STALE_AFTER = timedelta(minutes=getattr(settings, "OPS_SEGMENTS_STALE_MINUTES", 60))
 
 
-def rule_set_active() -> RuleSet:
-    rule_set = RuleSet.objects.filter(is_active=True).order_by("-version").first()
-    if rule_set is None:
-        raise ApplicationError("No active segment rule set: add one in the admin.", code="no_rule_set")
-    return rule_set
-
-
-def rule_set_save_new_version(*, base: RuleSet, changes: dict, actor=None, note: str = "") -> RuleSet:
-    """Saves an edit as a new version (old versions stay, so every score keeps its rules)."""
-    # Every rule field is copied, not only the thresholds (e.g. the CLV horizon).
-    rule_fields = [f.name for f in RuleSet._meta.concrete_fields
-                   if f.name not in ("id", "version", "is_active", "note", "created_at", "created_by")]
-    fields = {f: getattr(base, f) for f in rule_fields}
-    unknown = set(changes) - set(rule_fields)
-    if unknown:
-        raise ApplicationError(f"Unknown rule field(s): {sorted(unknown)}.", code="invalid_rule_set")
-    fields.update(changes)
-    candidate = RuleSet(**fields, note=note or base.note)
-    errors = rules.validate_rule_set(candidate)
-    if errors:
-        raise ApplicationError("The rule set makes no sense.", code="invalid_rule_set", details=errors)
-    with transaction.atomic():
-        last = RuleSet.objects.select_for_update().order_by("-version").first()
-        candidate.version = (last.version if last else 0) + 1
-        candidate.created_by = actor if getattr(actor, "pk", None) else None
-        candidate.save()
-        RuleSet.objects.exclude(pk=candidate.pk).update(is_active=False)
-        audit_record(actor=actor, action="segments.rule_set.new_version", obj=candidate,
-                     changes={k: [str(getattr(base, k)), str(v)] for k, v in changes.items() if getattr(base, k) != v})
-    return candidate
+def _heartbeat(run_id: int, **updates) -> None:
+    """Records progress on the run (with any other column ``updates``)."""
+    SegmentRun.objects.filter(pk=run_id).update(heartbeat_at=timezone.now(), **updates)
 
 
 @contextmanager
 def _phase(run: SegmentRun, name: str):
     started = time.monotonic()
+    _heartbeat(run.pk)
     yield
-    SegmentRun.objects.filter(pk=run.pk).update(phases={**(SegmentRun.objects.get(pk=run.pk).phases or {}),
-                                                        name: round(time.monotonic() - started, 3)})
+    _heartbeat(run.pk, phases={**(SegmentRun.objects.get(pk=run.pk).phases or {}), name: round(time.monotonic() - started, 3)})
 
 
 def _fail_stale_runs() -> None:
-    stale = list(SegmentRun.objects.filter(status=SegmentRun.Status.RUNNING, started_at__lt=timezone.now() - STALE_AFTER)
+    """Fails the running runs without progress for ``STALE_AFTER`` (a run from before
+    heartbeats were recorded counts from its start)."""
+    stale = list(SegmentRun.objects.filter(status=SegmentRun.Status.RUNNING)
+                 .alias(progress_at=Coalesce("heartbeat_at", "started_at"))
+                 .filter(progress_at__lt=timezone.now() - STALE_AFTER)
                  .values_list("pk", flat=True))
     SegmentRun.objects.filter(pk__in=stale, status=SegmentRun.Status.RUNNING).update(
         status=SegmentRun.Status.FAILED, error="abandoned (no progress)", finished_at=timezone.now()
     )
     for run_id in stale:  # a killed worker never reached its own cleanup
-        engine.stages_clear(run_id=run_id)
+        maintenance.staging_clear(run_id=run_id)
 
 
 def recompute_start(*, as_of: datetime | None = None, chunk_size: int = 100_000) -> tuple[SegmentRun, list[tuple[int, int]]]:
@@ -96,16 +79,16 @@ def recompute_start(*, as_of: datetime | None = None, chunk_size: int = 100_000)
     if as_of > now + timedelta(minutes=1):
         raise ApplicationError("The as-of date is in the future.", code="as_of_in_future", details={"as_of": as_of.isoformat()})
     rule_set = rule_set_active()
-    if not engine.paid_orders_exist(as_of):
+    if not full.paid_orders_exist(as_of):
         raise ApplicationError("There are no paid orders up to the as-of date: nothing to score. The last results stay.",
                                code="no_orders")
     _fail_stale_runs()
     try:
         with transaction.atomic():
-            run = SegmentRun.objects.create(as_of=as_of, rule_set=rule_set)
+            run = SegmentRun.objects.create(as_of=as_of, rule_set=rule_set, heartbeat_at=timezone.now())
     except IntegrityError:
         raise Conflict("A recompute is already running.", code="recompute_running") from None
-    lo, hi, _count = engine.customer_id_bounds(as_of)
+    lo, hi, _count = full.customer_id_bounds(as_of)
     n_chunks = max(1, math.ceil((hi - lo + 1) / chunk_size))
     step = math.ceil((hi - lo + 1) / n_chunks)
     ranges = [(lo + i * step, min(hi, lo + (i + 1) * step - 1)) for i in range(n_chunks)]
@@ -120,8 +103,8 @@ def recompute_chunk(*, run_id: int, lo: int, hi: int) -> int:
     if run is None:
         return 0
     with transaction.atomic():
-        rows = engine.aggregate_chunk(run=run, window_days=run.rule_set.rfm_window_days, lo=lo, hi=hi)
-    SegmentRun.objects.filter(pk=run_id).update(chunks_done=F("chunks_done") + 1)
+        rows = full.aggregate_chunk(run=run, window_days=run.rule_set.rfm_window_days, lo=lo, hi=hi)
+    _heartbeat(run_id, chunks_done=F("chunks_done") + 1)
     return rows
 
 
@@ -138,21 +121,21 @@ def recompute_finish(*, run_id: int) -> SegmentRun:
     try:
         with _phase(run, "model_fit"):
             previous = published_run()
-            engine.analyze(engine.AGG)
-            data = engine.summary(run_id=run.pk)
-            params = engine.fit_model(data=data, fallback=previous.model_params if previous else None)
+            sql.analyze(sql.AGG)
+            data = full.summary(run_id=run.pk)
+            params = full.fit_model(data=data, fallback=previous.model_params if previous else None)
         SegmentRun.objects.filter(pk=run.pk).update(model_params=params)
         with _phase(run, "model_predict"):
-            engine.predictions_clear(run_id=run.pk)
-            engine.predict(run_id=run.pk, data=data, params=params, horizon_days=run.rule_set.clv_horizon_days)
+            maintenance.predictions_clear(run_id=run.pk)
+            full.predict(run_id=run.pk, data=data, params=params, horizon_days=run.rule_set.clv_horizon_days)
         del data
         with _phase(run, "score"):
-            engine.analyze(engine.PRED)
+            sql.analyze(sql.PRED)
             with transaction.atomic():
-                engine.large_sorts_in_memory()
-                engine.scores_delete(run_ids=[run.pk])
-                scored = engine.score_run(run=run, t=t)
-            engine.analyze(engine.SCORE)
+                sql.large_sorts_in_memory()
+                maintenance.scores_delete(run_ids=[run.pk])
+                scored = full.score_run(run=run, t=t)
+            sql.analyze(sql.SCORE)
         with _phase(run, "publish"):
             _publish(run, counts={"customers": scored, "buyers": params["buyers"]})
     except Exception as exc:
@@ -161,7 +144,7 @@ def recompute_finish(*, run_id: int) -> SegmentRun:
         logger.exception("segment recompute failed", extra={"run": run.pk})
         raise
     finally:
-        engine.stages_clear(run_id=run.pk)
+        maintenance.staging_clear(run_id=run.pk)
     run.refresh_from_db()
     return run
 
@@ -170,7 +153,7 @@ def _publish(run: SegmentRun, *, counts: dict) -> None:
     from .membership import segments_materialize
 
     with transaction.atomic():
-        engine.large_sorts_in_memory()
+        sql.large_sorts_in_memory()
         current = published_run()
         if current is not None and current.as_of > run.as_of:
             # A backfill of an earlier date: keep it as history, don't replace the newer results.
@@ -179,8 +162,8 @@ def _publish(run: SegmentRun, *, counts: dict) -> None:
             becomes_current = False
         else:
             previous, becomes_current = current, True
-        counts["stage_changes"] = engine.stage_changes_insert(run=run, previous=previous)
-        engine.size_snapshots_insert(run=run)
+        counts["stage_changes"] = full.stage_changes_insert(run=run, previous=previous)
+        full.size_snapshots_insert(run=run)
         if becomes_current:
             counts["segment_changes"] = segments_materialize(run=run)
             SegmentRun.objects.filter(status=SegmentRun.Status.PUBLISHED).update(status=SegmentRun.Status.SUPERSEDED)
@@ -199,7 +182,7 @@ def recompute_sync(*, as_of: datetime | None = None, chunk_size: int = 100_000) 
                 recompute_chunk(run_id=run.pk, lo=lo, hi=hi)
     except Exception:
         SegmentRun.objects.filter(pk=run.pk).update(status=SegmentRun.Status.FAILED, finished_at=timezone.now())
-        engine.stages_clear(run_id=run.pk)
+        maintenance.staging_clear(run_id=run.pk)
         raise
     return recompute_finish(run_id=run.pk)
 
@@ -212,7 +195,7 @@ def superseded_scores_cleanup(*, keep: int = 1) -> int:
     current = published_run()
     old = list(SegmentRun.objects.exclude(pk=getattr(current, "pk", None)).exclude(status=SegmentRun.Status.RUNNING)
                .order_by("-as_of").values_list("pk", flat=True)[max(0, keep - 1):])
-    deleted = engine.scores_delete(run_ids=old)
+    deleted = maintenance.scores_delete(run_ids=old)
     scores_vacuum()
     return deleted
 
@@ -221,7 +204,7 @@ def scores_vacuum() -> bool:
     """VACUUM (ANALYZE) of the score and staging tables (PostgreSQL, outside a transaction):
     after the nightly cleanup, and after each incremental run, whose rewritten rows leave
     tens of thousands of dead versions behind."""
-    return engine.vacuum(engine.SCORE, engine.AGG, engine.PRED)
+    return maintenance.tables_vacuum()
 
 
 
@@ -246,27 +229,28 @@ def recompute_incremental(*, now: datetime | None = None) -> int:
     _fail_stale_runs()
     try:
         with transaction.atomic():
-            run = SegmentRun.objects.create(kind=SegmentRun.Kind.INCREMENTAL, as_of=now, rule_set=current.rule_set)
+            run = SegmentRun.objects.create(kind=SegmentRun.Kind.INCREMENTAL, as_of=now, rule_set=current.rule_set,
+                                            heartbeat_at=timezone.now())
     except IntegrityError:
         return 0  # a full recompute is running; it will include these changes
     t = rules.Thresholds.of(current.rule_set)
     try:
-        dirty = engine.dirty_customer_ids(since=since)
+        dirty = incremental.dirty_customer_ids(since=since)
         counts = {"dirty": len(dirty)}
         relabelled = np.empty(0, dtype=np.int64)
         if dirty:
             with _phase(run, "aggregate"):
                 for start in range(0, len(dirty), 20_000):
-                    engine.aggregate_chunk(run=run, window_days=t.rfm_window_days, customer_ids=dirty[start:start + 20_000])
+                    full.aggregate_chunk(run=run, window_days=t.rfm_window_days, customer_ids=dirty[start:start + 20_000])
             with _phase(run, "model_predict"):
                 if current.model_params:
-                    engine.predict(run_id=run.pk, data=engine.summary(run_id=run.pk), params=current.model_params,
+                    full.predict(run_id=run.pk, data=full.summary(run_id=run.pk), params=current.model_params,
                                    horizon_days=current.rule_set.clv_horizon_days)
         with transaction.atomic():
             if dirty:
                 with _phase(run, "patch"):
-                    engine.large_sorts_in_memory()
-                    patched, relabelled = engine.patch_published(current=current, stage_run=run, t=t, dirty=dirty)
+                    sql.large_sorts_in_memory()
+                    patched, relabelled = incremental.patch_published(current=current, stage_run=run, t=t, dirty=dirty)
                     counts |= patched
             # Custom segments, for the customers something happened to (see segments_materialize).
             with _phase(run, "custom_segments"):
@@ -276,12 +260,12 @@ def recompute_incremental(*, now: datetime | None = None) -> int:
                 if len(affected):
                     counts["segment_changes"] = segments_materialize(
                         run=current, snapshot=False, only=affected, relabelled=relabelled if dirty else None)
-            engine.relabelled_drop()
+            incremental.relabelled_drop()
         SegmentRun.objects.filter(pk=run.pk).update(status=SegmentRun.Status.APPLIED, finished_at=timezone.now(), counts=counts)
     except Exception as exc:
         SegmentRun.objects.filter(pk=run.pk).update(status=SegmentRun.Status.FAILED, finished_at=timezone.now(),
                                                      error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
     finally:
-        engine.stages_clear(run_id=run.pk)
+        maintenance.staging_clear(run_id=run.pk)
     return len(dirty)

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from segments import services
-from segments.membership import segment_save
 from segments.models import CustomerScore
+from segments.services import segment_save
 
 from .factories import AS_OF, CustomerFactory, OrderFactory, generate_history
 

@@ -1,4 +1,4 @@
-"""segments.churn: BG/NBD + Gamma-Gamma validated against the published CDNOW results.
+"""segments.purchase_model: BG/NBD + Gamma-Gamma validated against the published CDNOW results.
 
 Pure numpy/scipy tests, no database. Data: tests/segments/data/README.md.
 """
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from segments import churn
+from segments import purchase_model as churn
 
 DATA = Path(__file__).parent / "data"
 

@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from django.db import connection, transaction
 
-from segments import engine, services
+from segments import services
 from segments.models import CustomerScore
+from segments.recompute import sql
 
 from .factories import AS_OF, ensure_rule_set, generate_history
 
@@ -25,13 +26,13 @@ def test_cleanup_deletes_superseded_scores_and_vacuums(is_postgres):
     assert services.superseded_scores_cleanup() == 0  # twice is harmless
     if is_postgres:  # the statistics say the vacuum ran: no dead rows left behind
         with connection.cursor() as cur:
-            cur.execute("SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = %s", [engine.SCORE])
+            cur.execute("SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = %s", [sql.SCORE])
             assert cur.fetchone() == (True,)
 
 
 def test_vacuum_is_skipped_inside_a_transaction(db):
     with transaction.atomic():
-        assert engine.vacuum(engine.SCORE) is False
+        assert sql.vacuum(sql.SCORE) is False
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -45,10 +46,10 @@ def test_the_incremental_task_vacuums_after_publishing_its_changes(is_postgres):
     services.recompute_sync(as_of=AS_OF)
     if is_postgres:
         with connection.cursor() as cur:
-            cur.execute("SELECT pg_stat_reset_single_table_counters(%s::regclass)", [engine.SCORE])
+            cur.execute("SELECT pg_stat_reset_single_table_counters(%s::regclass)", [sql.SCORE])
     OrderFactory(customer=people[0], occurred_at=AS_OF - timedelta(hours=2))
     assert segments_recompute_incremental_task() == 1
     if is_postgres:
         with connection.cursor() as cur:
-            cur.execute("SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = %s", [engine.SCORE])
+            cur.execute("SELECT last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = %s", [sql.SCORE])
             assert cur.fetchone() == (True,)

@@ -10,8 +10,9 @@ from django.db import connection
 from django.utils import timezone
 
 from core.errors import ApplicationError, Conflict
-from segments import engine, selectors, services
-from segments.models import AggregateStage, CustomerScore, PredictionStage, SegmentRun
+from segments import selectors, services
+from segments.models import AggregateStaging, CustomerScore, PredictionStaging, SegmentRun
+from segments.recompute import full
 
 from .factories import AS_OF, CustomerFactory, OrderFactory, ensure_rule_set, generate_history
 
@@ -44,7 +45,7 @@ def test_a_worker_killed_mid_run_leaves_the_previous_results_readable(first_run,
     OrderFactory(customer=customer, amount=Decimal("777.00"), occurred_at=AS_OF - timedelta(days=1))
     dead, ranges = services.recompute_start(as_of=AS_OF, chunk_size=20)
     assert services.recompute_chunk(run_id=dead.pk, lo=ranges[0][0], hi=ranges[0][1]) > 0
-    assert AggregateStage.objects.filter(run_id=dead.pk).exists()
+    assert AggregateStaging.objects.filter(run_id=dead.pk).exists()
 
     assert selectors.run_published() == first_run
     assert selectors.customer_score(customer=customer).run_id == first_run.pk
@@ -58,18 +59,19 @@ def test_a_worker_killed_mid_run_leaves_the_previous_results_readable(first_run,
     with pytest.raises(Conflict):
         services.recompute_sync(as_of=AS_OF)
     # ... after it, the next run marks it failed, cleans its staging, and publishes.
-    SegmentRun.objects.filter(pk=dead.pk).update(started_at=timezone.now() - services.STALE_AFTER - timedelta(minutes=1))
+    long_ago = timezone.now() - services.STALE_AFTER - timedelta(minutes=1)
+    SegmentRun.objects.filter(pk=dead.pk).update(started_at=long_ago, heartbeat_at=long_ago)  # no progress since
     fresh = services.recompute_sync(as_of=AS_OF)
     dead.refresh_from_db()
     assert dead.status == SegmentRun.Status.FAILED and "abandoned" in dead.error
-    assert not AggregateStage.objects.filter(run_id=dead.pk).exists()
+    assert not AggregateStaging.objects.filter(run_id=dead.pk).exists()
     assert fresh.status == SegmentRun.Status.PUBLISHED and selectors.run_published() == fresh
     assert api.get(f"/api/v1/customers/{customer.external_id}").json()["rfm"]["frequency"] == score.frequency + 1
 
     # The dead run's redelivered tasks change nothing.
     assert services.recompute_chunk(run_id=dead.pk, lo=ranges[1][0], hi=ranges[1][1]) == 0
     assert services.recompute_finish(run_id=dead.pk).status == SegmentRun.Status.FAILED
-    assert not AggregateStage.objects.filter(run_id=dead.pk).exists()
+    assert not AggregateStaging.objects.filter(run_id=dead.pk).exists()
     assert selectors.run_published() == fresh
 
 
@@ -77,13 +79,13 @@ def test_a_failure_while_scoring_keeps_the_last_results(first_run, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(engine, "score_run", broken)
+    monkeypatch.setattr(full, "score_run", broken)
     with pytest.raises(RuntimeError):
         services.recompute_sync(as_of=AS_OF)
     failed = SegmentRun.objects.exclude(pk=first_run.pk).get()
     assert failed.status == SegmentRun.Status.FAILED and "disk full" in failed.error
-    assert not AggregateStage.objects.filter(run_id=failed.pk).exists()
-    assert not PredictionStage.objects.filter(run_id=failed.pk).exists()
+    assert not AggregateStaging.objects.filter(run_id=failed.pk).exists()
+    assert not PredictionStaging.objects.filter(run_id=failed.pk).exists()
     assert not CustomerScore.objects.filter(run=failed).exists()
     assert selectors.run_published() == first_run
     # The failure does not block the next run.
@@ -95,9 +97,9 @@ def test_a_chunk_rerun_is_idempotent(first_run):
     run, ranges = services.recompute_start(as_of=AS_OF, chunk_size=20)
     for lo, hi in ranges:
         services.recompute_chunk(run_id=run.pk, lo=lo, hi=hi)
-    rows = AggregateStage.objects.filter(run_id=run.pk).count()
+    rows = AggregateStaging.objects.filter(run_id=run.pk).count()
     services.recompute_chunk(run_id=run.pk, lo=ranges[0][0], hi=ranges[0][1])  # a redelivered task
-    assert AggregateStage.objects.filter(run_id=run.pk).count() == rows
+    assert AggregateStaging.objects.filter(run_id=run.pk).count() == rows
     done = services.recompute_finish(run_id=run.pk)
     assert done.status == SegmentRun.Status.PUBLISHED
     assert CustomerScore.objects.filter(run=done).count() == rows
@@ -110,13 +112,13 @@ def test_two_concurrent_recomputes_one_wins(monkeypatch):
     for i in range(30):
         customer = CustomerFactory()
         OrderFactory(customer=customer, amount=Decimal(10 + i), occurred_at=AS_OF - timedelta(days=i))
-    real_chunk = engine.aggregate_chunk
+    real_chunk = full.aggregate_chunk
 
     def slow_chunk(**kwargs):
         time.sleep(1.0)  # keep the winner busy while the other one tries to start
         return real_chunk(**kwargs)
 
-    monkeypatch.setattr(engine, "aggregate_chunk", slow_chunk)
+    monkeypatch.setattr(full, "aggregate_chunk", slow_chunk)
     barrier = threading.Barrier(2)
     outcomes = []
 

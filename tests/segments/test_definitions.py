@@ -12,8 +12,8 @@ from core.errors import ApplicationError
 from incentives.models import Level, PointsAccount
 from segments import services
 from segments.definitions import MAX_CONDITIONS, MAX_DEPTH, DefinitionError, compile_definition
-from segments.membership import segment_save, static_segment_upload
 from segments.models import CustomerScore, Segment, SegmentMembership, SegmentMembershipChange
+from segments.services import segment_save, static_segment_upload
 from users.models import Customer, CustomerTag
 
 from .factories import AS_OF, CustomerFactory, EventFactory, OrderFactory

@@ -11,9 +11,9 @@ import pytest
 from core.errors import ApplicationError
 from segments import rules, selectors, services
 from segments.models import (
-    AggregateStage,
+    AggregateStaging,
     CustomerScore,
-    PredictionStage,
+    PredictionStaging,
     RuleSet,
     SegmentRun,
     SegmentSizeSnapshot,
@@ -95,8 +95,8 @@ def test_recompute_matches_an_independent_pandas_computation(history):
     assert run.counts["customers"] == len(ref)
     assert set(run.phases) >= {"aggregate", "model_fit", "model_predict", "score", "publish"}
     # Staging is cleaned up after publishing.
-    assert not AggregateStage.objects.filter(run_id=run.pk).exists()
-    assert not PredictionStage.objects.filter(run_id=run.pk).exists()
+    assert not AggregateStaging.objects.filter(run_id=run.pk).exists()
+    assert not PredictionStaging.objects.filter(run_id=run.pk).exists()
 
 
 def test_results_do_not_depend_on_chunking(history):

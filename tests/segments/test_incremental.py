@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from segments import rules, selectors, services
-from segments.membership import segment_save
 from segments.models import CustomerScore, SegmentMembership, SegmentMembershipChange, SegmentRun, StageChange
+from segments.services import segment_save
 from users.models import Order
 
 from .factories import AS_OF, CustomerFactory, OrderFactory, generate_history
