@@ -244,6 +244,7 @@ def recompute_progress() -> dict | None:
     if run is None:
         return None
     return {"run": run.pk, "kind": run.kind, "status": run.status, "as_of": run.as_of, "started_at": run.started_at,
+            "heartbeat_at": run.heartbeat_at or run.started_at,
             "finished_at": run.finished_at, "chunks_done": run.chunks_done, "chunks_total": run.chunks_total,
             "phases": run.phases, "counts": run.counts, "error": run.error,
             "now": timezone.now()}

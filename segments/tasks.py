@@ -4,6 +4,7 @@ customer id range, joined by the finish task (model, scores, publish)."""
 from datetime import datetime
 
 from celery import chord, shared_task
+from django.db import InterfaceError, OperationalError
 
 from core.errors import ApplicationError
 
@@ -23,9 +24,18 @@ def segments_recompute_task(as_of: str | None = None, chunk_size: int = 100_000)
     return run.pk
 
 
-@shared_task(name="segments.recompute_chunk", acks_late=True, max_retries=3, default_retry_delay=5)
+# Transient database failures (a dropped connection, a deadlock or serialization
+# failure — psycopg reports these as OperationalError; a closed connection as
+# InterfaceError) are retried: up to 3 times, 5 s apart. Anything else fails the
+# chunk, and with it the chord, at once.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+
+
+@shared_task(name="segments.recompute_chunk", acks_late=True, autoretry_for=TRANSIENT_ERRORS, max_retries=3,
+             default_retry_delay=5)
 def segments_chunk_task(run_id: int, lo: int, hi: int) -> int:
-    """Idempotent (the range is rewritten), so a redelivery after a worker dies is safe."""
+    """Idempotent (the range is rewritten in one transaction), so a retry or a
+    redelivery after a worker dies is safe."""
     return services.recompute_chunk(run_id=run_id, lo=lo, hi=hi)
 
 

@@ -28,8 +28,8 @@ from core.errors import ApplicationError, NotFound
 from . import selectors
 from .definitions import COUNT_OPS, FIELDS, OPS, TAG_OPS, DefinitionError
 from .forms import SegmentForm, StaticUploadForm, TransitionForm, definition_error_text
-from .services import segment_save, static_segment_upload
 from .models import OperatingClass, RuleSet, Segment, SegmentRun, Stage, Tier
+from .services import segment_save, static_segment_upload
 
 MEMBERS_SHOWN = 100
 # The recompute's phases in the order they run (JSON objects keep no order on PostgreSQL).
@@ -417,7 +417,7 @@ def recompute(request):
 
     progress = selectors.recompute_progress()
     if (progress and progress["status"] == SegmentRun.Status.RUNNING
-            and progress["started_at"] > timezone.now() - STALE_AFTER):
+            and progress["heartbeat_at"] > timezone.now() - STALE_AFTER):
         messages.warning(request, _("A recompute is already running (%(done)s of %(total)s chunks done).") % {
             "done": progress["chunks_done"], "total": progress["chunks_total"]})
         return redirect("dashboards:home")

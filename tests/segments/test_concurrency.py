@@ -143,3 +143,86 @@ def test_two_concurrent_recomputes_one_wins(monkeypatch):
     assert SegmentRun.objects.get().status == SegmentRun.Status.PUBLISHED
     assert selectors.run_published() == runs[0]
     assert CustomerScore.objects.filter(run=runs[0]).count() == 30
+
+
+# --- stale runs: no progress, not old age ---------------------------------------------------
+
+
+def test_a_long_run_that_makes_progress_is_not_failed_as_stale(first_run):
+    """A healthy full run longer than STALE_AFTER: its chunks keep its heartbeat fresh,
+    so the next incremental run leaves it alone, and it finishes and publishes."""
+    running, ranges = services.recompute_start(as_of=AS_OF, chunk_size=20)
+    two_hours_ago = timezone.now() - timedelta(hours=2)
+    assert timedelta(hours=2) > services.STALE_AFTER
+    SegmentRun.objects.filter(pk=running.pk).update(started_at=two_hours_ago, heartbeat_at=two_hours_ago)
+    services.recompute_chunk(run_id=running.pk, lo=ranges[0][0], hi=ranges[0][1])  # progress, just now
+    running.refresh_from_db()
+    assert running.heartbeat_at > timezone.now() - timedelta(minutes=1)
+
+    assert services.recompute_incremental() == 0  # the full run is running: nothing to do
+    running.refresh_from_db()
+    assert running.status == SegmentRun.Status.RUNNING and running.error == ""
+    for lo, hi in ranges[1:]:
+        services.recompute_chunk(run_id=running.pk, lo=lo, hi=hi)
+    assert services.recompute_finish(run_id=running.pk).status == SegmentRun.Status.PUBLISHED
+
+
+def test_a_run_without_recent_progress_is_failed_as_stale(first_run):
+    running, ranges = services.recompute_start(as_of=AS_OF, chunk_size=20)
+    services.recompute_chunk(run_id=running.pk, lo=ranges[0][0], hi=ranges[0][1])
+    no_progress_since = timezone.now() - services.STALE_AFTER - timedelta(minutes=1)
+    SegmentRun.objects.filter(pk=running.pk).update(started_at=timezone.now() - timedelta(hours=2),
+                                                    heartbeat_at=no_progress_since)
+    services.recompute_incremental()
+    running.refresh_from_db()
+    assert running.status == SegmentRun.Status.FAILED and "abandoned" in running.error
+    assert not AggregateStaging.objects.filter(run_id=running.pk).exists()
+
+
+def test_every_phase_records_progress(first_run):
+    run, ranges = services.recompute_start(as_of=AS_OF, chunk_size=20)
+    for lo, hi in ranges:
+        services.recompute_chunk(run_id=run.pk, lo=lo, hi=hi)
+    SegmentRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(days=1))
+    finished = services.recompute_finish(run_id=run.pk)
+    assert finished.heartbeat_at > timezone.now() - timedelta(minutes=1)
+
+
+# --- the chunk task retries transient database failures ---------------------------------------
+
+
+def test_the_chunk_task_retries_a_transient_database_failure(first_run, monkeypatch):
+    from django.db import OperationalError
+
+    from segments.tasks import segments_chunk_task
+
+    run, ranges = services.recompute_start(as_of=AS_OF, chunk_size=20)
+    real_chunk, calls = services.recompute_chunk, []
+
+    def flaky_chunk(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_chunk(**kwargs)
+
+    monkeypatch.setattr(services, "recompute_chunk", flaky_chunk)
+    result = segments_chunk_task.apply(args=(run.pk, *ranges[0]))
+    assert len(calls) == 2
+    assert result.get() > 0
+    assert AggregateStaging.objects.filter(run_id=run.pk).exists()
+
+
+def test_the_chunk_task_does_not_retry_a_bug(first_run, monkeypatch):
+    from segments.tasks import segments_chunk_task
+
+    run, ranges = services.recompute_start(as_of=AS_OF, chunk_size=20)
+    calls = []
+
+    def broken_chunk(**kwargs):
+        calls.append(kwargs)
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(services, "recompute_chunk", broken_chunk)
+    with pytest.raises(ValueError):
+        segments_chunk_task.apply(args=(run.pk, *ranges[0])).get()
+    assert len(calls) == 1

@@ -234,3 +234,25 @@ def test_every_valid_code_compiles_to_sql():
     assert "'high-value_2'" in rules.rfm_group_sql(ok)
     with pytest.raises(ValueError):
         rules.rfm_group_sql(thresholds(rfm_groups=[{"code": "x' OR 1=1 --", "r": [1, 5], "f": [1, 5], "m": [1, 5]}]))
+
+
+# --- reactivation: one rule, its SQL form checked against it -----------------------------
+
+
+def test_reactivation_rule():
+    assert rules.reactivated("churned", "growing") and rules.reactivated("churn_warning", "new")
+    assert not rules.reactivated("churned", "churn_warning") and not rules.reactivated("growing", "mature")
+    assert not rules.reactivated(None, "new") and not rules.reactivated("", "mature")
+    assert not rules.reactivated("prospect", "new")
+
+
+def test_the_sql_form_of_reactivation_agrees_with_the_rule_for_every_pair_of_stages(db):
+    from django.db import connection
+
+    expr, params = rules.reactivated_sql("x.from_stage", "x.to_stage")
+    for from_stage in [None, "", *rules.STAGES]:
+        for to_stage in rules.STAGES:
+            with connection.cursor() as cur:
+                cur.execute(f"SELECT {expr} FROM (SELECT %s AS from_stage, %s AS to_stage) x",
+                            [*params, from_stage, to_stage])
+                assert bool(cur.fetchone()[0]) is rules.reactivated(from_stage, to_stage), (from_stage, to_stage)
