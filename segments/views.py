@@ -2,7 +2,9 @@
 preview, static uploads, a segment's page with its size history, the stage
 transition matrix and the "recompute now" button. Views check permissions,
 call one service or selector and render; the rules live in ``segments``'s
-services, selectors and definitions."""
+services, selectors and definitions, the operator-facing names in ``labels``,
+the builder's field metadata in ``builder``, and the pieces other apps' pages
+show in ``panels``."""
 
 import csv
 import json
@@ -19,99 +21,21 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 from kombu.exceptions import OperationalError
 
+from core.charts import Canvas, polyline
 from core.errors import ApplicationError, NotFound
 
 from . import selectors
-from .definitions import COUNT_OPS, FIELDS, OPS, TAG_OPS, DefinitionError
+from .builder import EMPTY_DEFINITION, builder_meta
+from .definitions import DefinitionError
 from .forms import SegmentForm, StaticUploadForm, TransitionForm, definition_error_text
-from .models import OperatingClass, RuleSet, Segment, SegmentRun, Stage, Tier
+from .labels import BUILTIN_DIMENSION_LABELS, label
+from .models import Segment, SegmentRun, Stage
 from .services import segment_save, static_segment_upload
 
 MEMBERS_SHOWN = 100
-# The recompute's phases in the order they run (JSON objects keep no order on PostgreSQL).
-PHASE_ORDER = ["aggregate", "aggregate_wall", "model_fit", "model_predict", "score", "patch", "publish"]
-EMPTY_DEFINITION = {"op": "and", "conditions": []}
-
-FIELD_LABELS = {
-    "gender": gettext_lazy("Gender"),
-    "city": gettext_lazy("City"),
-    "channel": gettext_lazy("Acquisition channel"),
-    "timezone": gettext_lazy("Timezone"),
-    "signup_at": gettext_lazy("Signed up"),
-    "birthday_month": gettext_lazy("Birthday month"),
-    "do_not_contact": gettext_lazy("Do not contact"),
-    "consent_push": gettext_lazy("Consent: app push"),
-    "consent_sms": gettext_lazy("Consent: SMS"),
-    "consent_email": gettext_lazy("Consent: email"),
-    "consent_wechat": gettext_lazy("Consent: WeChat"),
-    "consent_in_app": gettext_lazy("Consent: in-app"),
-    "r_score": gettext_lazy("R score (1–5)"),
-    "f_score": gettext_lazy("F score (1–5)"),
-    "m_score": gettext_lazy("M score (1–5)"),
-    "recency_days": gettext_lazy("Days since last order"),
-    "frequency": gettext_lazy("Paid orders in the RFM window"),
-    "monetary": gettext_lazy("Paid amount in the RFM window"),
-    "rfm_group": gettext_lazy("RFM group"),
-    "rfm_segment": gettext_lazy("RFM segment"),
-    "tier": gettext_lazy("Value tier"),
-    "stage": gettext_lazy("Lifecycle stage"),
-    "operating_class": gettext_lazy("Operating class"),
-    "p_alive": gettext_lazy("P(alive)"),
-    "clv": gettext_lazy("Predicted CLV"),
-    "points_balance": gettext_lazy("Points balance"),
-    "level": gettext_lazy("Level"),
-    "tag": gettext_lazy("Tag"),
-    "event": gettext_lazy("Did an event"),
-    "orders": gettext_lazy("Paid orders in a date range"),
-}
-
-OP_LABELS = {
-    "eq": gettext_lazy("is"),
-    "ne": gettext_lazy("is not"),
-    "gt": gettext_lazy("greater than"),
-    "gte": gettext_lazy("at least"),
-    "lt": gettext_lazy("less than"),
-    "lte": gettext_lazy("at most"),
-    "between": gettext_lazy("between"),
-    "in": gettext_lazy("is one of"),
-    "not_in": gettext_lazy("is none of"),
-    "contains": gettext_lazy("contains"),
-    "has": gettext_lazy("has"),
-    "not_has": gettext_lazy("does not have"),
-}
-
-# Operator-facing names of the built-in choice values; anything else shows its code.
-CHOICE_LABELS = {**dict(Stage.choices), **dict(Tier.choices), **dict(OperatingClass.choices),
-                 "high_value": gettext_lazy("high value"), "potential": gettext_lazy("potential"),
-                 "silent": gettext_lazy("silent"), "general": gettext_lazy("general"),
-                 "unknown": gettext_lazy("unknown"), "female": gettext_lazy("female"),
-                 "male": gettext_lazy("male"), "other": gettext_lazy("other")}
-
-BUILTIN_DIMENSION_LABELS = {
-    "stage": gettext_lazy("Lifecycle stage"),
-    "tier": gettext_lazy("Value tier"),
-    "class": gettext_lazy("Operating class"),
-    "rfm": gettext_lazy("RFM group"),
-    "rfm-segment": gettext_lazy("RFM segment"),
-}
-
-EXPLAIN_VALUE_LABELS = {
-    "recency_days": gettext_lazy("Days since last paid order"),
-    "frequency_in_window": gettext_lazy("Paid orders in the window"),
-    "monetary_in_window": gettext_lazy("Paid amount in the window"),
-    "orders_total": gettext_lazy("Paid orders, all time"),
-    "annual_spend": gettext_lazy("Annual spend"),
-    "monthly_spend": gettext_lazy("Monthly spend"),
-    "r_score": gettext_lazy("R score"),
-    "f_score": gettext_lazy("F score"),
-    "m_score": gettext_lazy("M score"),
-    "p_alive": gettext_lazy("P(alive)"),
-}
-
 
 def _require_any(request, *perms: str) -> None:
     if not any(request.user.has_perm(p) for p in perms):
@@ -121,12 +45,6 @@ def _require_any(request, *perms: str) -> None:
 def _error_json(exc: ApplicationError, status: int | None = None) -> JsonResponse:
     return JsonResponse({"error": {"code": exc.code, "message": exc.message, "details": exc.details}},
                         status=status or exc.status_code, json_dumps_params={"ensure_ascii": False})
-
-
-def _label(value: str | None) -> str:
-    if not value:
-        return ""
-    return str(CHOICE_LABELS.get(value, value.replace("_", " ")))
 
 
 def builtin_key(slug: str, dimensions: dict | None = None) -> tuple[str, str] | None:
@@ -142,39 +60,6 @@ def builtin_key(slug: str, dimensions: dict | None = None) -> tuple[str, str] | 
     return None
 
 
-def _builder_meta() -> dict:
-    """What the builder's script needs to draw a condition row: fields, their ops,
-    value kinds and choices, all labelled in the operator's language."""
-    fields = []
-    for name, f in FIELDS.items():
-        if f.source == "tag":
-            ops = TAG_OPS
-        elif f.source in ("event", "orders"):
-            ops = COUNT_OPS
-        else:
-            ops = OPS[f.kind]
-        fields.append({
-            "name": name, "label": str(FIELD_LABELS.get(name, name)), "kind": f.kind, "source": f.source,
-            "ops": [op for op in OP_LABELS if op in ops],
-            "choices": [[c, _label(c)] for c in f.choices],
-            "min": f.minimum, "max": f.maximum,
-        })
-    text = {
-        "field": _("Field"), "op": _("Comparison"), "value": _("Value"),
-        "low": _("from"), "high": _("to"), "and_word": _("and"),
-        "comma_list": _("values, separated by commas"),
-        "times_of": _("times the event"), "event_type": _("event type, e.g. checkin"),
-        "within": _("within the last"), "days": _("days"), "within_days": _("days"),
-        "from_date": _("from"), "to_date": _("to"), "from": _("from date"), "to": _("to date"),
-        "remove": _("Remove"), "yes": _("yes"), "no": _("no"),
-        "bad_json": _("The JSON definition cannot be read."),
-        "add_first": _("Add a condition to see the size."),
-        "loading": _("Counting…"), "failed": _("The preview failed; try again."),
-        "sample": _("First customers, by id:"),
-    }
-    return {"fields": fields, "ops": {k: str(v) for k, v in OP_LABELS.items()}, "text": text}
-
-
 def _catalogue_rows() -> list[dict]:
     rows = []
     dimensions = selectors.builtin_dimensions(selectors.run_published())
@@ -184,7 +69,7 @@ def _catalogue_rows() -> list[dict]:
             found = builtin_key(row["slug"], dimensions)
             if found:
                 prefix, value = found[0], row["slug"][len(found[0]) + 1:]
-            row = {**row, "dimension": str(BUILTIN_DIMENSION_LABELS.get(prefix, prefix)), "label": _label(value)}
+            row = {**row, "dimension": str(BUILTIN_DIMENSION_LABELS.get(prefix, prefix)), "label": label(value)}
         rows.append(row)
     return rows
 
@@ -230,7 +115,7 @@ def _builder(request, *, segment: Segment | None):
     return render(request, "segments/segment_form.html", {
         "form": form,
         "segment": segment,
-        "builder_meta": _builder_meta(),
+        "builder_meta": builder_meta(),
         "customer_url": reverse("users:detail", args=["__id__"]),
         "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
     }, status=400 if form.errors else 200)
@@ -300,26 +185,23 @@ def segment_upload(request):
 
 
 # Size-history chart canvas in SVG user units; the <svg> scales to its container.
-HIST_W, HIST_H, HIST_PAD_L, HIST_PAD_R, HIST_PAD_T, HIST_PAD_B = 720, 180, 48, 16, 12, 26
+HISTORY_CANVAS = Canvas(width=720, height=180, pad_left=48, pad_right=16, pad_top=12, pad_bottom=26)
 
 
 def size_chart(history: list[dict]) -> dict | None:
     """Geometry for the size-over-time line: one point per recompute snapshot."""
     if not history:
         return None
-    plot_w, plot_h = HIST_W - HIST_PAD_L - HIST_PAD_R, HIST_H - HIST_PAD_T - HIST_PAD_B
-    bottom = HIST_PAD_T + plot_h
+    c = HISTORY_CANVAS
     top_value = max(max(row["size"] for row in history), 1)
     n = len(history)
     points = []
     for i, row in enumerate(history):
-        x = HIST_PAD_L + (plot_w * i / (n - 1) if n > 1 else plot_w / 2)
-        y = bottom - plot_h * row["size"] / top_value
-        points.append({"x": round(x, 1), "y": round(y, 1), "row": row})
+        x = c.pad_left + (c.plot_w * i / (n - 1) if n > 1 else c.plot_w / 2)
+        points.append({"x": round(x, 1), "y": round(c.y(row["size"], top_value), 1), "row": row})
     labels = [p for i, p in enumerate(points) if i in (0, n - 1) or (n > 6 and i % max(1, n // 5) == 0)]
-    return {"width": HIST_W, "height": HIST_H, "left": HIST_PAD_L, "right": HIST_W - HIST_PAD_R,
-            "top": HIST_PAD_T, "bottom": bottom, "max": top_value, "label_y": bottom + 18,
-            "line": " ".join(f"{p['x']},{p['y']}" for p in points), "points": points, "labels": labels}
+    return {**c.frame(), "max": top_value, "line": polyline((p["x"], p["y"]) for p in points),
+            "points": points, "labels": labels}
 
 
 @login_required
@@ -383,11 +265,11 @@ def transitions(request):
         rows = []
         for origin in ["none", *stages]:
             cells = [matrix.get(origin, {}).get(s, 0) for s in stages]
-            rows.append({"stage": origin, "label": _("(no stage yet)") if origin == "none" else _label(origin),
+            rows.append({"stage": origin, "label": _("(no stage yet)") if origin == "none" else label(origin),
                          "cells": [{"n": n, "moved": s != origin} for n, s in zip(cells, stages, strict=True)],
                          "total": sum(cells)})
         totals = [sum(r["cells"][i]["n"] for r in rows) for i in range(len(stages))]
-        table = {"rows": rows, "columns": [{"stage": s, "label": _label(s)} for s in stages],
+        table = {"rows": rows, "columns": [{"stage": s, "label": label(s)} for s in stages],
                  "totals": totals, "total": sum(totals)}
     return render(request, "segments/transitions.html", {
         "form": form, "table": table, "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
@@ -432,67 +314,3 @@ def recompute(request):
     return redirect("dashboards:home")
 
 
-# --- pieces other pages show ----------------------------------------------------------
-
-def customer_panel_context(*, customer, profile: dict) -> dict:
-    """The 360 page's "Segments" section: labels, scores, the "why" (rule version,
-    thresholds, values, reasons) and the stage history. ``profile`` is what
-    ``users.selectors.customer_profile_sections`` returned, so nothing is read twice."""
-    if profile.get("rfm") is None:
-        # Not in the published run: no "why", and no stage was ever recorded (the
-        # history starts at a customer's first scored run), so spare the queries.
-        explain, changes = None, []
-    else:
-        explain = selectors.customer_explain(customer=customer)
-        changes = selectors.stage_history(customer=customer)
-    history = [
-        {"at": change.at, "from": _label(change.from_stage), "to": _label(change.to_stage),
-         "to_code": change.to_stage, "reactivated": change.reactivated}
-        for change in changes
-    ]
-    why = None
-    if explain is not None:
-        why = {
-            "rule_version": explain["rule_version"],
-            "run": explain["run"],
-            "as_of": explain["as_of"],
-            "values": [(EXPLAIN_VALUE_LABELS.get(k, k), "—" if v is None else v) for k, v in explain["values"].items()],
-            "thresholds": [(RuleSet._meta.get_field(k).verbose_name, v) for k, v in explain["thresholds"].items()],
-            "reasons": explain["reasons"],
-        }
-    rfm = profile.get("rfm") or None
-    return {
-        "stage": _label(profile.get("stage")),
-        "stage_code": profile.get("stage") or "",
-        "tier": _label(profile.get("tier")),
-        "operating_class": _label(profile.get("operating_class")),
-        "rfm": rfm,
-        "rfm_group": _label((rfm or {}).get("group")),
-        "rfm_segment": _label((rfm or {}).get("segment")),
-        "churn": profile.get("churn") or None,
-        "segments": profile.get("segments") or [],
-        "why": why,
-        "history": history,
-    }
-
-
-def dashboard_card_context() -> dict:
-    """The dashboard's "Segments" card: the latest recompute's progress and the
-    published run's stage sizes."""
-    progress = selectors.recompute_progress()
-    if progress is not None:
-        total = progress["chunks_total"] or 0
-        progress = {**progress,
-                    "status_label": SegmentRun.Status(progress["status"]).label,
-                    "kind_label": SegmentRun.Kind(progress["kind"]).label,
-                    "percent": round(100 * progress["chunks_done"] / total) if total else 0,
-                    "phases_list": sorted((progress["phases"] or {}).items(), key=lambda kv: (
-                        PHASE_ORDER.index(kv[0]) if kv[0] in PHASE_ORDER else len(PHASE_ORDER), kv[0]))}
-    stage_sizes = []
-    for row in selectors.segment_catalogue():
-        if row["kind"] == "builtin" and row["slug"].startswith("stage-"):
-            stage_sizes.append({"slug": row["slug"], "label": _label(row["slug"][len("stage-"):]), "size": row["size"]})
-    total = sum(r["size"] for r in stage_sizes)
-    for r in stage_sizes:
-        r["percent"] = round(100 * r["size"] / total) if total else 0
-    return {"progress": progress, "stage_sizes": stage_sizes, "stage_total": total}

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from core.errors import NotFound
 from core.pii import mask_email, mask_phone, mask_text
 from incentives import selectors as incentives_selectors
-from segments.views import customer_panel_context as segments_panel_context
+from segments.panels import customer_panel_context as segments_panel_context
 
 from . import selectors
 from .models import CONSENT_FIELDS, Channel

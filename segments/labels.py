@@ -1,0 +1,91 @@
+"""Operator-facing names of what the segments app stores and the builder offers,
+in the operator's language: the definition fields and comparisons, the built-in
+choice values (lifecycle stages, tiers, operating classes from ``models``; RFM
+groups and the profile fields' values), the built-in dimensions and the values the
+"why" panel explains. The pages, the builder and the panels read them from here."""
+
+from django.utils.translation import gettext_lazy
+
+from .models import OperatingClass, Stage, Tier
+
+FIELD_LABELS = {
+    "gender": gettext_lazy("Gender"),
+    "city": gettext_lazy("City"),
+    "channel": gettext_lazy("Acquisition channel"),
+    "timezone": gettext_lazy("Timezone"),
+    "signup_at": gettext_lazy("Signed up"),
+    "birthday_month": gettext_lazy("Birthday month"),
+    "do_not_contact": gettext_lazy("Do not contact"),
+    "consent_push": gettext_lazy("Consent: app push"),
+    "consent_sms": gettext_lazy("Consent: SMS"),
+    "consent_email": gettext_lazy("Consent: email"),
+    "consent_wechat": gettext_lazy("Consent: WeChat"),
+    "consent_in_app": gettext_lazy("Consent: in-app"),
+    "r_score": gettext_lazy("R score (1–5)"),
+    "f_score": gettext_lazy("F score (1–5)"),
+    "m_score": gettext_lazy("M score (1–5)"),
+    "recency_days": gettext_lazy("Days since last order"),
+    "frequency": gettext_lazy("Paid orders in the RFM window"),
+    "monetary": gettext_lazy("Paid amount in the RFM window"),
+    "rfm_group": gettext_lazy("RFM group"),
+    "rfm_segment": gettext_lazy("RFM segment"),
+    "tier": gettext_lazy("Value tier"),
+    "stage": gettext_lazy("Lifecycle stage"),
+    "operating_class": gettext_lazy("Operating class"),
+    "p_alive": gettext_lazy("P(alive)"),
+    "clv": gettext_lazy("Predicted CLV"),
+    "points_balance": gettext_lazy("Points balance"),
+    "level": gettext_lazy("Level"),
+    "tag": gettext_lazy("Tag"),
+    "event": gettext_lazy("Did an event"),
+    "orders": gettext_lazy("Paid orders in a date range"),
+}
+
+OP_LABELS = {
+    "eq": gettext_lazy("is"),
+    "ne": gettext_lazy("is not"),
+    "gt": gettext_lazy("greater than"),
+    "gte": gettext_lazy("at least"),
+    "lt": gettext_lazy("less than"),
+    "lte": gettext_lazy("at most"),
+    "between": gettext_lazy("between"),
+    "in": gettext_lazy("is one of"),
+    "not_in": gettext_lazy("is none of"),
+    "contains": gettext_lazy("contains"),
+    "has": gettext_lazy("has"),
+    "not_has": gettext_lazy("does not have"),
+}
+
+# Operator-facing names of the built-in choice values; anything else shows its code.
+CHOICE_LABELS = {**dict(Stage.choices), **dict(Tier.choices), **dict(OperatingClass.choices),
+                 "high_value": gettext_lazy("high value"), "potential": gettext_lazy("potential"),
+                 "silent": gettext_lazy("silent"), "general": gettext_lazy("general"),
+                 "unknown": gettext_lazy("unknown"), "female": gettext_lazy("female"),
+                 "male": gettext_lazy("male"), "other": gettext_lazy("other")}
+
+BUILTIN_DIMENSION_LABELS = {
+    "stage": gettext_lazy("Lifecycle stage"),
+    "tier": gettext_lazy("Value tier"),
+    "class": gettext_lazy("Operating class"),
+    "rfm": gettext_lazy("RFM group"),
+    "rfm-segment": gettext_lazy("RFM segment"),
+}
+
+EXPLAIN_VALUE_LABELS = {
+    "recency_days": gettext_lazy("Days since last paid order"),
+    "frequency_in_window": gettext_lazy("Paid orders in the window"),
+    "monetary_in_window": gettext_lazy("Paid amount in the window"),
+    "orders_total": gettext_lazy("Paid orders, all time"),
+    "annual_spend": gettext_lazy("Annual spend"),
+    "monthly_spend": gettext_lazy("Monthly spend"),
+    "r_score": gettext_lazy("R score"),
+    "f_score": gettext_lazy("F score"),
+    "m_score": gettext_lazy("M score"),
+    "p_alive": gettext_lazy("P(alive)"),
+}
+
+
+def label(value: str | None) -> str:
+    if not value:
+        return ""
+    return str(CHOICE_LABELS.get(value, value.replace("_", " ")))
