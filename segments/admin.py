@@ -100,7 +100,7 @@ class SegmentRunAdmin(ReadOnlyAdmin):
     list_filter = ["status", "kind"]
     date_hierarchy = "as_of"
     list_select_related = ["rule_set"]
-    fields = ["kind", "status", "as_of", "rule_set", "started_at", "published_at", "finished_at", "chunks",
+    fields = ["kind", "status", "as_of", "rule_set", "started_at", "heartbeat_at", "published_at", "finished_at", "chunks",
               "phases_pretty", "counts_pretty", "model_params_pretty", "error"]
     readonly_fields = fields
 
