@@ -67,9 +67,9 @@ def dirty_customer_ids(*, since: datetime) -> list[int]:
         return sorted(row[0] for row in cur.fetchall())
 
 
-def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thresholds,
+def patch_published(*, current: SegmentRun, staging_run: SegmentRun, t: rules.Thresholds,
                     dirty: list[int]) -> tuple[dict, np.ndarray]:
-    """Copies the re-aggregated ``dirty`` customers (staged under ``stage_run``) into the
+    """Copies the re-aggregated ``dirty`` customers (staged under ``staging_run``) into the
     published run, re-ranks everyone, relabels every row whose scores moved and
     records stage changes. Call inside a transaction. Returns the counts and the ids
     of the relabelled rows, whose new values stay in the temporary table ``RELABELLED``
@@ -80,8 +80,8 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
     whose scores move are labelled — by the same SQL
     as a full run, into a temporary table that also keeps their stage before — and
     written back by key, and the history comes from that table alone."""
-    cur_id, stage_id = current.pk, stage_run.pk
-    now = sql_datetime(stage_run.as_of)
+    cur_id, staging_id = current.pk, staging_run.pk
+    now = sql_datetime(staging_run.as_of)
     labels, label_params = label_select(t)
     with connection.cursor() as cur:
         prefer_index_lookups(True)
@@ -94,7 +94,7 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
                 expected_order_value = ROUND(CAST(p.expected_order_value AS NUMERIC), 2), clv = ROUND(CAST(p.clv AS NUMERIC), 2)
             FROM {AGG} a LEFT JOIN {PRED} p ON p.run_id = a.run_id AND p.customer_id = a.customer_id
             WHERE a.run_id = %s AND {SCORE}.run_id = %s AND {SCORE}.customer_id = a.customer_id
-        """, [stage_id, cur_id])
+        """, [staging_id, cur_id])
         cur.execute(f"""
             INSERT INTO {SCORE} (run_id, customer_id, recency_days, frequency, monetary, orders_total, first_order_at,
                 last_order_at, mean_order_value, p_alive, expected_purchases_90d, expected_order_value, clv,
@@ -105,7 +105,7 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
                 '', '', '', '', ''
             FROM {AGG} a LEFT JOIN {PRED} p ON p.run_id = a.run_id AND p.customer_id = a.customer_id
             WHERE a.run_id = %s AND NOT EXISTS (SELECT 1 FROM {SCORE} s WHERE s.run_id = %s AND s.customer_id = a.customer_id)
-        """, [cur_id, stage_id, cur_id])
+        """, [cur_id, staging_id, cur_id])
         prefer_index_lookups(False)  # the next read wants every row of the run
         # 2. Re-rank the active base (and the rows scored before, which may drop out).
         frame = read_ints(
@@ -152,7 +152,7 @@ def patch_published(*, current: SegmentRun, stage_run: SegmentRun, t: rules.Thre
             INSERT INTO {STAGE_CHANGE} (customer_id, from_stage, to_stage, at, run_id, reactivated)
             SELECT customer_id, COALESCE(old_stage, ''), stage, %s, %s, {reactivated}
             FROM {RELABELLED} WHERE COALESCE(old_stage, '') <> stage
-        """, [now, stage_id, *reactivated_params])
+        """, [now, staging_id, *reactivated_params])
         stage_changes = cur.rowcount
         temp_table_drop(cur, "tmp_rescore")  # tmp_relabel stays for the custom segments (relabelled_drop)
         prefer_index_lookups(False)  # back to the planner's own judgement for what follows

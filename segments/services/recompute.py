@@ -250,7 +250,7 @@ def recompute_incremental(*, now: datetime | None = None) -> int:
             if dirty:
                 with _phase(run, "patch"):
                     sql.large_sorts_in_memory()
-                    patched, relabelled = incremental.patch_published(current=current, stage_run=run, t=t, dirty=dirty)
+                    patched, relabelled = incremental.patch_published(current=current, staging_run=run, t=t, dirty=dirty)
                     counts |= patched
             # Custom segments, for the customers something happened to (see segments_materialize).
             with _phase(run, "custom_segments"):

@@ -1,4 +1,5 @@
-"""segments.rules without a database: scores, labels on their boundaries, rule-set validation."""
+"""segments.rules: scores, labels on their boundaries, rule-set validation (without a database), and the
+SQL form of reactivation checked against the rule (on the database)."""
 
 import math
 from dataclasses import replace
