@@ -60,14 +60,17 @@ def _phase(run: SegmentRun, name: str):
 
 def _fail_stale_runs() -> None:
     """Fails the running runs without progress for ``STALE_AFTER`` (a run from before
-    heartbeats were recorded counts from its start)."""
-    stale = list(SegmentRun.objects.filter(status=SegmentRun.Status.RUNNING)
-                 .alias(progress_at=Coalesce("heartbeat_at", "started_at"))
-                 .filter(progress_at__lt=timezone.now() - STALE_AFTER)
-                 .values_list("pk", flat=True))
-    SegmentRun.objects.filter(pk__in=stale, status=SegmentRun.Status.RUNNING).update(
-        status=SegmentRun.Status.FAILED, error="abandoned (no progress)", finished_at=timezone.now()
-    )
+    heartbeats were recorded counts from its start). The rows are locked while they are
+    judged: a heartbeat landing meanwhile waits, or is seen (PostgreSQL re-checks a
+    locked row's condition), so a run that has just made progress is never failed."""
+    with transaction.atomic():
+        stale = list(SegmentRun.objects.select_for_update().filter(status=SegmentRun.Status.RUNNING)
+                     .alias(progress_at=Coalesce("heartbeat_at", "started_at"))
+                     .filter(progress_at__lt=timezone.now() - STALE_AFTER)
+                     .values_list("pk", flat=True))
+        SegmentRun.objects.filter(pk__in=stale, status=SegmentRun.Status.RUNNING).update(
+            status=SegmentRun.Status.FAILED, error="abandoned (no progress)", finished_at=timezone.now()
+        )
     for run_id in stale:  # a killed worker never reached its own cleanup
         maintenance.staging_clear(run_id=run_id)
 
