@@ -64,7 +64,12 @@ def aggregate_chunk(*, run: SegmentRun, window_days: int, lo: int = 0, hi: int =
 
     Idempotent for id ranges: the chunk's earlier rows (a retried task) are deleted
     first, in the same transaction. ``customer_ids`` is the incremental run's list of
-    changed customers, staged once under a run of its own (nothing to delete)."""
+    changed customers, staged once under a run of its own (nothing to delete).
+
+    ``monetary`` (RFM: the window's total) and ``mean_order_value`` (shown to operators:
+    the mean of all positive paid orders) keep their meaning; the model reads
+    ``repeat_mean_value``, the mean of the paid orders after the first one (first by
+    time, then id), as Fader & Hardie's Gamma-Gamma defines it (NULL with no repeat)."""
     as_of = sql_datetime(run.as_of)
     window_start = sql_datetime(run.as_of - timedelta(days=window_days))
     if customer_ids is None:
@@ -76,11 +81,11 @@ def aggregate_chunk(*, run: SegmentRun, window_days: int, lo: int = 0, hi: int =
         c_filter, o_filter, ids = f"c.id IN ({marks})", f"customer_id IN ({marks})", list(customer_ids)
     sql = f"""
         INSERT INTO {AGG} (run_id, customer_id, signup_age_days, recency_days, frequency, monetary, orders_total,
-                           first_order_at, last_order_at, mean_order_value, t_x_days, age_days)
+                           first_order_at, last_order_at, mean_order_value, repeat_mean_value, t_x_days, age_days)
         SELECT %s, c.id, {_days('%s', 'COALESCE(c.signup_at, c.created_at)')},
                CASE WHEN o.last_at IS NULL THEN NULL ELSE {_whole_days('%s', 'o.last_at')} END,
                COALESCE(o.freq, 0), COALESCE(o.money, 0), COALESCE(o.total, 0), o.first_at, o.last_at, o.mean_value,
-               {_days('o.last_at', 'o.first_at')}, {_days('%s', 'o.first_at')}
+               o.repeat_mean, {_days('o.last_at', 'o.first_at')}, {_days('%s', 'o.first_at')}
         FROM users_customer c
         LEFT JOIN (
             SELECT customer_id,
@@ -88,9 +93,15 @@ def aggregate_chunk(*, run: SegmentRun, window_days: int, lo: int = 0, hi: int =
                    -- ROUND: on SQLite amounts are floats, and equal totals must stay equal (ties).
                    ROUND(SUM(CASE WHEN occurred_at > %s THEN amount ELSE 0 END), 2) AS money,
                    COUNT(*) AS total, MIN(occurred_at) AS first_at, MAX(occurred_at) AS last_at,
-                   AVG(CASE WHEN amount > 0 THEN amount END) AS mean_value
-            FROM users_order
-            WHERE status = 'paid' AND occurred_at <= %s AND {o_filter}
+                   AVG(CASE WHEN amount > 0 THEN amount END) AS mean_value,
+                   -- The Gamma-Gamma input: the mean of the x repeat orders (all but the first).
+                   AVG(CASE WHEN nth > 1 THEN amount END) AS repeat_mean
+            FROM (
+                SELECT customer_id, occurred_at, amount,
+                       ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY occurred_at, id) AS nth
+                FROM users_order
+                WHERE status = 'paid' AND occurred_at <= %s AND {o_filter}
+            ) po
             GROUP BY customer_id
         ) o ON o.customer_id = c.id
         WHERE {c_filter} AND COALESCE(c.signup_at, c.created_at) <= %s
@@ -107,8 +118,9 @@ def aggregate_chunk(*, run: SegmentRun, window_days: int, lo: int = 0, hi: int =
 
 
 def summary(*, run_id: int) -> np.ndarray:
-    """customer_id, x (repeat purchases), t_x, T (days), mean value — for buyers only."""
-    query = (f"SELECT customer_id, orders_total - 1, COALESCE(t_x_days, 0), COALESCE(age_days, 0), COALESCE(mean_order_value, 0) "
+    """customer_id, x (repeat purchases), t_x, T (days), mean value of the repeat
+    orders (0 when x = 0) — for buyers only."""
+    query = (f"SELECT customer_id, orders_total - 1, COALESCE(t_x_days, 0), COALESCE(age_days, 0), COALESCE(repeat_mean_value, 0) "
              f"FROM {AGG} WHERE run_id = %s AND orders_total > 0")
     with connection.cursor() as cur:
         if _pg():
