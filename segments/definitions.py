@@ -16,13 +16,20 @@ A definition is a tree of AND/OR groups over conditions::
 ``compile_definition`` turns it into a ``Q`` over ``Customer`` whose subqueries
 read the published run's scores, tags, points, events and orders — the whole
 segment is one SQL statement. Every error names the path of the bad part.
+
+Dates: a plain date ("2026-03-01") is that day in the operators' timezone
+(``OPS_DEFAULT_CUSTOMER_TIMEZONE``, the one the pages show times in): as a lower
+bound its first instant, as an upper bound ('to', ``lte``, the top of ``between``)
+all of it, and ``gt`` means after it. A datetime must carry its UTC offset.
 """
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db.models import Count, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -129,11 +136,23 @@ def _number(kind: str, value: Any, path: str, f: Field):
     return number
 
 
+def operator_timezone() -> ZoneInfo:
+    """The timezone the operators' pages show days in (``OPS_DEFAULT_CUSTOMER_TIMEZONE``,
+    Asia/Shanghai by default): a plain date in a definition is a day there."""
+    return ZoneInfo(settings.OPS_DEFAULT_CUSTOMER_TIMEZONE)
+
+
+def _is_date(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 10
+
+
 def _datetime(value: Any, path: str) -> datetime:
+    """A plain date is the start of that day in the operators' timezone (see
+    ``_day_end`` for upper bounds); a datetime must carry its UTC offset."""
     if isinstance(value, str):
         try:
-            if len(value) == 10:
-                return datetime.combine(date.fromisoformat(value), time.min, tzinfo=timezone.get_current_timezone())
+            if _is_date(value):
+                return datetime.combine(date.fromisoformat(value), time.min, tzinfo=operator_timezone())
             parsed = datetime.fromisoformat(value)
             if parsed.tzinfo is None:
                 raise DefinitionError(path, _("a datetime needs a UTC offset (or give a plain date)"))
@@ -141,6 +160,12 @@ def _datetime(value: Any, path: str) -> datetime:
         except ValueError:
             pass
     raise DefinitionError(path, _("expected an ISO date or datetime, got %(value)r") % {"value": value})
+
+
+def _day_end(start: datetime) -> datetime:
+    """The start of the next day, wall-clock (a DST change keeps days whole): a plain
+    date as an upper bound includes all of that day."""
+    return datetime.combine(start.date() + timedelta(days=1), time.min, tzinfo=start.tzinfo)
 
 
 def _value(f: Field, op: str, value: Any, path: str):
@@ -246,6 +271,12 @@ class _Compiler:
         return getattr(self, f"_{f.source}")(f, op, value, node, path)
 
     def _profile(self, f: Field, op, value, node, path) -> Q:
+        raw = node["value"]
+        if f.kind == "datetime" and op in ("gt", "lte") and _is_date(raw):
+            # Whole days: "after 03-01" starts on 03-02, "up to 03-01" includes the 1st.
+            return _compare(f.column, "gte" if op == "gt" else "lt", _day_end(value))
+        if f.kind == "datetime" and op == "between" and _is_date(raw[1]):
+            return Q(**{f"{f.column}__gte": value[0], f"{f.column}__lt": _day_end(value[1])})
         return _compare(f.column, op, value)
 
     def _score(self, f: Field, op, value, node, path) -> Q:
@@ -308,8 +339,8 @@ class _Compiler:
         if start:
             qs = qs.filter(occurred_at__gte=start)
         if end:
-            # A plain date as 'to' includes that whole day.
-            qs = qs.filter(occurred_at__lt=end + timedelta(days=1)) if len(str(node["to"])) == 10 else qs.filter(occurred_at__lte=end)
+            # A plain date as 'to' includes that whole day (in the operators' timezone).
+            qs = qs.filter(occurred_at__lt=_day_end(end)) if _is_date(node["to"]) else qs.filter(occurred_at__lte=end)
         return self._counted(qs.order_by(), op, value)
 
 

@@ -348,6 +348,8 @@ class AggregateStaging(models.Model):
     first_order_at = models.DateTimeField(null=True)
     last_order_at = models.DateTimeField(null=True)
     mean_order_value = models.DecimalField(max_digits=14, decimal_places=2, null=True)
+    # The Gamma-Gamma input: mean value of the repeat orders (all paid orders but the first).
+    repeat_mean_value = models.FloatField(null=True)
     t_x_days = models.FloatField(null=True)
     age_days = models.FloatField(null=True)
 

@@ -26,8 +26,9 @@ Conventions and edge cases (documented choices)
       ``ValueError``), so the nightly job keeps the previous stored fit instead of storing a degenerate
       one. Any other data (even a single customer) returns a result; ``converged`` is True only when
       the optimiser succeeded and every parameter is in a plausible range (data too thin to identify
-      the model, such as a handful of customers, drive parameters to 1e7 and beyond). The nightly job
-      should store a fit only when ``converged`` and otherwise keep the previous one.
+      the model, such as a handful of customers, drive parameters to 1e5 and beyond; the range is
+      [1e-4, 1e4], ``_LOG_PLAUSIBLE``). The nightly job stores a fit only when ``converged`` and
+      otherwise keeps the previous one (``engine.fit_model``).
     * Customers with one order (x = 0) are part of the BG/NBD fit and get predictions: P(alive) = 1 by
       the model's convention (drop-out only happens after a repeat purchase).
     * Zero or refunded (negative) mean order values are excluded from the Gamma-Gamma fit; those
@@ -76,9 +77,11 @@ _DAYS_PER_UNIT = {"days": 1.0, "weeks": 7.0}
 # Search box for the log-parameters: exp(+-25) is far beyond any meaningful value; an optimum on the
 # box edge means the data do not pin that parameter down (reported as converged=False).
 _LOG_BOUND = 25.0
-# Unit-free parameters (and BG/NBD's alpha in days or weeks) outside exp(+-15) ~ [3e-7, 3e6] only come
-# from data too thin to identify the model (e.g. a handful of customers): such fits are converged=False.
-_LOG_PLAUSIBLE = 15.0
+# Plausible range of the unit-free parameters (r, a, b; p, q) and of BG/NBD's alpha (days or weeks):
+# exp(+-9.2) ~ [1e-4, 1e4]. Fits on real bases land well inside (CDNOW: 0.24 to 6.3; alpha 31 days);
+# data too thin to identify the model (e.g. a handful of customers) drive them to 1e5 and beyond,
+# even when the optimiser reports success: such fits are converged=False.
+_LOG_PLAUSIBLE = 9.2
 
 
 class InsufficientDataError(ValueError):

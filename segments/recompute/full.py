@@ -66,11 +66,11 @@ def aggregate_chunk(*, run: SegmentRun, window_days: int, lo: int = 0, hi: int =
         c_filter, o_filter, ids = f"c.id IN ({marks})", f"customer_id IN ({marks})", list(customer_ids)
     sql = f"""
         INSERT INTO {AGG} (run_id, customer_id, signup_age_days, recency_days, frequency, monetary, orders_total,
-                           first_order_at, last_order_at, mean_order_value, t_x_days, age_days)
+                           first_order_at, last_order_at, mean_order_value, repeat_mean_value, t_x_days, age_days)
         SELECT %s, c.id, {_days('%s', 'COALESCE(c.signup_at, c.created_at)')},
                CASE WHEN o.last_at IS NULL THEN NULL ELSE {_whole_days('%s', 'o.last_at')} END,
                COALESCE(o.freq, 0), COALESCE(o.money, 0), COALESCE(o.total, 0), o.first_at, o.last_at, o.mean_value,
-               {_days('o.last_at', 'o.first_at')}, {_days('%s', 'o.first_at')}
+               o.repeat_mean, {_days('o.last_at', 'o.first_at')}, {_days('%s', 'o.first_at')}
         FROM {CUSTOMER} c
         LEFT JOIN (
             SELECT customer_id,
@@ -78,9 +78,15 @@ def aggregate_chunk(*, run: SegmentRun, window_days: int, lo: int = 0, hi: int =
                    -- ROUND: on SQLite amounts are floats, and equal totals must stay equal (ties).
                    ROUND(SUM(CASE WHEN occurred_at > %s THEN amount ELSE 0 END), 2) AS money,
                    COUNT(*) AS total, MIN(occurred_at) AS first_at, MAX(occurred_at) AS last_at,
-                   AVG(CASE WHEN amount > 0 THEN amount END) AS mean_value
-            FROM {ORDER}
-            WHERE {PAID} AND occurred_at <= %s AND {o_filter}
+                   AVG(CASE WHEN amount > 0 THEN amount END) AS mean_value,
+                   -- The Gamma-Gamma input: the mean of the x repeat orders (all but the first).
+                   AVG(CASE WHEN nth > 1 THEN amount END) AS repeat_mean
+            FROM (
+                SELECT customer_id, occurred_at, amount,
+                       ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY occurred_at, id) AS nth
+                FROM {ORDER}
+                WHERE {PAID} AND occurred_at <= %s AND {o_filter}
+            ) po
             GROUP BY customer_id
         ) o ON o.customer_id = c.id
         WHERE {c_filter} AND COALESCE(c.signup_at, c.created_at) <= %s
@@ -97,8 +103,9 @@ def aggregate_chunk(*, run: SegmentRun, window_days: int, lo: int = 0, hi: int =
 
 
 def summary(*, run_id: int) -> np.ndarray:
-    """customer_id, x (repeat purchases), t_x, T (days), mean value — for buyers only."""
-    query = (f"SELECT customer_id, orders_total - 1, COALESCE(t_x_days, 0), COALESCE(age_days, 0), COALESCE(mean_order_value, 0) "
+    """customer_id, x (repeat purchases), t_x, T (days), mean value of the repeat
+    orders (0 when x = 0) — for buyers only."""
+    query = (f"SELECT customer_id, orders_total - 1, COALESCE(t_x_days, 0), COALESCE(age_days, 0), COALESCE(repeat_mean_value, 0) "
              f"FROM {AGG} WHERE run_id = %s AND orders_total > 0")
     with connection.cursor() as cur:
         if _pg():
@@ -114,26 +121,60 @@ def summary(*, run_id: int) -> np.ndarray:
     return np.array(rows, dtype=float).reshape(-1, 5) if rows else np.empty((0, 5))
 
 
-def fit_model(*, data: np.ndarray, fallback: dict | None = None) -> dict:
-    """Fits BG/NBD and Gamma-Gamma on every buyer's (x, t_x, T in days; mean order value).
+def _unusable(bg: purchase_model.BgNbdParams, gg: purchase_model.GammaGammaParams, spend: tuple[float, float]) -> str:
+    """Why a new fit must not be used ('' when it may).
 
-    When the data cannot identify the model (nobody bought twice), the previous
-    published parameters (``fallback``) are kept; with none, there are no churn
-    predictions and stages fall back to the inactivity thresholds alone.
-    Note: the Gamma-Gamma input is the mean of all of a buyer's positive paid
-    orders (not only repeat ones) — one set-based aggregate, and steadier for
-    customers with few repeats. ``data`` is ``summary(run_id=...)``."""
+    * BG/NBD must have converged (``churn``: the optimiser succeeded, nothing on the
+      search box, r, alpha in days, a and b within the plausible range [1e-4, 1e4]).
+    * Gamma-Gamma: p within [1e-4, 1e4], and the expected order value of an unknown
+      customer (the population mean) a number within ``spend``, the range of the fitted
+      customers' mean values. q itself may run off upwards (``converged`` False): that
+      is the model's limit when the customers' means spread no more than single orders
+      do, which shrinks everyone to the population mean — the parameters at the
+      stopping point reproduce that limit, and the population-mean check guards it."""
+    if not bg.converged:
+        return f"BG/NBD did not converge or is implausible: {bg.message}"
+    values = {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b, "p": gg.p}
+    bad = sorted(k for k, v in values.items() if not (np.isfinite(v) and abs(np.log(v)) <= purchase_model._LOG_PLAUSIBLE))
+    if bad:
+        return f"parameters outside the plausible range [1e-4, 1e4]: {', '.join(bad)}"
+    mean = gg.population_mean
+    if not (np.isfinite(mean) and spend[0] <= mean <= spend[1]):
+        return f"Gamma-Gamma population mean order value {mean:.6g} is outside the observed range {spend[0]:.6g}-{spend[1]:.6g}"
+    return ""
+
+
+def fit_model(*, data: np.ndarray, fallback: dict | None = None) -> dict:
+    """Fits BG/NBD and Gamma-Gamma on every buyer's (x, t_x, T in days; mean value of
+    the x repeat orders, as Fader & Hardie define the Gamma-Gamma input).
+
+    A new fit is used only when it is converged and plausible (``_unusable`` says
+    what that means). Otherwise — and when the data cannot identify the model at all
+    (nobody bought twice) — the previous published parameters (``fallback``) are kept;
+    with none, there are no churn predictions (P(alive), CLV stay empty) and stages
+    fall back to the inactivity thresholds alone. Either way ``refit`` is False,
+    ``note`` says why and ``rejected`` holds a rejected fit, for the admin's run page.
+    ``data`` is ``summary(run_id=...)``."""
     # Whole days: the model loses nothing that matters, and identical (x, t_x, T) rows
     # collapse into weighted ones, which makes the fit fast at a million customers.
     x, t_x, T, m = data[:, 1], np.round(data[:, 2]), np.round(np.maximum(data[:, 3], data[:, 2])), data[:, 4]
+    rejected = None
     try:
         bg = purchase_model.fit_bgnbd(x, t_x, T)
         gg = purchase_model.fit_gamma_gamma(x, np.where(x > 0, m, 0.0))
+        fitted = m[(x > 0) & (m > 0)]
+        note = _unusable(bg, gg, (float(fitted.min()), float(fitted.max())))
+        if not note:
+            return {"bgnbd": bg.to_dict(), "gamma_gamma": gg.to_dict(), "buyers": len(data), "refit": True}
+        # JSON has no NaN/inf (PostgreSQL's jsonb refuses them): a degenerate fit's are null.
+        rejected = {name: {k: v if not isinstance(v, float) or np.isfinite(v) else None for k, v in fit.to_dict().items()}
+                    for name, fit in (("bgnbd", bg), ("gamma_gamma", gg))}
     except purchase_model.InsufficientDataError as exc:
-        if fallback and fallback.get("bgnbd"):
-            return {**fallback, "buyers": len(data), "refit": False, "note": str(exc)}
-        return {"buyers": len(data), "refit": False, "note": str(exc)}
-    return {"bgnbd": bg.to_dict(), "gamma_gamma": gg.to_dict(), "buyers": len(data), "refit": True}
+        note = str(exc)
+    kept = {k: fallback[k] for k in ("bgnbd", "gamma_gamma")} if fallback and fallback.get("bgnbd") else {}
+    out = {**kept, "buyers": len(data), "refit": False,
+           "note": f"{note}; {'previous parameters kept' if kept else 'no previous parameters: no predictions'}"}
+    return {**out, "rejected": rejected} if rejected else out
 
 
 def predict(*, run_id: int, data: np.ndarray, params: dict, horizon_days: int) -> int:

@@ -4,8 +4,10 @@ members with enter/leave changes."""
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.test import override_settings
 from django.utils import translation
 
 from core.errors import ApplicationError
@@ -19,6 +21,7 @@ from users.models import Customer, CustomerTag
 from .factories import AS_OF, CustomerFactory, EventFactory, OrderFactory
 
 NOW = AS_OF
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the operators' timezone (OPS_DEFAULT_CUSTOMER_TIMEZONE)
 
 
 def cond(field, op, value, **extra):
@@ -62,8 +65,9 @@ def world(db):
         EventFactory(customer=c3, type="checkin", occurred_at=NOW - timedelta(days=day))
     EventFactory(customer=c2, type="login", occurred_at=NOW - timedelta(days=1))
     EventFactory(customer=c2, type="checkin", occurred_at=NOW + timedelta(hours=1))  # after "now"
-    # Orders: c1 three paid in March (one on the evening of the 31st), c2 a refund in March and a paid one in May.
-    for at in (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 15, tzinfo=UTC), datetime(2026, 3, 31, 23, tzinfo=UTC)):
+    # Orders: c1 three paid in March (one on the evening of the 31st, operators' time), c2 a refund in March and a
+    # paid one in May.
+    for at in (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 15, tzinfo=UTC), datetime(2026, 3, 31, 23, tzinfo=SHANGHAI)):
         OrderFactory(customer=c1, amount=Decimal("500.00"), occurred_at=at)
     OrderFactory(customer=c2, status="refunded", occurred_at=datetime(2026, 3, 10, tzinfo=UTC))
     OrderFactory(customer=c2, amount=Decimal("80.00"), occurred_at=datetime(2026, 5, 1, tzinfo=UTC))
@@ -161,6 +165,33 @@ def test_event_counts_within_days(world, condition, expected):
 )
 def test_orders_in_a_date_range(world, condition, expected):
     assert members(condition) == expected
+
+
+def test_plain_dates_are_days_in_the_operators_timezone(db):
+    """2026-03-01 in Shanghai runs from 2026-02-28T16:00Z to 2026-03-01T16:00Z."""
+    instants = {
+        "before": datetime(2026, 2, 28, 15, 30, tzinfo=UTC),  # 02-28 23:30 in Shanghai
+        "first": datetime(2026, 2, 28, 16, 30, tzinfo=UTC),  # 03-01 00:30 in Shanghai (still 02-28 in UTC)
+        "last": datetime(2026, 3, 1, 15, 59, tzinfo=UTC),  # 03-01 23:59 in Shanghai
+        "after": datetime(2026, 3, 1, 16, 0, tzinfo=UTC),  # 03-02 00:00 in Shanghai
+    }
+    for name, at in instants.items():
+        OrderFactory(customer=CustomerFactory(external_id=name, signup_at=at), occurred_at=at)
+    day = {"from": "2026-03-01", "to": "2026-03-01"}
+    assert members(cond("orders", "gte", 1, **day)) == {"first", "last"}
+    assert members(cond("orders", "gte", 1, **{"from": "2026-03-01"})) == {"first", "last", "after"}
+    assert members(cond("orders", "gte", 1, **{"to": "2026-02-28"})) == {"before"}
+    assert members(cond("signup_at", "gte", "2026-03-01")) == {"first", "last", "after"}
+    assert members(cond("signup_at", "lt", "2026-03-01")) == {"before"}
+    assert members(cond("signup_at", "lte", "2026-03-01")) == {"before", "first", "last"}  # the whole day
+    assert members(cond("signup_at", "gt", "2026-03-01")) == {"after"}  # after that day
+    assert members(cond("signup_at", "between", ["2026-03-01", "2026-03-01"])) == {"first", "last"}
+    # A datetime with its offset means exactly that instant.
+    assert members(cond("signup_at", "gte", "2026-03-01T00:00:00+00:00")) == {"last", "after"}
+    # The timezone is the configured one.
+    with override_settings(OPS_DEFAULT_CUSTOMER_TIMEZONE="UTC"):
+        assert members(cond("orders", "gte", 1, **day)) == {"last", "after"}
+        assert members(cond("signup_at", "between", ["2026-03-01", "2026-03-01"])) == {"last", "after"}
 
 
 def test_nested_and_or(world):
@@ -271,7 +302,7 @@ def test_groups_nest_only_so_deep(db):
     for _ in range(MAX_DEPTH):
         definition = both(definition)
     compile_definition(definition, run_id=None)  # exactly MAX_DEPTH groups: fine
-    with pytest.raises(DefinitionError) as exc:
+    with translation.override("en"), pytest.raises(DefinitionError) as exc:  # not whatever an earlier test left active
         compile_definition(both(definition), run_id=None)
     assert "nest at most" in exc.value.details["message"]
     assert exc.value.details["path"] == "definition" + ".conditions[0]" * MAX_DEPTH
