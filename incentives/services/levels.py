@@ -1,6 +1,5 @@
 """Levels from growth value (with the downgrade grace) and badges awarded once."""
 
-from collections import defaultdict
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -11,7 +10,6 @@ from django.utils import timezone
 from core.sql import sql_datetime
 from users.models import Customer, Event
 
-from .. import rules
 from ..models import Badge, BadgeKind, CustomerBadge, Level, PointsAccount, PointsEntry
 from .ledger import policy_get
 
@@ -119,12 +117,10 @@ def badges_award(*, customer_ids, now: datetime | None = None) -> int:
                                      .values_list("referred_by_id", "n")),
     }
     if any(b.kind == BadgeKind.CHECKIN_STREAK for b in badges):
-        days: dict[int, list] = defaultdict(list)
-        for cid, at, tz in Event.objects.filter(customer_id__in=customer_ids, type="checkin").values_list(
-            "customer_id", "occurred_at", "customer__timezone"
-        ):
-            days[cid].append(rules.local_date(at, tz))
-        counts[BadgeKind.CHECKIN_STREAK] = {cid: max(rules.streak_lengths(d).values()) for cid, d in days.items()}
+        # selectors imports services (policy_get): imported here, not at module level.
+        from ..selectors import checkin_streak_longest
+
+        counts[BadgeKind.CHECKIN_STREAK] = checkin_streak_longest(customer_ids=customer_ids)
     for badge in badges:
         for cid, value in counts.get(badge.kind, {}).items():
             if value >= badge.threshold:
