@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from core.batch import RowError, validate_batch
 from core.errors import Conflict, NotFound
 from core.permissions import ScopePermission
+from core.schema import error_responses
 from core.validation import validate_body
 from users.rows import ExternalId
 from users.selectors import customer_get, customer_ref, customer_refs
@@ -39,6 +40,120 @@ class RedeemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     customer: ExternalId
     idempotency_key: IdempotencyKey
+
+
+# --- response bodies (what the bot and app clients generate their types from) ---------
+
+
+class _Out(BaseModel):
+    # Exactly these keys: the schema says so (additionalProperties: false) and the API tests
+    # validate real responses against these models.
+    model_config = ConfigDict(extra="forbid")
+
+
+class PointsEntryOut(_Out):
+    id: int
+    kind: Literal["earn", "spend", "expire", "adjust", "reverse"]
+    amount: int = Field(description="Signed: negative for spends, expiries and reversals of earns.")
+    balance_after: int
+    reason: str
+    source: Literal["rule", "order", "redemption", "operator", "api", "expiry"]
+    idempotency_key: str
+    created_at: datetime
+    expires_at: datetime | None = Field(description="When these points lapse (UTC); null when they do not.")
+
+
+class PointsPostedOut(_Out):
+    customer: str = Field(description="The customer's external_id.")
+    entry: PointsEntryOut
+    balance_after: int
+
+
+class PointsRowErrorOut(_Out):
+    index: int = Field(description="Position of the item in the request.")
+    field: str
+    message: str
+    code: str | None = Field(None, description="Present where a client acts on it: insufficient_points, "
+                                               "idempotency_key_reused, not_found, …")
+
+
+class PointsBatchEntryOut(_Out):
+    index: int = Field(description="Position of the item in the request.")
+    customer: str
+    replayed: bool = Field(description="The key was used before: this is the first entry written for it.")
+    entry: PointsEntryOut
+
+
+class PointsBatchOut(_Out):
+    created: int
+    updated: int = Field(description="Always 0: entries are never updated.")
+    unchanged: int = Field(description="Replays of keys used before.")
+    errors: list[PointsRowErrorOut]
+    entries: list[PointsBatchEntryOut]
+
+
+class NextLevelOut(_Out):
+    name: str
+    threshold: int
+
+
+class CustomerLevelOut(_Out):
+    name: str
+    threshold: int
+    benefits: str
+    growth_value: int
+    next: NextLevelOut | None = Field(description="The level above; null at the top.")
+    downgrade_pending_since: datetime | None = Field(description="Set while below the level, within the grace period.")
+
+
+class CustomerBadgeOut(_Out):
+    code: str
+    name: str
+    awarded_at: datetime
+
+
+class CustomerPointsOut(_Out):
+    customer: str = Field(description="The customer's external_id.")
+    balance: int = Field(description="Spendable now.")
+    expiring_soon: int = Field(description="Points that lapse before expiring_before.")
+    expiring_before: datetime
+    growth_value: int
+    level: CustomerLevelOut | None
+    badges: list[CustomerBadgeOut]
+    recent_entries: list[PointsEntryOut] = Field(description="The latest 20 entries, newest first.")
+
+
+class RewardOut(_Out):
+    id: int
+    name: str
+    description: str
+    points_price: int
+    stock: int | None = Field(description="Null: unlimited.")
+    valid_until: datetime | None
+
+
+class RewardListOut(_Out):
+    results: list[RewardOut]
+
+
+class RedemptionOut(_Out):
+    id: int
+    reward: int = Field(description="The reward's id.")
+    points: int
+    status: Literal["completed", "cancelled"]
+    idempotency_key: str
+    created_at: datetime
+    cancelled_at: datetime | None
+
+
+class RedeemedOut(_Out):
+    customer: str = Field(description="The customer's external_id.")
+    redemption: RedemptionOut
+    balance_after: int
+
+
+class RedemptionCancelledOut(_Out):
+    redemption: RedemptionOut
 
 
 def _client_key(key: str) -> str:
@@ -83,7 +198,8 @@ class PointsEntryApi(APIView):
     required_scopes = {"POST": "points:write"}
     required_perms = {"POST": "incentives.add_pointsentry"}
 
-    @extend_schema(request=PointsEntryIn, responses={201: dict}, summary="Earn or spend points (idempotent)")
+    @extend_schema(request=PointsEntryIn, responses={201: PointsPostedOut, **error_responses(400, 404, 409)},
+                   summary="Earn or spend points (idempotent)")
     def post(self, request):
         body = validate_body(PointsEntryIn, request.data)
         customer = customer_ref(external_id=body.customer)
@@ -111,7 +227,7 @@ class PointsEntryBatchApi(APIView):
     required_scopes = {"POST": "points:write"}
     required_perms = {"POST": "incentives.add_pointsentry"}
 
-    @extend_schema(request=PointsEntryBatchIn, responses={200: dict},
+    @extend_schema(request=PointsEntryBatchIn, responses={200: PointsBatchOut, **error_responses(400, 422)},
                    summary="Earn or spend points in a batch of up to 1,000 entries (each idempotent)")
     def post(self, request):
         batch = validate_batch(request.data, PointsEntryIn, unique_field=None)
@@ -144,7 +260,7 @@ class CustomerPointsApi(APIView):
     required_scopes = {"GET": "customers:read"}
     required_perms = {"GET": "incentives.view_pointsentry"}
 
-    @extend_schema(responses={200: dict}, summary="A customer's balance, level, badges, recent entries and expiring points")
+    @extend_schema(responses={200: CustomerPointsOut, **error_responses(404)}, summary="A customer's balance, level, badges, recent entries and expiring points")
     def get(self, request, external_id: str):
         customer = customer_get(external_id=external_id)
         return Response({
@@ -161,7 +277,7 @@ class RewardListApi(APIView):
     required_scopes = {"GET": "customers:read"}
     required_perms = {"GET": "incentives.view_reward"}
 
-    @extend_schema(responses={200: dict}, summary="Rewards available in the points mall now")
+    @extend_schema(responses={200: RewardListOut, **error_responses()}, summary="Rewards available in the points mall now")
     def get(self, request):
         return Response({"results": [
             {"id": r.pk, "name": r.name, "description": r.description, "points_price": r.points_price,
@@ -175,7 +291,8 @@ class RewardRedeemApi(APIView):
     required_scopes = {"POST": "points:write"}
     required_perms = {"POST": "incentives.add_redemption"}
 
-    @extend_schema(request=RedeemIn, responses={201: dict}, summary="Redeem a reward (idempotent)")
+    @extend_schema(request=RedeemIn, responses={201: RedeemedOut, **error_responses(400, 404, 409)},
+                   summary="Redeem a reward (idempotent)")
     def post(self, request, reward_id: int):
         body = validate_body(RedeemIn, request.data)
         customer = customer_ref(external_id=body.customer)
@@ -193,7 +310,8 @@ class RedemptionCancelApi(APIView):
     required_scopes = {"POST": "points:write"}
     required_perms = {"POST": "incentives.change_redemption"}
 
-    @extend_schema(request=None, responses={200: dict}, summary="Cancel a redemption: points back, stock back")
+    @extend_schema(request=None, responses={200: RedemptionCancelledOut, **error_responses(404)},
+                   summary="Cancel a redemption: points back, stock back")
     def post(self, request, redemption_id: int):
         redemption = selectors.redemption_get(redemption_id=redemption_id)
         if redemption is None:

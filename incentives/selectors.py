@@ -1,9 +1,13 @@
-"""Reads for points, levels, badges, rewards and leaderboards."""
+"""Reads for points, levels, badges, rewards, check-in streaks and leaderboards."""
 
-from datetime import datetime, timedelta
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Greatest, TruncDate
 from django.utils import timezone
@@ -92,6 +96,86 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ValueError, ZoneInfoNotFoundError):
         return ZoneInfo(settings.OPS_DEFAULT_CUSTOMER_TIMEZONE)
+
+
+@dataclass(frozen=True)
+class Streak:
+    """A run of consecutive check-in days, ``start`` to ``end`` inclusive."""
+
+    start: date
+    end: date
+
+    @property
+    def length(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def length_on(self, day: date) -> int:
+        """How many consecutive days the streak has reached on ``day`` (within it)."""
+        return (day - self.start).days + 1
+
+
+def _checkin_streaks_sql(customer_ids: list[int], ending_on_or_after: date | None) -> tuple[str, list]:
+    """The gaps-and-islands query: one row per streak (customer_id, first_day, last_day, days).
+
+    A check-in counts on its day in the customer's own timezone, like the leaderboard
+    (a ``TruncDate`` per zone, unioned; several check-ins on one day count once). Among
+    a customer's distinct days in order, ``day - row_number`` is constant exactly along a
+    run of consecutive days, so grouping by it yields the streaks."""
+    checkins = Event.objects.filter(customer_id__in=customer_ids, type="checkin")
+    zones = list(checkins.values_list("customer__timezone", flat=True).distinct().order_by())
+    parts = [
+        checkins.filter(customer__timezone=tz).annotate(day=TruncDate("occurred_at", tzinfo=_zone(tz)))
+        .values("customer_id", "day").distinct().order_by()
+        for tz in zones
+    ]
+    if not parts:
+        return "", []
+    days = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+    days_sql, params = days.query.get_compiler(using=days.db).as_sql()
+    # Both dialects: a date minus n days (PostgreSQL), a Julian day number minus n (SQLite).
+    island = "t.day - CAST(t.rn AS integer)" if connection.vendor == "postgresql" else "julianday(t.day) - t.rn"
+    having = ""
+    if ending_on_or_after is not None:
+        having = "HAVING MAX(t.day) >= %s"
+        params = [*params, connection.ops.adapt_datefield_value(ending_on_or_after)]
+    sql = f"""
+        SELECT t.customer_id, MIN(t.day) AS first_day, MAX(t.day) AS last_day, COUNT(*) AS days
+        FROM (SELECT d.customer_id, d.day, ROW_NUMBER() OVER (PARTITION BY d.customer_id ORDER BY d.day) AS rn
+              FROM ({days_sql}) d) t
+        GROUP BY t.customer_id, {island}
+        {having}
+    """
+    return sql, list(params)
+
+
+def _as_date(value) -> date:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def checkin_streaks(*, customer_ids: Iterable[int], ending_on_or_after: date | None = None) -> dict[int, list[Streak]]:
+    """Each customer's check-in streaks, oldest first, computed in the database (two
+    queries whatever the number of check-ins). ``ending_on_or_after`` keeps only the
+    streaks still running on or after that day (the ones a new check-in can extend)."""
+    sql, params = _checkin_streaks_sql(sorted(set(customer_ids)), ending_on_or_after)
+    if not sql:
+        return {}
+    streaks: dict[int, list[Streak]] = defaultdict(list)
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT customer_id, first_day, last_day FROM ({sql}) s ORDER BY customer_id, first_day", params)
+        for cid, first, last in cur.fetchall():
+            streaks[cid].append(Streak(_as_date(first), _as_date(last)))
+    return dict(streaks)
+
+
+def checkin_streak_longest(*, customer_ids: Iterable[int]) -> dict[int, int]:
+    """Each customer's longest check-in streak in days (customers who never checked in
+    are absent), aggregated in the database from the same gaps-and-islands query."""
+    sql, params = _checkin_streaks_sql(sorted(set(customer_ids)), None)
+    if not sql:
+        return {}
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT customer_id, MAX(days) FROM ({sql}) s GROUP BY customer_id", params)
+        return dict(cur.fetchall())
 
 
 def customer_entries(*, customer: Customer, limit: int = 50) -> QuerySet[PointsEntry]:

@@ -1,6 +1,9 @@
 """REST API v1: segments and their members."""
 
+from datetime import datetime
+
 from drf_spectacular.utils import extend_schema
+from pydantic import BaseModel, ConfigDict, Field
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
@@ -8,8 +11,23 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.permissions import ScopePermission
+from core.schema import error_responses
 
 from . import selectors
+
+
+class SegmentOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    slug: str = Field(description="Use it in /segments/{slug}/members and the customer list's segment filter.")
+    name: str
+    kind: str = Field(description="builtin, or the custom segment's kind.")
+    size: int
+    computed_at: datetime | None = Field(description="When its members were last computed; null before the first run.")
+
+
+class SegmentListOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    results: list[SegmentOut]
 
 
 class SegmentListApi(APIView):
@@ -17,7 +35,7 @@ class SegmentListApi(APIView):
     required_scopes = {"GET": "segments:read"}
     required_perms = {"GET": "segments.view_segment"}
 
-    @extend_schema(responses={200: dict}, summary="Built-in and custom segments with their sizes")
+    @extend_schema(responses={200: SegmentListOut, **error_responses()}, summary="Built-in and custom segments with their sizes")
     def get(self, request):
         return Response({"results": [
             {**row, "computed_at": row["computed_at"].isoformat() if row["computed_at"] else None}
@@ -44,6 +62,10 @@ class SegmentMembersApi(ListAPIView):
     serializer_class = MemberOut
     pagination_class = MemberCursor
     filter_backends = []
+
+    @extend_schema(responses={200: MemberOut(many=True), **error_responses(404)})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         return selectors.segment_members(slug=self.kwargs["slug"]).only("id", "external_id")

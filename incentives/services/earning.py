@@ -101,14 +101,13 @@ def event_rules_apply(*, event_ids: list[int], now: datetime | None = None) -> i
     )
     candidates: list[_Candidate] = []
     checkin_customers = {e["customer_id"] for e in events if e["type"] == "checkin"}
-    streaks: dict[int, dict] = {}
+    streaks: dict[int, list] = {}
     if checkin_customers and by_kind.get(RuleKind.STREAK):
-        days: dict[int, list] = defaultdict(list)
-        for cid, at, tz in Event.objects.filter(customer_id__in=checkin_customers, type="checkin").values_list(
-            "customer_id", "occurred_at", "customer__timezone"
-        ):
-            days[cid].append(rules.local_date(at, tz))
-        streaks = {cid: rules.streak_lengths(d) for cid, d in days.items()}
+        # selectors imports services (policy_get): imported here, not at module level.
+        from ..selectors import checkin_streaks
+
+        first_day = min(rules.local_date(e["occurred_at"], e["customer__timezone"]) for e in events if e["type"] == "checkin")
+        streaks = checkin_streaks(customer_ids=checkin_customers, ending_on_or_after=first_day)
     for e in events:
         day = rules.local_date(e["occurred_at"], e["customer__timezone"])
         cid = e["customer_id"]
@@ -116,15 +115,16 @@ def event_rules_apply(*, event_ids: list[int], now: datetime | None = None) -> i
         if e["type"] == "checkin":
             for rule in live.get(RuleKind.CHECKIN, []):
                 candidates.append(_Candidate(cid, rule, rule.points, f"rule:{rule.code}:{day}", day, rule.name, f"event:{e['id']}"))
-            lengths = streaks.get(cid, {})
-            for rule in live.get(RuleKind.STREAK, []):
+            streak = next((s for s in streaks.get(cid, ()) if s.start <= day <= s.end), None)
+            for rule in live.get(RuleKind.STREAK, []) if streak else ():
                 # A check-in that arrives late may complete the streak on the days after it
                 # too; the per-day keys make paying a day twice impossible.
                 d = day
-                while d in lengths:
-                    if rules.streak_pays(lengths[d], rule.streak_days):
+                while d <= streak.end:
+                    length = streak.length_on(d)
+                    if rules.streak_pays(length, rule.streak_days):
                         candidates.append(_Candidate(cid, rule, rule.points, f"rule:{rule.code}:{d}", d,
-                                                     f"{rule.name} ({lengths[d]})", f"event:{e['id']}"))
+                                                     f"{rule.name} ({length})", f"event:{e['id']}"))
                     d += timedelta(days=1)
         elif e["type"] in ("content_accepted", "activity_joined"):
             kind = RuleKind.CONTENT if e["type"] == "content_accepted" else RuleKind.ACTIVITY

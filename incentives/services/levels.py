@@ -1,9 +1,8 @@
 """Levels from growth value (with the downgrade grace) and badges awarded once."""
 
-from collections import defaultdict
 from datetime import datetime
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -11,9 +10,40 @@ from django.utils import timezone
 from core.sql import sql_datetime
 from users.models import Customer, Event
 
-from .. import rules
 from ..models import Badge, BadgeKind, CustomerBadge, Level, PointsAccount, PointsEntry
 from .ledger import policy_get
+
+GROWTH_RECOMPUTE_CHUNK = 5000
+
+
+def growth_recompute(*, accounts, since: datetime) -> None:
+    """Sets each account's growth value to the growth its entries earned after ``since``,
+    a chunk of accounts at a time, without losing a concurrent post's growth.
+
+    A post moves ``growth_value`` under the account's row lock (``accounts_lock``). One
+    plain ``UPDATE … SET growth_value = (SELECT SUM … )`` would read the ledger in the
+    snapshot its statement started with: when it meets a row a post holds, it waits, then
+    writes a sum that misses the entry that post just committed (PostgreSQL rechecks the
+    row, not the subquery). So each chunk first takes the accounts' locks, in id order
+    like every other locker (no deadlock with a batch), and only then sums the ledger in
+    a new statement — READ COMMITTED gives it a snapshot that holds every post that
+    finished before the locks were granted, and later posts wait for this commit and
+    add to the recomputed value. On SQLite writers are serialised already."""
+    chunk, after = GROWTH_RECOMPUTE_CHUNK, None
+    while True:
+        with transaction.atomic():
+            page = accounts.order_by("customer_id")
+            if after is not None:
+                page = page.filter(customer_id__gt=after)
+            ids = list(page.select_for_update().values_list("customer_id", flat=True)[:chunk])
+            if not ids:
+                return
+            growth = (PointsEntry.objects.filter(customer_id=OuterRef("customer_id"), created_at__gt=since)
+                      .order_by().values("customer_id").annotate(g=Sum("growth")).values("g"))
+            PointsAccount.objects.filter(customer_id__in=ids).update(growth_value=Coalesce(Subquery(growth), 0))
+        if len(ids) < chunk:
+            return
+        after = ids[-1]
 
 
 def levels_update(*, customer_ids=None, now: datetime | None = None, recompute_growth: bool = False) -> int:
@@ -30,10 +60,7 @@ def levels_update(*, customer_ids=None, now: datetime | None = None, recompute_g
     if customer_ids is not None:
         accounts = accounts.filter(customer_id__in=list(customer_ids))
     if recompute_growth:
-        since = now - timezone.timedelta(days=policy.growth_window_days)
-        growth = (PointsEntry.objects.filter(customer_id=OuterRef("customer_id"), created_at__gt=since)
-                  .order_by().values("customer_id").annotate(g=Sum("growth")).values("g"))
-        accounts.update(growth_value=Coalesce(Subquery(growth), 0))
+        growth_recompute(accounts=accounts, since=now - timezone.timedelta(days=policy.growth_window_days))
     if customer_ids is not None and not customer_ids:
         return 0
     if customer_ids is None:
@@ -90,12 +117,10 @@ def badges_award(*, customer_ids, now: datetime | None = None) -> int:
                                      .values_list("referred_by_id", "n")),
     }
     if any(b.kind == BadgeKind.CHECKIN_STREAK for b in badges):
-        days: dict[int, list] = defaultdict(list)
-        for cid, at, tz in Event.objects.filter(customer_id__in=customer_ids, type="checkin").values_list(
-            "customer_id", "occurred_at", "customer__timezone"
-        ):
-            days[cid].append(rules.local_date(at, tz))
-        counts[BadgeKind.CHECKIN_STREAK] = {cid: max(rules.streak_lengths(d).values()) for cid, d in days.items()}
+        # selectors imports services (policy_get): imported here, not at module level.
+        from ..selectors import checkin_streak_longest
+
+        counts[BadgeKind.CHECKIN_STREAK] = checkin_streak_longest(customer_ids=customer_ids)
     for badge in badges:
         for cid, value in counts.get(badge.kind, {}).items():
             if value >= badge.threshold:

@@ -255,3 +255,48 @@ def test_customer_points_query_count_is_pinned(api, customer, django_assert_max_
     with django_assert_max_num_queries(12):
         r = api.get("/api/v1/customers/cust-1/points")
     assert len(r.json()["recent_entries"]) == 20
+
+
+# --- the response schemas hold to the real responses ---------------------------------------
+
+
+def test_every_response_matches_its_declared_schema(api, customer):
+    """The OpenAPI schema is generated from these models (extra keys forbidden), so a key a
+    view adds, drops or renames without the model fails here."""
+    from core.schema import ErrorOut
+    from incentives import api as points_api
+    from incentives.models import Badge, CustomerBadge, Level
+
+    PointsAccount.objects.create(customer=customer, growth_value=1200, level=Level.objects.get(threshold=1000))
+    CustomerBadge.objects.create(customer=customer, badge=Badge.objects.get(code="content-master-10"),
+                                 awarded_at=timezone.now())
+    posted = post_entry(api, amount=500)
+    assert posted.status_code == 201
+    points_api.PointsPostedOut.model_validate(posted.json())
+    batch = api.post(f"{ENTRIES}/batch", {"items": [
+        {"customer": "cust-1", "kind": "spend", "amount": 10, "reason": "x", "idempotency_key": "b-1"},
+        {"customer": "cust-1", "kind": "spend", "amount": 10_000, "reason": "x", "idempotency_key": "b-2"},
+        {"customer": "nobody", "kind": "earn", "amount": 1, "reason": "x", "idempotency_key": "b-3"},
+    ]}, format="json")
+    assert batch.status_code == 200 and len(batch.json()["errors"]) == 2
+    points_api.PointsBatchOut.model_validate(batch.json())
+    summary = api.get("/api/v1/customers/cust-1/points").json()
+    assert summary["level"]["next"] and summary["badges"] and summary["recent_entries"]
+    points_api.CustomerPointsOut.model_validate(summary)
+    RewardFactory(points_price=100, stock=None)
+    reward = RewardFactory(points_price=100, stock=3, valid_until=timezone.now() + timedelta(days=3))
+    rewards = api.get("/api/v1/rewards/").json()
+    assert len(rewards["results"]) == 2
+    points_api.RewardListOut.model_validate(rewards)
+    redeemed = _redeem(api, reward.pk)
+    assert redeemed.status_code == 201
+    points_api.RedeemedOut.model_validate(redeemed.json())
+    cancelled = api.post(f"/api/v1/redemptions/{redeemed.json()['redemption']['id']}/cancel")
+    assert cancelled.status_code == 200
+    points_api.RedemptionCancelledOut.model_validate(cancelled.json())
+    for error in [post_entry(api, kind="spend", amount=99_999, idempotency_key="k-9"), _redeem(api, 999_999),
+                  api.post(f"{ENTRIES}/batch", {"items": [{"customer": "nobody", "kind": "earn", "amount": 1,
+                                                          "reason": "x", "idempotency_key": "b"}], "atomic": True},
+                           format="json")]:
+        assert error.status_code in (409, 404, 422)
+        ErrorOut.model_validate(error.json())

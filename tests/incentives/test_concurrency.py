@@ -235,3 +235,74 @@ def test_concurrent_rule_tasks_for_one_order_converge_on_its_status():
     kinds = list(PointsEntry.objects.filter(customer=c).order_by("id").values_list("kind", "amount"))
     assert kinds == [("earn", 200), ("reverse", -200), ("earn", 200)]
     assert _assert_ledger_consistent(c) == 200
+
+
+def _growth_by_ledger():
+    from django.db.models import Sum
+    return dict(PointsEntry.objects.values("customer_id").annotate(g=Sum("growth")).values_list("customer_id", "g"))
+
+
+def test_nightly_growth_recompute_keeps_the_growth_of_a_post_committing_meanwhile():
+    """A deterministic interleaving: a purchase has written its entry and growth under
+    the account lock but not committed when the nightly pass starts; the pass waits for
+    the lock (seen in ``pg_blocking_pids``), then the post commits. The recomputed growth
+    must hold that entry — a pass summing the ledger in a snapshot taken before the
+    commit writes it back without."""
+    from django.db import transaction
+
+    from .factories import OrderFactory, seed_defaults
+
+    seed_defaults()
+    customers = [CustomerFactory() for _ in range(3)]
+    for c in customers:
+        services.order_rules_apply(order_ids=[OrderFactory(customer=c, amount="100.00", status="paid").pk])
+    PointsAccount.objects.filter(customer=customers[2]).update(growth_value=999)  # the pass must correct this one
+    late = OrderFactory(customer=customers[1], amount="50.00", status="paid")
+    posted, pid_known = threading.Event(), threading.Event()
+    level_pid, blocked = [], []
+
+    def post():
+        with transaction.atomic():
+            services.order_rules_apply(order_ids=[late.pk])
+            posted.set()
+            assert pid_known.wait(30)
+            with connection.cursor() as cur:
+                for _ in range(600):  # until the level pass waits on this transaction's lock
+                    cur.execute("SELECT cardinality(pg_blocking_pids(%s)) > 0", [level_pid[0]])
+                    if cur.fetchone()[0]:
+                        blocked.append(True)
+                        break
+                    cur.execute("SELECT pg_sleep(0.05)")
+        return "committed"
+
+    def level_pass():
+        assert posted.wait(30)
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            level_pid.append(cur.fetchone()[0])
+        pid_known.set()
+        return services.levels_update(recompute_growth=True)
+
+    results = _race([post, level_pass])
+    assert [r[0] for r in results] == ["ok", "ok"]
+    assert blocked, "the level pass never waited for the post's lock: the interleaving did not happen"
+    ledger = _growth_by_ledger()
+    assert ledger[customers[1].pk] == 150
+    assert {a.customer_id: a.growth_value for a in PointsAccount.objects.all()} == ledger
+
+
+def test_level_pass_racing_many_posts_loses_no_growth():
+    from .factories import OrderFactory, seed_defaults
+
+    seed_defaults()
+    customers = [CustomerFactory() for _ in range(6)]
+    for c in customers:
+        services.order_rules_apply(order_ids=[OrderFactory(customer=c, amount="10.00", status="paid").pk])
+    orders = [OrderFactory(customer=customers[i % 6], amount=f"{5 + i}.00", status="paid") for i in range(18)]
+    calls = [lambda o=o: services.order_rules_apply(order_ids=[o.pk]) for o in orders]
+    calls += [lambda: services.levels_update(recompute_growth=True) for _ in range(3)]
+    results = _race(calls)
+    assert {r[0] for r in results} == {"ok"}
+    ledger = _growth_by_ledger()
+    assert sum(ledger.values()) == 60 + sum(5 + i for i in range(18))
+    assert {a.customer_id: a.growth_value for a in PointsAccount.objects.all()} == ledger

@@ -554,6 +554,18 @@ def test_level_drops_only_after_the_grace_period_when_growth_leaves_the_window()
     assert (account.level.threshold, account.level_below_since) == (0, None)
 
 
+def test_growth_recompute_pages_through_the_accounts_in_chunks(monkeypatch):
+    from incentives.services import levels
+
+    monkeypatch.setattr(levels, "GROWTH_RECOMPUTE_CHUNK", 2)
+    customers = [CustomerFactory() for _ in range(5)]
+    for i, c in enumerate(customers):
+        services.order_rules_apply(order_ids=[_upsert_order(c, "paid", amount=f"{10 * (i + 1)}.00", external_id=f"o-{i}").pk], now=T0)
+    PointsAccount.objects.update(growth_value=7)  # wrong everywhere: every chunk must set it back
+    services.levels_update(recompute_growth=True, now=T0 + timedelta(days=1))
+    assert sorted(PointsAccount.objects.values_list("growth_value", flat=True)) == [10, 20, 30, 40, 50]
+
+
 def test_levels_update_in_sql_decides_like_rules_next_level():
     """The set-based UPDATE against the pure rule, over every case: no level yet,
     upgrades, wobbles within the margin, grace starting, running and over, several
