@@ -5,7 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.utils import timezone
 
-from segments.views import dashboard_card_context as segments_card_context
+from segments.panels import dashboard_card_context as segments_card_context
 
 from . import selectors
 

@@ -13,7 +13,7 @@ from users.models import Customer, Event
 
 from .. import rules
 from ..models import Badge, BadgeKind, CustomerBadge, Level, PointsAccount, PointsEntry
-from .ledger import policy_get
+from ..selectors import policy_get
 
 
 def levels_update(*, customer_ids=None, now: datetime | None = None, recompute_growth: bool = False) -> int:
