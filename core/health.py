@@ -2,6 +2,7 @@
 
 import time
 
+from celery import current_app
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
@@ -21,9 +22,9 @@ def _check_cache() -> None:
 
 
 def _check_broker() -> None:
-    from ops_site.celery import app
-
-    with app.connection_for_write() as conn:
+    # The project's Celery app (ops_site.celery, loaded with the settings package) is the
+    # current one; asking Celery for it keeps core from importing the site above it.
+    with current_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 

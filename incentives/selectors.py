@@ -14,8 +14,13 @@ from django.utils import timezone
 
 from users.models import Customer, Event
 
-from .models import CustomerBadge, Level, PointsAccount, PointsEntry, Redemption, Reward
-from .services import policy_get
+from .models import CustomerBadge, IncentivePolicy, Level, PointsAccount, PointsEntry, Redemption, Reward
+
+
+def policy_get() -> IncentivePolicy:
+    """The incentive policy (expiry, reminder window), or its defaults before one is saved."""
+    policy = IncentivePolicy.objects.order_by("pk").first()
+    return policy or IncentivePolicy()
 
 
 def _expiry_sums(at: datetime, soon: datetime):

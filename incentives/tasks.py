@@ -3,6 +3,7 @@ from celery import shared_task
 from core.services import JobAlreadyRunning, job_run
 
 from . import services
+from .models import RULE_EVENT_TYPES
 
 
 @shared_task(name="incentives.order_rules_apply", acks_late=True)
@@ -32,3 +33,18 @@ def levels_refresh_task() -> None:
             run.counts["level_changes"] = services.levels_update(recompute_growth=True)
     except JobAlreadyRunning:
         return
+
+
+# Subscribers to the users app's hooks (wired by console.apps): they run inside the
+# writer's transaction and only queue the tasks above for after its commit.
+
+def orders_changed_queue_rules(*, customer_ids: list[int], order_ids: list[int]) -> None:
+    """Pays (or reverses) the purchase points of orders that changed."""
+    order_rules_apply_task.delay_on_commit(order_ids)
+
+
+def events_appended_queue_rules(*, event_ids_by_type: dict[str, list[int]]) -> None:
+    """Pays the earning rules new events trigger; events of other types are not queued."""
+    ids = sorted(i for event_type in set(RULE_EVENT_TYPES.values()) for i in event_ids_by_type.get(event_type, []))
+    if ids:
+        event_rules_apply_task.delay_on_commit(ids)

@@ -7,6 +7,7 @@ from core.health import healthz
 
 api_v1 = [
     path("", include("users.urls_api")),
+    path("", include("console.urls_api")),  # the customer list and profile, composed
     path("", include("incentives.urls_api")),
     path("", include("segments.urls_api")),
 ]
@@ -20,7 +21,7 @@ urlpatterns = [
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("customers/", include("users.urls")),
+    path("customers/", include("console.urls")),  # search (users) + the 360 page
     path("points/", include("incentives.urls")),
     path("segments/", include("segments.urls")),
     path("", include("dashboards.urls")),

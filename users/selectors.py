@@ -1,5 +1,6 @@
-"""Reads for customers. Other apps add their sections to the profile through
-``customer_profile_sections`` (each app's selector owns its own queries)."""
+"""Reads for customers. The profile's computed sections (segments, points…) are
+composed above this app, in ``console.selectors``; a filter another app owns
+(stage, tier, segment) reaches ``customer_list`` as an id subquery."""
 
 from datetime import datetime
 
@@ -12,8 +13,11 @@ from .models import Customer, CustomerTag, Event, Order, OrderStatus
 
 def customer_list(
     *, tag: str | None = None, updated_since: datetime | None = None, search: str | None = None,
-    stage: str | None = None, tier: str | None = None, segment: str | None = None,
+    ids: QuerySet | None = None,
 ) -> QuerySet[Customer]:
+    """``ids``: only customers whose id is in this subquery (``values("pk")`` or a flat
+    ``values_list``), e.g. ``segments.selectors.customer_ids_in(...)`` passed down by the
+    composition layer; it stays one SQL statement."""
     qs = Customer.objects.select_related("referred_by").only(
         *[f.name for f in Customer._meta.concrete_fields if f.name != "referred_by"],
         "referred_by__external_id",
@@ -22,10 +26,8 @@ def customer_list(
         qs = qs.filter(tags__tag=tag)
     if updated_since:
         qs = qs.filter(updated_at__gte=updated_since)
-    if stage or tier or segment:
-        from segments.selectors import customer_ids_in
-
-        qs = qs.filter(pk__in=customer_ids_in(stage=stage, tier=tier, segment=segment))
+    if ids is not None:
+        qs = qs.filter(pk__in=ids)
     if search:
         search = search.strip()
         qs = qs.filter(external_id=search) | qs.filter(phone=search) | qs.filter(email=search.lower()) | qs.filter(
@@ -80,21 +82,3 @@ def customer_recent_orders(*, customer: Customer, limit: int = 50) -> QuerySet[O
 
 def customer_recent_events(*, customer: Customer, limit: int = 100) -> QuerySet[Event]:
     return customer.events.order_by("-occurred_at")[:limit]
-
-
-def customer_profile_sections(*, customer: Customer) -> dict:
-    """The computed parts of a profile. Each is ``None`` (or empty) until its engine has
-    produced something for this customer: segments fill ``rfm``/``tier``/``stage``/
-    ``churn``/``segments``, incentives ``points``/``level``/``badges``, communities
-    ``communities``. Each app's selector owns its queries."""
-    from incentives import selectors as incentives
-    from segments.selectors import customer_profile_segments
-
-    points = incentives.points_summary(customer=customer)
-    return {
-        **customer_profile_segments(customer=customer),
-        "points": {"balance": points["balance"], "expiring_soon": points["expiring_soon"]},
-        "level": incentives.customer_level(customer=customer),
-        "badges": incentives.customer_badges(customer=customer),
-        "communities": [],
-    }

@@ -2,8 +2,9 @@
 
 Batch upserts do a fixed number of queries per batch, whatever its size:
 one read of the referenced customers, one read of the existing rows, one bulk
-insert and one bulk update. Follow-up work (order roll-ups, points) is queued
-to the worker on commit, never done in the request.
+insert and one bulk update. Follow-up work (order roll-ups) is queued to the
+worker on commit, never done in the request; what other apps do about new
+orders and events (points) they subscribe to through ``users.hooks``.
 """
 
 import hashlib
@@ -21,6 +22,7 @@ from django.utils import timezone
 from core.batch import BatchResult, RowError, ValidatedBatch
 from core.services import audit_record
 
+from . import hooks
 from .models import CONSENT_FIELDS, Customer, CustomerTag, Event, Order, OrderStatus
 from .rows import CustomerRow, EventRow, OrderRow
 
@@ -262,13 +264,12 @@ def _pg_array_literal(values: Sequence) -> str:
 
 
 def _after_orders_changed(*, customer_ids: list[int], order_ids: list[int]) -> None:
-    """On commit: the worker refreshes the roll-ups and pays (or reverses) purchase points."""
-    from incentives.tasks import order_rules_apply_task
-
-    from .tasks import customer_order_stats_refresh_task
+    """On commit the worker refreshes the roll-ups; the ``orders_changed`` subscribers
+    (incentives pays or reverses purchase points) queue their own work on commit."""
+    from .tasks import customer_order_stats_refresh_task  # tasks imports this module
 
     customer_order_stats_refresh_task.delay_on_commit(customer_ids)
-    order_rules_apply_task.delay_on_commit(order_ids)
+    hooks.orders_changed.publish(customer_ids=customer_ids, order_ids=order_ids)
 
 
 def event_dedupe_key(*, customer_id: int, row: EventRow) -> str:
@@ -311,14 +312,16 @@ def events_append_batch(*, batch: ValidatedBatch[EventRow]) -> BatchResult:
 
 
 def _after_events_appended(events: list[Event]) -> None:
-    """On commit: the worker pays the earning rules these events trigger."""
-    from incentives.models import RULE_EVENT_TYPES
-    from incentives.tasks import event_rules_apply_task
-
-    keys = [e.dedupe_key for e in events if e.type in RULE_EVENT_TYPES.values()]
-    if keys:
-        ids = list(Event.objects.filter(dedupe_key__in=keys).values_list("id", flat=True))
-        event_rules_apply_task.delay_on_commit(sorted(ids))
+    """Tells the ``events_appended`` subscribers (incentives pays the earning rules the
+    events trigger) which events are new, by type. The bulk insert returns no ids, so
+    they are read back: one query, and none when no event is new or nobody listens."""
+    if not events or not hooks.events_appended.subscribers:
+        return
+    by_type: dict[str, list[int]] = {}
+    for event_type, event_id in (Event.objects.filter(dedupe_key__in=[e.dedupe_key for e in events])
+                                 .values_list("type", "id").order_by("id")):
+        by_type.setdefault(event_type, []).append(event_id)
+    hooks.events_appended.publish(event_ids_by_type=by_type)
 
 
 def customer_unsubscribe(*, customer: Customer, channel: str, actor=None) -> Customer:

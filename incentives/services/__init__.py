@@ -17,7 +17,6 @@ from .ledger import (
     points_expire,
     points_post,
     points_post_batch,
-    policy_get,
     request_hash,
 )
 from .levels import badges_award, levels_update
@@ -37,7 +36,6 @@ __all__ = [
     "points_expire",
     "points_post",
     "points_post_batch",
-    "policy_get",
     "redemption_cancel",
     "request_hash",
     "reward_redeem",

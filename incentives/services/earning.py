@@ -14,7 +14,8 @@ from users.models import Customer, Event, Order, OrderStatus
 
 from .. import rules
 from ..models import RULE_EVENT_TYPES, EarningRule, EntryKind, EntrySource, PointsEntry, RuleKind
-from .ledger import accounts_lock, accounts_save, entry_build, policy_get, reversal_build
+from ..selectors import policy_get
+from .ledger import accounts_lock, accounts_save, entry_build, reversal_build
 from .levels import badges_award, levels_update
 
 

@@ -26,16 +26,12 @@ from core.sql import sql_datetime
 from users.models import Customer
 
 from .. import rules
-from ..models import EntryKind, EntrySource, IncentivePolicy, PointsAccount, PointsEntry
+from ..models import EntryKind, EntrySource, PointsAccount, PointsEntry
+from ..selectors import policy_get
 
 MAX_POINTS_PER_ENTRY = 10_000_000
 _ACCOUNT = PointsAccount._meta.db_table
 _ACCOUNT_COLUMNS = [f.column for f in PointsAccount._meta.concrete_fields]
-
-
-def policy_get() -> IncentivePolicy:
-    policy = IncentivePolicy.objects.order_by("pk").first()
-    return policy or IncentivePolicy()
 
 
 def request_hash(**fields) -> str:

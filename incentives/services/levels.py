@@ -11,7 +11,7 @@ from core.sql import sql_datetime
 from users.models import Customer, Event
 
 from ..models import Badge, BadgeKind, CustomerBadge, Level, PointsAccount, PointsEntry
-from .ledger import policy_get
+from ..selectors import policy_get
 
 GROWTH_RECOMPUTE_CHUNK = 5000
 

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "campaigns",
     "feedback",
     "dashboards",
+    "console",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class ConsoleConfig(AppConfig):
+    """The composition layer: pages and endpoints built from several domain apps'
+    selectors (the customer 360 page, the customer list and profile API), and the
+    wiring of one app's hooks to another's reactions."""
+
+    name = "console"
+    verbose_name = _("Operator console")
+
+    def ready(self):
+        from incentives import tasks as incentives_tasks
+        from users import hooks as users_hooks
+
+        # New or changed orders and new events earn (or take back) points. Segments
+        # needs no hook: the incremental recompute reads what changed since its last run.
+        users_hooks.orders_changed.subscribe(incentives_tasks.orders_changed_queue_rules)
+        users_hooks.events_appended.subscribe(incentives_tasks.events_appended_queue_rules)
