@@ -25,7 +25,6 @@ from import_export.formats.base_formats import CSV, XLSX
 from pydantic import ValidationError as PydanticValidationError
 
 from core.batch import ValidatedBatch
-from core.errors import ApplicationError
 from core.pii import mask_email, mask_phone
 
 from .models import CONSENT_FIELDS, Customer, CustomerTag, Event, Order
@@ -270,10 +269,7 @@ class OrderAdmin(_ImportExportAdmin):
             order_update(order=stored, actor=request.user, customer=form.cleaned_data["customer"],
                          amount=row.amount, currency=row.currency, status=row.status, occurred_at=row.occurred_at)
         else:
-            try:
-                orders_upsert_batch(batch=_one_row(row), actor=request.user)
-            except ApplicationError as exc:  # the form checked the customer; a race is all that is left
-                raise forms.ValidationError(exc.message) from exc
+            orders_upsert_batch(batch=_one_row(row), actor=request.user)
         _copy_stored(obj, Order.objects.get(external_id=row.external_id))
 
 
