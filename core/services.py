@@ -117,7 +117,8 @@ def api_key_revoke(*, key: ApiKey, actor=None) -> ApiKey:
         with transaction.atomic():
             key.revoked_at = timezone.now()
             key.save(update_fields=["revoked_at"])
-            audit_record(actor=actor, action="api_key.revoke", obj=key)
+            audit_record(actor=actor, action="api_key.revoke", obj=key, before={"revoked_at": None},
+                         after={"revoked_at": key.revoked_at})
     return key
 
 

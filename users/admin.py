@@ -224,6 +224,8 @@ class CustomerAdmin(_ImportExportAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            readonly.append("external_id")  # the upsert key: a new one would be a new customer
         if not _can_see_pii(request):
             readonly += ["masked_phone", "masked_email"]
         return readonly

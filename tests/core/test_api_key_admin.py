@@ -66,3 +66,10 @@ def test_keys_are_revoked_not_deleted_in_the_admin(make_user):
     client.force_login(make_user("admin"))
     assert client.post(f"/admin/core/apikey/{key.pk}/delete/", {"post": "yes"}).status_code == 403
     assert ApiKey.objects.filter(pk=key.pk).exists()
+
+
+def test_a_revoke_is_audited_from_to():
+    key, _full = api_key_create(name="backend", scopes=["customers:read"])
+    api_key_revoke(key=key)
+    entry = AuditEntry.objects.get(action="api_key.revoke")
+    assert entry.changes == {"revoked_at": [None, key.revoked_at.isoformat()]}

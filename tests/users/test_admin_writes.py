@@ -294,3 +294,11 @@ def test_the_import_query_count_does_not_grow_with_its_rows(admin_user):
     orders_large = _import_queries(OrderResource(actor=admin_user), _orders_dataset(200))
     assert orders_small == orders_large
     assert Order.objects.count() == 200
+
+
+def test_a_customer_edit_cannot_change_the_upsert_key(admin_client):
+    customer = CustomerFactory(external_id="c1")
+    r = admin_client.post(f"/admin/users/customer/{customer.pk}/change/",
+                          _customer_post(customer, [], external_id="c2", city="杭州"))
+    assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
+    assert list(Customer.objects.values_list("external_id", "city")) == [("c1", "杭州")]
