@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .admin_base import ReadOnlyAdmin
 from .models import ApiKey, ApiScope, AuditEntry, JobRun
-from .services import api_key_create, api_key_revoke
+from .services import api_key_create, api_key_revoke, api_key_update
 
 
 class ApiKeyCreateForm(forms.ModelForm):
@@ -25,6 +25,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
     readonly_fields = ["prefix", "created_at", "created_by", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # a key is revoked (audited), never deleted: its audit rows point at it
+
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = ApiKeyCreateForm
@@ -35,7 +38,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            return super().save_model(request, obj, form, change)
+            # The form edited ``obj`` in memory; the service compares it with the stored row.
+            stored = ApiKey.objects.get(pk=obj.pk)
+            api_key_update(key=stored, actor=request.user,
+                           **{f: form.cleaned_data[f] for f in form.changed_data if f in ("name", "rate_limit", "expires_at")})
+            return None
         key, full = api_key_create(
             name=form.cleaned_data["name"],
             scopes=form.cleaned_data["scopes"],

@@ -52,10 +52,11 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         key = ApiKey.objects.filter(prefix=prefix).first()
         if key is None or not hmac.compare_digest(key.hashed_secret, hash_secret(secret)):
             raise exceptions.AuthenticationFailed(_("Invalid API key."))
-        if key.revoked_at is not None:
-            raise exceptions.AuthenticationFailed(_("This API key has been revoked."))
         now = timezone.now()
-        if key.expires_at is not None and key.expires_at <= now:
+        reason = key.inactive_reason(now)
+        if reason == "revoked":
+            raise exceptions.AuthenticationFailed(_("This API key has been revoked."))
+        if reason is not None:
             raise exceptions.AuthenticationFailed(_("This API key has expired."))
         # One write a minute at most, not one per request.
         if key.last_used_at is None or now - key.last_used_at > timedelta(minutes=1):

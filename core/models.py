@@ -60,10 +60,18 @@ class ApiKey(models.Model):
         secret = secrets.token_urlsafe(32)
         return f"{KEY_PREFIX}_{prefix}_{secret}", prefix, hash_secret(secret)
 
+    def inactive_reason(self, now=None) -> str | None:
+        """Why the key is refused (``"revoked"`` or ``"expired"``), or ``None`` while it works.
+        The one definition of a working key: authentication and the admin read it."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= (now or timezone.now()):
+            return "expired"
+        return None
+
     @property
     def is_active(self) -> bool:
-        now = timezone.now()
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+        return self.inactive_reason() is None
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes

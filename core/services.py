@@ -3,12 +3,13 @@
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from .errors import ApplicationError
@@ -17,15 +18,73 @@ from .models import ApiKey, ApiScope, AuditEntry, JobRun
 logger = logging.getLogger(__name__)
 
 
-def audit_record(*, actor, action: str, obj: Any, changes: dict | None = None) -> AuditEntry:
-    return AuditEntry.objects.create(
+def audit_value(value: Any) -> Any:
+    """A field value as JSON can hold it: dates as ISO text, decimals as text, rows by their key."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [audit_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): audit_value(v) for k, v in value.items()}
+    if isinstance(value, models.Model):
+        return str(getattr(value, "external_id", None) or value.pk)
+    return str(value)
+
+
+def audit_snapshot(obj: models.Model, fields: Iterable[str] | None = None) -> dict[str, Any]:
+    """The audited values of a row (every concrete, editable field unless ``fields`` names them)."""
+    if fields is None:
+        fields = [f.name for f in obj._meta.concrete_fields if f.editable and not f.primary_key]
+    out = {}
+    for name in fields:
+        field = obj._meta.get_field(name)
+        # The foreign key's id, not the related row: no query per audited relation.
+        out[name] = getattr(obj, field.attname) if field.is_relation else getattr(obj, name)
+    return out
+
+
+def audit_diff(before: dict | None, after: dict | None) -> dict[str, list]:
+    """``{field: [from, to]}`` for the fields whose value differs; a missing side is ``None``."""
+    before, after = before or {}, after or {}
+    changes = {}
+    for name in dict.fromkeys([*before, *after]):
+        old, new = audit_value(before.get(name)), audit_value(after.get(name))
+        if old != new:
+            changes[name] = [old, new]
+    return changes
+
+
+def _audit_entry(*, actor, action: str, obj: Any, changes: dict) -> AuditEntry:
+    return AuditEntry(
         actor=actor if getattr(actor, "pk", None) else None,
-        actor_label=str(getattr(actor, "username", "") or actor or "system"),
+        actor_label=str(getattr(actor, "username", "") or actor or "system")[:150],
         action=action,
         object_type=obj._meta.label_lower,
         object_id=str(obj.pk),
-        changes=changes or {},
+        changes=changes,
     )
+
+
+def audit_record(*, actor, action: str, obj: Any, changes: dict | None = None,
+                 before: dict | None = None, after: dict | None = None) -> AuditEntry:
+    """Writes one audit row. Give ``changes`` as they are, or ``before`` and ``after``
+    (field → value) to store the fields that differ as ``{field: [from, to]}``."""
+    if before is not None or after is not None:
+        changes = {**audit_diff(before, after), **(changes or {})}
+    entry = _audit_entry(actor=actor, action=action, obj=obj, changes=changes or {})
+    entry.save()
+    return entry
+
+
+def audit_record_many(*, actor, action: str, items: Iterable[tuple[Any, dict]]) -> int:
+    """One audit row per ``(obj, changes)`` in a single insert (batch imports)."""
+    entries = [_audit_entry(actor=actor, action=action, obj=obj, changes=changes) for obj, changes in items]
+    AuditEntry.objects.bulk_create(entries, batch_size=1000)
+    return len(entries)
 
 
 def api_key_create(
@@ -58,7 +117,32 @@ def api_key_revoke(*, key: ApiKey, actor=None) -> ApiKey:
         with transaction.atomic():
             key.revoked_at = timezone.now()
             key.save(update_fields=["revoked_at"])
-            audit_record(actor=actor, action="api_key.revoke", obj=key)
+            audit_record(actor=actor, action="api_key.revoke", obj=key, before={"revoked_at": None},
+                         after={"revoked_at": key.revoked_at})
+    return key
+
+
+_API_KEY_EDITABLE = ("name", "rate_limit", "expires_at")
+
+
+def api_key_update(*, key: ApiKey, actor=None, **changes) -> ApiKey:
+    """Changes a key's name, rate limit or expiry (its secret and scopes stay); audited from → to."""
+    unknown = sorted(set(changes) - set(_API_KEY_EDITABLE))
+    if unknown:
+        raise ApplicationError(f"Not editable on an API key: {', '.join(unknown)}.", code="invalid")
+    if "name" in changes:
+        changes["name"] = (changes["name"] or "").strip()
+        if not changes["name"]:
+            raise ApplicationError("An API key needs a name.", code="invalid_name")
+    before = audit_snapshot(key, _API_KEY_EDITABLE)
+    for name, value in changes.items():
+        setattr(key, name, value if value is not None or name == "expires_at" else "")
+    after = audit_snapshot(key, _API_KEY_EDITABLE)
+    if before == after:
+        return key
+    with transaction.atomic():
+        key.save(update_fields=[name for name in _API_KEY_EDITABLE if before[name] != after[name]])
+        audit_record(actor=actor, action="api_key.change", obj=key, before=before, after=after)
     return key
 
 

@@ -4,7 +4,6 @@ from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
 
 from core.admin_base import ReadOnlyAdmin
-from core.services import audit_record
 
 from .models import (
     Badge,
@@ -18,24 +17,29 @@ from .models import (
     Reward,
 )
 from .resources import BadgeResource, EarningRuleResource, LevelResource, RewardResource
-from .services import redemption_cancel
+from .services import catalogue_delete, catalogue_save, policy_update, redemption_cancel
+from .services.policy import POLICY_FIELDS
 
 
 class _AuditedAdmin(ImportExportModelAdmin):
-    """Rule edits leave an audit entry with the changed fields (from → to)."""
+    """Catalogue edits, deletes and imports go through ``incentives.services.catalogue``,
+    which validates, saves and writes the audit row (from → to)."""
 
     formats = [CSV, XLSX]
+    skip_admin_log = True  # the service's audit rows are the import's record
+
+    def get_import_resource_kwargs(self, request, *args, **kwargs):
+        return {**super().get_import_resource_kwargs(request, *args, **kwargs), "actor": request.user}
 
     def save_model(self, request, obj, form, change):
-        before = {}
-        if change and obj.pk:
-            old = type(obj).objects.get(pk=obj.pk)
-            before = {f: getattr(old, f) for f in form.changed_data if hasattr(old, f)}
-        super().save_model(request, obj, form, change)
-        audit_record(
-            actor=request.user, action=f"{obj._meta.model_name}.{'change' if change else 'create'}", obj=obj,
-            changes={f: [str(before.get(f)), str(getattr(obj, f))] for f in form.changed_data if hasattr(obj, f)},
-        )
+        catalogue_save(obj=obj, actor=request.user)
+
+    def delete_model(self, request, obj):
+        catalogue_delete(obj=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            catalogue_delete(obj=obj, actor=request.user)
 
 
 @admin.register(EarningRule)
@@ -80,9 +84,10 @@ class IncentivePolicyAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        audit_record(actor=request.user, action="incentive_policy.change", obj=obj,
-                     changes={f: str(form.cleaned_data[f]) for f in form.changed_data})
+        saved = policy_update(actor=request.user, **{f: form.cleaned_data[f] for f in POLICY_FIELDS
+                                                     if f in form.cleaned_data})
+        obj.pk = saved.pk
+        obj._state.adding = False
 
 
 @admin.register(PointsEntry)

@@ -4,9 +4,10 @@ Rule sets are versioned: saving an edit creates a NEW version through
 ``segments.services.rule_set_save_new_version`` and leaves the old one as it was
 (every recompute keeps pointing at the rules that produced it); old versions are
 view-only. Runs, stage changes and size snapshots are history: read-only.
-Custom segments are saved through ``segments.services.segment_save``, so their
-members are materialised on save, and import/export (CSV/XLSX) carries their
-definitions between environments.
+Custom segments, dynamic and static, are saved through
+``segments.services.segment_save`` (audited from → to; a dynamic segment's members
+are materialised on save), from the form and from the import (CSV/XLSX), which
+carries their definitions between environments.
 """
 
 import json
@@ -180,15 +181,20 @@ class SegmentResource(resources.ModelResource):
                 errors["definition"] = [definition_error_text(exc)]
         super().validate_instance(instance, errors, validate_unique)
 
+    def __init__(self, *, actor=None, **kwargs):
+        super().__init__(**kwargs)
+        self.actor = actor
+
+    def before_import(self, dataset, **kwargs):
+        super().before_import(dataset, **kwargs)
+        if self.actor is None:
+            self.actor = kwargs.get("user")
+
     def do_instance_save(self, instance, is_create):
-        if instance.kind != Segment.Kind.DYNAMIC:
-            # Static members come only from an uploaded list; here only name and text change.
-            return super().do_instance_save(instance, is_create)
+        # Static members come only from an uploaded list; here only name, text and the flag change.
         saved = segment_save(name=instance.name, definition=instance.definition, slug=instance.slug,
-                             description=instance.description, segment=None if is_create else instance)
-        if saved.is_active != instance.is_active:
-            saved.is_active = instance.is_active
-            saved.save(update_fields=["is_active", "updated_at"])
+                             description=instance.description, segment=None if is_create else instance,
+                             is_active=instance.is_active, kind=instance.kind, actor=self.actor)
         instance.pk = saved.pk
 
 
@@ -218,18 +224,15 @@ class SegmentAdmin(ImportExportModelAdmin):
     def has_import_permission(self, request):
         return self.has_add_permission(request) and self.has_change_permission(request)
 
+    def get_import_resource_kwargs(self, request, *args, **kwargs):
+        return {**super().get_import_resource_kwargs(request, *args, **kwargs), "actor": request.user}
+
     def save_model(self, request, obj, form, change):
-        if obj.kind != Segment.Kind.DYNAMIC:
-            # A static segment's members change only by upload; name, text and the active flag are plain fields.
-            if not change:
-                obj.created_by = request.user
-            super().save_model(request, obj, form, change)
-            return
+        # Dynamic and static alike: the service validates, writes the audit row (from → to)
+        # and, for a dynamic segment, materialises its members.
         saved = segment_save(name=obj.name, definition=obj.definition, actor=request.user, slug=obj.slug,
-                             description=obj.description, segment=obj if change else None)
-        if "is_active" in form.changed_data or saved.is_active != obj.is_active:
-            saved.is_active = obj.is_active
-            saved.save(update_fields=["is_active", "updated_at"])
+                             description=obj.description, segment=obj if change else None,
+                             is_active=obj.is_active, kind=obj.kind)
         for field in Segment._meta.concrete_fields:
             setattr(obj, field.attname, getattr(saved, field.attname))
         obj._state.adding = False

@@ -67,7 +67,7 @@ WRONG_WAY = [
     pytest.param("incentives/selectors.py", "from segments import views", "public-segments",
                  "incentives.selectors -> segments.views", id="incentives-imports-segments-views"),
     pytest.param("segments/services/recompute.py", "from incentives import tasks", "public-incentives",
-                 "segments.services -> incentives.tasks", id="segments-imports-incentives-tasks"),
+                 "segments.services.recompute -> incentives.tasks", id="segments-imports-incentives-tasks"),
     # Inside an app, a read calling a write.
     pytest.param("incentives/selectors.py", "from .services import points_post", "app-internals",
                  "incentives.selectors -> incentives.services", id="selector-imports-service"),

@@ -4,23 +4,40 @@ Phone numbers and emails are masked for admins without ``users.view_pii``: in
 the list, the change form (read-only there), exports and import previews.
 Customers, orders and events are big tables: relations use raw-id inputs, the
 lists do not count every row, and nothing renders a select of all customers.
+
+One write path: a customer's save (and its tag inline) is a one-row
+``customers_upsert_batch``, an order's edit is ``order_update`` (one-row
+``orders_upsert_batch``: the roll-ups and purchase points follow on commit, as
+for the API), an event added here goes through ``events_append_batch`` (its
+dedupe key computed, its earning rules queued). Each writes its audit row
+(from → to). Events are facts: they are added, never edited or deleted here;
+customers and orders are not deleted here either (no service removes them: a
+refund is a status, and deleting a customer would orphan its ledger history).
 """
 
-from datetime import date, datetime
-from decimal import Decimal
-
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
+from pydantic import ValidationError as PydanticValidationError
 
+from core.batch import ValidatedBatch
 from core.pii import mask_email, mask_phone
-from core.services import audit_record
 
-from .models import Customer, CustomerTag, Event, Order
-from .resources import CustomerResource, OrderResource
+from .models import CONSENT_FIELDS, Customer, CustomerTag, Event, Order
+from .resources import CustomerResource, OrderResource, pydantic_errors
+from .rows import CustomerRow, EventRow, OrderRow
+from .services import (
+    customer_tags_set,
+    customers_upsert_batch,
+    event_dedupe_key,
+    events_append_batch,
+    order_update,
+    orders_upsert_batch,
+)
 
 _MASKS = {"phone": mask_phone, "email": mask_email}
 
@@ -35,9 +52,18 @@ class _ImportExportAdmin(ImportExportModelAdmin):
     import_formats = [CSV, XLSX]
     export_formats = [CSV, XLSX]
     show_full_result_count = False
+    # The services write an audit row per created or changed row, under the importing operator.
+    skip_admin_log = True
 
     def get_resource_kwargs(self, request, *args, **kwargs):
         return {**super().get_resource_kwargs(request, *args, **kwargs), "pii": _can_see_pii(request)}
+
+    def get_import_resource_kwargs(self, request, *args, **kwargs):
+        # The import writes through the services, which audit under the importing operator.
+        return {**super().get_import_resource_kwargs(request, *args, **kwargs), "actor": request.user}
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # no service deletes customers or orders (see the module docstring)
 
     def get_import_data_kwargs(self, **kwargs):
         kwargs = super().get_import_data_kwargs(**kwargs)
@@ -66,20 +92,93 @@ class CustomerTagInline(admin.TabularInline):
     extra = 0
 
 
-def _audit_value(field: str, value):
-    if field in _MASKS:
-        return _MASKS[field](value)
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return str(getattr(value, "external_id", value))
+class _RowForm(forms.ModelForm):
+    """Validates the form's values with the API's row model too, so the admin obeys the
+    API's rules; ``self.row`` is what the save sends to the service."""
+
+    row_model: type
+
+    def row_data(self) -> dict:
+        raise TypeError(f"{type(self).__name__} must define row_data()")
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.row = self.row_model.model_validate(self.row_data())
+        except PydanticValidationError as exc:
+            for column, messages_ in pydantic_errors(exc, column_for=self.column_for).items():
+                self.add_error(column if column in self.fields else None, messages_)
+        return cleaned
+
+    def column_for(self, loc: list[str]) -> str:
+        if loc and loc[0] == "consent" and len(loc) > 1:
+            return CONSENT_FIELDS.get(loc[1], "consent")
+        return loc[0] if loc else "__all__"
+
+
+class CustomerAdminForm(_RowForm):
+    row_model = CustomerRow
+
+    def row_data(self) -> dict:
+        cleaned = self.cleaned_data
+        # A new customer sends every field; an edit only what changed (the rest keeps its value).
+        names = [n for n in cleaned if self.instance.pk is None or n in self.changed_data]
+        data = {"external_id": cleaned.get("external_id") or self.instance.external_id}
+        consent = {}
+        for name in names:
+            value = cleaned[name]
+            if name in CONSENT_FIELDS.values():
+                consent[name.removeprefix("consent_")] = value
+            elif name == "referred_by":
+                data[name] = value.external_id if value else None
+            elif name != "external_id":
+                data[name] = value
+        if consent:
+            data["consent"] = consent
+        if data.get("referred_by") and data["referred_by"] == data["external_id"]:
+            raise forms.ValidationError({"referred_by": _("A customer cannot refer themself.")})
+        return data
+
+
+class OrderAdminForm(_RowForm):
+    row_model = OrderRow
+
+    def row_data(self) -> dict:
+        cleaned = self.cleaned_data
+        customer = cleaned.get("customer")
+        return {"external_id": cleaned.get("external_id") or self.instance.external_id,
+                "customer": customer.external_id if customer else "", "amount": cleaned.get("amount"),
+                "currency": cleaned.get("currency") or None, "status": cleaned.get("status"),
+                "occurred_at": cleaned.get("occurred_at")}
+
+
+class EventAdminForm(_RowForm):
+    row_model = EventRow
+
+    def row_data(self) -> dict:
+        cleaned = self.cleaned_data
+        customer = cleaned.get("customer")
+        return {"customer": customer.external_id if customer else "", "type": cleaned.get("type"),
+                "occurred_at": cleaned.get("occurred_at"), "properties": cleaned.get("properties") or {},
+                "external_id": cleaned.get("external_id") or None}
+
+
+def _one_row(row) -> ValidatedBatch:
+    return ValidatedBatch(rows=[(0, row)], errors=[], atomic=True)
+
+
+def _copy_stored(obj, stored) -> None:
+    """The admin logs and redirects with ``obj``: make it the row the service wrote."""
+    for field in type(stored)._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(stored, field.attname))
+    obj._state.adding = False
 
 
 @admin.register(Customer)
 class CustomerAdmin(_ImportExportAdmin):
+    form = CustomerAdminForm
     resource_classes = [CustomerResource]
     list_display = ["external_id", "name", "nickname", "phone", "email", "gender", "city", "channel",
                     "do_not_contact", "paid_orders", "last_order_at", "updated_at"]
@@ -125,23 +224,33 @@ class CustomerAdmin(_ImportExportAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            readonly.append("external_id")  # the upsert key: a new one would be a new customer
         if not _can_see_pii(request):
             readonly += ["masked_phone", "masked_email"]
         return readonly
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if change and form.changed_data:
-            # The admin's change view runs in one transaction: the change and its audit row go together.
-            audit_record(
-                actor=request.user, action="customer.change", obj=obj,
-                changes={f: [_audit_value(f, form.initial.get(f)), _audit_value(f, form.cleaned_data.get(f))]
-                         for f in form.changed_data},
-            )
+        # The API's write (and its audit row, from → to); the change view's transaction holds both.
+        customers_upsert_batch(batch=_one_row(form.row), actor=request.user)
+        _copy_stored(obj, Customer.objects.get(external_id=form.row.external_id))
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not CustomerTag:
+            return super().save_formset(request, form, formset, change)
+        deleted = set(formset.deleted_forms)
+        tags = sorted({f.cleaned_data["tag"] for f in formset.forms
+                       if f not in deleted and f.cleaned_data.get("tag") and not f.cleaned_data.get("DELETE")})
+        stored = sorted(form.instance.tags.values_list("tag", flat=True))
+        if tags != stored:
+            customer_tags_set(customer=form.instance, tags=tags, actor=request.user)
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        return None
 
 
 @admin.register(Order)
 class OrderAdmin(_ImportExportAdmin):
+    form = OrderAdminForm
     resource_classes = [OrderResource]
     list_display = ["external_id", "customer", "amount", "currency", "status", "occurred_at"]
     list_filter = ["status", "currency"]
@@ -151,9 +260,25 @@ class OrderAdmin(_ImportExportAdmin):
     list_select_related = ["customer"]
     readonly_fields = ["created_at", "updated_at"]
 
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        return [*readonly, "external_id"] if obj is not None else readonly  # the key the backend sends
+
+    def save_model(self, request, obj, form, change):
+        row = form.row
+        if change:
+            stored = Order.objects.select_related("customer").get(pk=obj.pk)
+            order_update(order=stored, actor=request.user, customer=form.cleaned_data["customer"],
+                         amount=row.amount, currency=row.currency, status=row.status, occurred_at=row.occurred_at)
+        else:
+            orders_upsert_batch(batch=_one_row(row), actor=request.user)
+        _copy_stored(obj, Order.objects.get(external_id=row.external_id))
+
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
+    form = EventAdminForm
+    fields = ["customer", "type", "occurred_at", "properties", "external_id", "dedupe_key", "created_at"]
     list_display = ["type", "customer", "occurred_at", "external_id", "created_at"]
     list_filter = ["type"]
     search_fields = ["=external_id", "=customer__external_id"]
@@ -162,3 +287,18 @@ class EventAdmin(admin.ModelAdmin):
     list_select_related = ["customer"]
     readonly_fields = ["dedupe_key", "created_at"]
     show_full_result_count = False
+
+    # Events are what customers did: added (through the API's write), never edited or deleted.
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        result = events_append_batch(batch=_one_row(form.row))
+        key = event_dedupe_key(customer_id=form.cleaned_data["customer"].pk, row=form.row)
+        stored = Event.objects.get(dedupe_key=key)
+        if not result.created:
+            messages.info(request, _("This event was stored already; nothing was added."))
+        _copy_stored(obj, stored)

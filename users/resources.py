@@ -1,7 +1,9 @@
 """Admin import/export of customers and orders (django-import-export).
 
 Imported rows are validated by the same pydantic rows as the REST API
-(``users.rows``), so a file and a batch obey one set of rules. Each import runs
+(``users.rows``) and written by the API's batch services
+(``customers_upsert_batch``, ``orders_upsert_batch``), in batches, so a file and a
+batch obey one set of rules and have the same effects. Each import runs
 in one transaction: a file with any bad row imports nothing (the library rolls
 back when a row has errors; ``rollback_on_validation_errors`` is forced on by
 the admin, see ``users.admin``).
@@ -20,14 +22,20 @@ from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from import_export import fields, resources, widgets
+from import_export.exceptions import ImportError as RowImportError
+from import_export.results import RowResult
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from core.batch import ValidatedBatch
 from core.pii import mask_email, mask_phone
 
 from . import services
-from .models import CONSENT_FIELDS, Customer, CustomerTag, Order
+from .models import CONSENT_FIELDS, Customer, Order
 from .rows import CustomerRow, OrderRow
+
+#: rows sent to the batch service at a time (the API's batch limit is 1,000)
+IMPORT_BATCH_SIZE = 500
 
 _CUSTOMER_SCALARS = ["name", "nickname", "phone", "email", "gender", "birthday", "city", "timezone",
                      "signup_at", "channel", "do_not_contact"]
@@ -63,18 +71,33 @@ class _MaskedWidget(widgets.CharWidget):
         return self.mask(value)
 
 
+def pydantic_errors(exc: PydanticValidationError, *, column_for) -> dict[str, list[str]]:
+    """A row model's validation errors by file column (or form field)."""
+    errors: dict[str, list[str]] = {}
+    for err in exc.errors(include_url=False):
+        errors.setdefault(column_for([str(part) for part in err["loc"]]), []).append(err["msg"])
+    return errors
+
+
 class _RowValidatedResource(resources.ModelResource):
-    """Validates each imported row with a ``users.rows`` pydantic model before it is applied."""
+    """Imports a file the way the API imports a batch: each row is validated with the
+    ``users.rows`` pydantic model, then the rows go to the API's batch service
+    (``write_batch``) ``IMPORT_BATCH_SIZE`` at a time — a fixed number of queries per
+    batch, whatever its size, and the service's own side effects (audit rows under
+    the importing operator, roll-ups and points queued on commit). The service's row
+    errors (unknown customer, unknown referrer ...) are shown as the preview's row
+    errors. The dry-run preview runs the same writes inside the import's transaction,
+    which the library rolls back, so it writes (and queues) nothing."""
 
     row_model: type[BaseModel]
 
     #: field name → masking function applied when the resource is built without ``pii``
     masked_fields: dict = {}
 
-    def __init__(self, *, pii: bool = False, **kwargs):
+    def __init__(self, *, pii: bool = False, actor=None, **kwargs):
         super().__init__(**kwargs)
         self.pii = pii
-        self._seen_ids: dict[str, int] = {}
+        self.actor = actor
         if not pii:
             for name, mask in self.masked_fields.items():
                 self.fields[name].widget = _MaskedWidget(mask)
@@ -83,37 +106,82 @@ class _RowValidatedResource(resources.ModelResource):
         """The file row as the API's row model expects it (each resource defines it)."""
         raise TypeError(f"{type(self).__name__} must define row_input()")
 
-    def apply(self, instance, validated: BaseModel) -> None:
-        """Copies the validated values onto the instance (each resource defines it)."""
-        raise TypeError(f"{type(self).__name__} must define apply()")
+    def write_batch(self, batch: ValidatedBatch, *, actor) -> None:
+        """Sends validated rows to the API's batch service (each resource defines it)."""
+        raise TypeError(f"{type(self).__name__} must define write_batch()")
 
     def validate_row(self, row: dict) -> BaseModel:
         try:
             return self.row_model.model_validate(self.row_input(row))
         except PydanticValidationError as exc:
-            errors: dict[str, list[str]] = {}
-            for err in exc.errors(include_url=False):
-                loc = [str(part) for part in err["loc"]]
-                column = self.column_for(loc)
-                errors.setdefault(column, []).append(err["msg"])
-            raise ValidationError(errors) from None
+            raise ValidationError(pydantic_errors(exc, column_for=self.column_for)) from None
 
     def column_for(self, loc: list[str]) -> str:
         return loc[0] if loc else NON_FIELD_ERRORS
 
-    def get_instance(self, instance_loader, row):
-        external_id = _cell(row.get("external_id"))
-        if not external_id:
-            return None
-        return self._meta.model.objects.filter(external_id=str(external_id)).first()
+    def import_data_inner(self, dataset, dry_run, raise_errors, using_transactions, collect_failed_rows, **kwargs):
+        result = self.get_result_class()()
+        result.diff_headers = self.get_diff_headers()
+        result.total_rows = len(dataset)
+        try:
+            self._check_import_id_fields(dataset.headers)
+        except Exception as exc:  # the library's own report of a file without the id column
+            self.handle_import_error(result, exc, raise_errors)
+            return result
+        actor = self.actor if self.actor is not None else kwargs.get("user")
+        rows = [(number, dict(zip(dataset.headers, values, strict=False))) for number, values in enumerate(dataset, 1)]
+        first_seen: dict[str, int] = {}
+        for start in range(0, len(rows), IMPORT_BATCH_SIZE):
+            chunk = rows[start:start + IMPORT_BATCH_SIZE]
+            errors: dict[int, dict[str, list[str]]] = {}
+            validated = []
+            for number, row in chunk:
+                try:
+                    item = self.validate_row(row)
+                except ValidationError as exc:
+                    errors[number] = exc.message_dict
+                    continue
+                # The same id twice in one file is ambiguous, as in an API batch.
+                first = first_seen.setdefault(item.external_id, number)
+                if first != number:
+                    errors[number] = {"external_id": [
+                        f"Duplicate external_id {item.external_id!r} in this file (first at row {first})."]}
+                    continue
+                validated.append((number, item))
+            stored = set(self._meta.model.objects.filter(
+                external_id__in=[item.external_id for _, item in validated]).values_list("external_id", flat=True))
+            batch = ValidatedBatch(rows=validated, errors=[], atomic=False)
+            if validated:
+                self.write_batch(batch, actor=actor)
+            for error in batch.errors:
+                errors.setdefault(error.index, {}).setdefault(self.column_for(error.field.split(".")), []).append(
+                    error.message)
+            ids = {number: item.external_id for number, item in validated}
+            for number, row in chunk:
+                self._row_result(result, number, row, errors.get(number), ids.get(number) in stored, raise_errors)
+        return result
 
-    def import_instance(self, instance, row, **kwargs):
-        validated = self.validate_row(row)
-        # The same id twice in one file is ambiguous, as in an API batch.
-        first = self._seen_ids.setdefault(validated.external_id, kwargs.get("row_number", 0))
-        if first != kwargs.get("row_number", 0):
-            raise ValidationError({"external_id": [f"Duplicate external_id {validated.external_id!r} in this file (first at row {first})."]})
-        self.apply(instance, validated)
+    def _row_result(self, result, number: int, row: dict, errors: dict | None, existed: bool, raise_errors: bool):
+        row_result = self.get_row_result_class()()
+        if errors:
+            row_result.import_type = RowResult.IMPORT_TYPE_INVALID
+            row_result.validation_error = ValidationError(errors)
+            result.append_invalid_row(number, row, row_result.validation_error)
+            if raise_errors:
+                raise RowImportError(row_result.validation_error, number=number, row=row)
+        else:
+            row_result.import_type = RowResult.IMPORT_TYPE_UPDATE if existed else RowResult.IMPORT_TYPE_NEW
+            # The preview shows the file's cells (masked as in the export), not a query per row.
+            row_result.diff = [self._preview_cell(field, row) for field in self.get_import_fields()]
+        result.increment_row_result_total(row_result)
+        result.append_row_result(row_result)
+
+    def _preview_cell(self, field, row: dict) -> str:
+        value = _cell(row.get(field.column_name))
+        if value is None:
+            return ""
+        mask = None if self.pii else self.masked_fields.get(field.column_name)
+        return mask(str(value)) if mask else str(value)
 
 
 class CustomerResource(_RowValidatedResource):
@@ -157,33 +225,8 @@ class CustomerResource(_RowValidatedResource):
             return CONSENT_FIELDS.get(loc[1], "consent")
         return super().column_for(loc)
 
-    def apply(self, instance: Customer, validated: CustomerRow) -> None:
-        sent = validated.model_fields_set
-        instance.external_id = validated.external_id
-        for name in _CUSTOMER_SCALARS:
-            value = getattr(validated, name)
-            if name in sent and value is not None:
-                setattr(instance, name, value)
-        if validated.consent is not None:
-            for channel, value in validated.consent.model_dump(exclude_none=True).items():
-                setattr(instance, CONSENT_FIELDS[channel], value)
-        if validated.referred_by:
-            if validated.referred_by == validated.external_id:
-                raise ValidationError({"referred_by": ["A customer cannot refer themself."]})
-            referrer = Customer.objects.filter(external_id=validated.referred_by).first()
-            if referrer is None:
-                raise ValidationError({"referred_by": [f"Unknown referrer {validated.referred_by!r}."]})
-            instance.referred_by = referrer
-        instance._import_tags = validated.tags
-
-    def after_save_instance(self, instance: Customer, row, **kwargs):
-        tags = getattr(instance, "_import_tags", None)
-        if tags is None:
-            return
-        stored = sorted(instance.tags.values_list("tag", flat=True))
-        if stored != tags:
-            CustomerTag.objects.filter(customer=instance).delete()
-            CustomerTag.objects.bulk_create([CustomerTag(customer=instance, tag=tag) for tag in tags])
+    def write_batch(self, batch: ValidatedBatch, *, actor) -> None:
+        services.customers_upsert_batch(batch=batch, actor=actor)
 
     def filter_export(self, queryset, **kwargs):
         return queryset.select_related("referred_by").prefetch_related("tags")
@@ -206,11 +249,6 @@ class OrderResource(_RowValidatedResource):
         attribute="customer", column_name="customer", widget=widgets.ForeignKeyWidget(Customer, "external_id")
     )
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self._touched_customers: set[int] = set()
-        self._touched_orders: set[int] = set()
-
     class Meta:
         model = Order
         import_id_fields = ["external_id"]
@@ -228,34 +266,9 @@ class OrderResource(_RowValidatedResource):
                 data[name] = value
         return data
 
-    def apply(self, instance: Order, validated: OrderRow) -> None:
-        try:
-            customer = self.fields["customer"].widget.clean(validated.customer)
-        except Customer.DoesNotExist:
-            raise ValidationError({"customer": [f"Unknown customer {validated.customer!r}."]}) from None
-        instance._original_customer_id = instance.customer_id
-        instance.external_id = validated.external_id
-        instance.customer = customer
-        instance.amount = validated.amount
-        instance.currency = validated.currency
-        instance.status = validated.status
-        instance.occurred_at = validated.occurred_at
-
-    def after_save_instance(self, instance: Order, row, **kwargs):
-        self._touched_orders.add(instance.pk)
-        self._touched_customers.add(instance.customer_id)
-        if getattr(instance, "_original_customer_id", None):
-            self._touched_customers.add(instance._original_customer_id)
-
-    def after_import(self, dataset, result, **kwargs):
-        super().after_import(dataset, result, **kwargs)
-        if kwargs.get("dry_run") or result.has_errors() or result.has_validation_errors():
-            return
-        if self._touched_orders:
-            # The same follow-up work as an API batch (roll-ups, purchase points), queued on commit.
-            services._after_orders_changed(
-                customer_ids=sorted(self._touched_customers), order_ids=sorted(self._touched_orders)
-            )
+    def write_batch(self, batch: ValidatedBatch, *, actor) -> None:
+        # Roll-ups and purchase points are queued by the service, on commit, as for the API.
+        services.orders_upsert_batch(batch=batch, actor=actor)
 
     def filter_export(self, queryset, **kwargs):
         return queryset.select_related("customer")

@@ -18,9 +18,12 @@ from django.db import connection, transaction
 from django.db.models import Count, DecimalField, Max, Min, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from pydantic import ValidationError as PydanticValidationError
 
 from core.batch import BatchResult, RowError, ValidatedBatch
-from core.services import audit_record
+from core.errors import ApplicationError
+from core.pii import mask_email, mask_phone
+from core.services import audit_diff, audit_record, audit_record_many, audit_value
 
 from . import hooks
 from .models import CONSENT_FIELDS, Customer, CustomerTag, Event, Order, OrderStatus
@@ -45,8 +48,18 @@ def _reject_unknown_customers(batch: ValidatedBatch, known: dict[str, int], fiel
     )
 
 
-def _apply_customer_row(customer: Customer, row: CustomerRow) -> bool:
-    """Copies the fields the row carries onto the customer; returns whether anything changed."""
+def _audited(field: str, value):
+    """Audit rows hold no contact details: phone and email are stored masked."""
+    if field == "phone":
+        return mask_phone(value)
+    if field == "email":
+        return mask_email(value)
+    return audit_value(value)
+
+
+def _apply_customer_row(customer: Customer, row: CustomerRow, diff: dict | None = None) -> bool:
+    """Copies the fields the row carries onto the customer; returns whether anything changed.
+    With ``diff``, each changed field is recorded there as ``[from, to]`` (for the audit row)."""
     changed = False
     sent = row.model_fields_set
     for name in _CUSTOMER_SCALARS:
@@ -58,23 +71,32 @@ def _apply_customer_row(customer: Customer, row: CustomerRow) -> bool:
         if name == "do_not_contact" and value is None:
             continue
         if getattr(customer, name) != value:
+            if diff is not None:
+                diff[name] = [_audited(name, getattr(customer, name)), _audited(name, value)]
             setattr(customer, name, value)
             changed = True
     if row.consent is not None:
         for channel, value in row.consent.model_dump(exclude_none=True).items():
             field = CONSENT_FIELDS[channel]
             if getattr(customer, field) != value:
+                if diff is not None:
+                    diff[field] = [getattr(customer, field), value]
                 setattr(customer, field, value)
                 changed = True
     return changed
 
 
-def customers_upsert_batch(*, batch: ValidatedBatch[CustomerRow]) -> BatchResult:
+def customers_upsert_batch(*, batch: ValidatedBatch[CustomerRow], actor=None) -> BatchResult:
     """Upserts customers by ``external_id``. Fields a row leaves out keep their stored value.
 
     ``referred_by`` may name a customer already stored or one earlier or later in
     the same batch; an unknown one or the customer itself is a row error.
+
+    With an ``actor`` (the admin, a file import: an operator's write), each created
+    or changed customer gets an audit row ``{field: [from, to]}``, all in one insert.
+    The product backend's API batches (a machine sync of thousands of rows) pass none.
     """
+    audit = actor is not None
     referrers = {row.referred_by for _, row in batch.rows if row.referred_by}
     stored_referrers = set(_customer_ids_by_external_id(referrers))
     batch.reject_many([RowError(i, "referred_by", "A customer cannot refer themself.")
@@ -98,7 +120,11 @@ def customers_upsert_batch(*, batch: ValidatedBatch[CustomerRow]) -> BatchResult
         return result
 
     with transaction.atomic():
-        existing = {c.external_id: c for c in Customer.objects.filter(external_id__in=[r.external_id for _, r in batch.rows])}
+        stored_qs = Customer.objects.filter(external_id__in=[r.external_id for _, r in batch.rows])
+        if audit:  # the old referrer's external id for the audit row, in the same query
+            stored_qs = stored_qs.select_related("referred_by")
+        existing = {c.external_id: c for c in stored_qs}
+        diffs: dict[str, dict] = {}
         stored_tags: dict[int, list[str]] = {}
         for customer_id, tag in CustomerTag.objects.filter(customer_id__in=[c.id for c in existing.values()]).order_by("tag").values_list("customer_id", "tag"):
             stored_tags.setdefault(customer_id, []).append(tag)
@@ -107,11 +133,12 @@ def customers_upsert_batch(*, batch: ValidatedBatch[CustomerRow]) -> BatchResult
         to_create, to_update, changed_ext = [], [], set()
         for _, row in batch.rows:
             customer = existing.get(row.external_id)
+            diff = diffs.setdefault(row.external_id, {}) if audit else None
             if customer is None:
                 customer = Customer(external_id=row.external_id, created_at=now, updated_at=now)
-                _apply_customer_row(customer, row)
+                _apply_customer_row(customer, row, diff)
                 to_create.append(customer)
-            elif _apply_customer_row(customer, row):
+            elif _apply_customer_row(customer, row, diff):
                 customer.updated_at = now
                 to_update.append(customer)
                 changed_ext.add(row.external_id)
@@ -128,6 +155,10 @@ def customers_upsert_batch(*, batch: ValidatedBatch[CustomerRow]) -> BatchResult
         tag_rows = [(ids[row.external_id], row.tags) for _, row in batch.rows if row.tags is not None]
         # Sorted in Python: the database's collation may order tags differently.
         retag = [(cid, tags) for cid, tags in tag_rows if sorted(stored_tags.get(cid, [])) != tags]
+        if audit:
+            ext_by_id = {cid: ext for ext, cid in ids.items()}
+            for cid, tags in retag:
+                diffs[ext_by_id[cid]]["tags"] = [sorted(stored_tags.get(cid, [])), tags]
         if retag:
             CustomerTag.objects.filter(customer_id__in=[cid for cid, _ in retag]).delete()
             CustomerTag.objects.bulk_create(
@@ -147,11 +178,20 @@ def customers_upsert_batch(*, batch: ValidatedBatch[CustomerRow]) -> BatchResult
             target = ids.get(row.referred_by) if row.referred_by else None
             stored = existing.get(row.external_id)
             if stored is None or stored.referred_by_id != target:
+                if audit:
+                    old = stored.referred_by.external_id if stored is not None and stored.referred_by_id else None
+                    diffs[row.external_id]["referred_by"] = [old, row.referred_by]
                 rerefer.append(Customer(id=ids[row.external_id], referred_by_id=target, updated_at=now))
                 if stored is not None:
                     changed_ext.add(row.external_id)
         if rerefer:
             Customer.objects.bulk_update(rerefer, ["referred_by", "updated_at"], batch_size=1000)
+        if audit:
+            created = {c.external_id for c in to_create}
+            audit_record_many(actor=actor, action="customer.create", items=[
+                (Customer(pk=ids[ext]), diff) for ext, diff in diffs.items() if ext in created])
+            audit_record_many(actor=actor, action="customer.change", items=[
+                (Customer(pk=ids[ext]), diff) for ext, diff in diffs.items() if ext not in created and diff])
 
     created_ext = {c.external_id for c in to_create}
     result.created = len(created_ext)
@@ -160,8 +200,13 @@ def customers_upsert_batch(*, batch: ValidatedBatch[CustomerRow]) -> BatchResult
     return result
 
 
-def orders_upsert_batch(*, batch: ValidatedBatch[OrderRow]) -> BatchResult:
-    """Upserts orders by ``external_id``; a changed status (paid → refunded) is an update."""
+def orders_upsert_batch(*, batch: ValidatedBatch[OrderRow], actor=None) -> BatchResult:
+    """Upserts orders by ``external_id``; a changed status (paid → refunded) is an update.
+
+    Every path that writes orders (the API, the admin, a file import) comes here, so
+    the customers' roll-ups and the purchase points always follow, on commit. With an
+    ``actor`` (operator writes), each created or changed order gets an audit row
+    ``{field: [from, to]}``; the product backend's API batches pass none."""
     customer_ids = _customer_ids_by_external_id(row.customer for _, row in batch.rows)
     _reject_unknown_customers(batch, customer_ids)
     batch.raise_if_atomic_and_errors()
@@ -178,6 +223,7 @@ def orders_upsert_batch(*, batch: ValidatedBatch[OrderRow]) -> BatchResult:
         }
         now = timezone.now()
         to_create, to_update, touched_customers = [], [], set()
+        diffs: dict[str, dict] = {}
         for _, row in batch.rows:
             customer_id = customer_ids[row.customer]
             order = existing.get(row.external_id)
@@ -186,6 +232,8 @@ def orders_upsert_batch(*, batch: ValidatedBatch[OrderRow]) -> BatchResult:
                 to_create.append((row.external_id, customer_id, row.amount, row.currency, row.status,
                                   row.occurred_at, now, now))
                 touched_customers.add(customer_id)
+                if actor is not None:
+                    diffs[row.external_id] = audit_diff(None, {"customer": row.customer, **_order_values(row)})
                 continue
             values = {
                 "customer_id": customer_id,
@@ -196,6 +244,9 @@ def orders_upsert_batch(*, batch: ValidatedBatch[OrderRow]) -> BatchResult:
             }
             if any(getattr(order, k) != v for k, v in values.items()):
                 touched_customers.update({order.customer_id, customer_id})
+                if actor is not None:
+                    before = {"customer_id": order.customer_id, **{k: getattr(order, k) for k in values if k != "customer_id"}}
+                    diffs[row.external_id] = audit_diff(before, values)
                 for k, v in values.items():
                     setattr(order, k, v)
                 order.updated_at = now
@@ -206,10 +257,53 @@ def orders_upsert_batch(*, batch: ValidatedBatch[OrderRow]) -> BatchResult:
         if touched_customers:
             order_ids = created_ids + [o.pk for o in to_update]
             _after_orders_changed(customer_ids=sorted(touched_customers), order_ids=sorted(order_ids))
+        if diffs:
+            _orders_audit(actor=actor, diffs=diffs, created={r[0] for r in to_create},
+                          customer_ids=customer_ids, updated=to_update)
 
     result.created, result.updated = len(to_create), len(to_update)
     result.unchanged = len(batch.rows) - result.created - result.updated
     return result
+
+
+def _order_values(row: OrderRow) -> dict:
+    return {"amount": row.amount, "currency": row.currency, "status": row.status, "occurred_at": row.occurred_at}
+
+
+def _orders_audit(*, actor, diffs: dict[str, dict], created: set[str], customer_ids: dict[str, int],
+                  updated: list[Order]) -> None:
+    """The orders' audit rows, one insert; customers are named by external id, not row id."""
+    ext_by_id = {cid: ext for ext, cid in customer_ids.items()}
+    new_ids = dict(Order.objects.filter(external_id__in=created).values_list("external_id", "id")) if created else {}
+    ids = {**new_ids, **{o.external_id: o.pk for o in updated}}
+    for diff in diffs.values():
+        if "customer_id" in diff:
+            diff["customer"] = [ext_by_id.get(v, v) for v in diff.pop("customer_id")]
+    audit_record_many(actor=actor, action="order.create",
+                      items=[(Order(pk=ids[ext]), diff) for ext, diff in diffs.items() if ext in created])
+    audit_record_many(actor=actor, action="order.change",
+                      items=[(Order(pk=ids[ext]), diff) for ext, diff in diffs.items() if ext not in created])
+
+
+def order_update(*, order: Order, actor=None, **changes) -> Order:
+    """One order's edit by an operator (status, amount, currency, time, customer): the same
+    write as an API batch of one row, so the roll-ups and the purchase points (paid, or
+    reversed on a refund) follow on commit, and the audit row says from → to."""
+    unknown = sorted(set(changes) - {"customer", "amount", "currency", "status", "occurred_at"})
+    if unknown:
+        raise ApplicationError(f"Not editable on an order: {', '.join(unknown)}.", code="invalid")
+    customer = changes.pop("customer", None) or order.customer
+    data = {"external_id": order.external_id, "customer": customer.external_id, "amount": order.amount,
+            "currency": order.currency, "status": order.status, "occurred_at": order.occurred_at, **changes}
+    try:
+        row = OrderRow.model_validate(data)
+    except PydanticValidationError as exc:
+        raise ApplicationError("The order is not valid.", code="invalid",
+                               details={"errors": exc.errors(include_url=False, include_context=False)}) from None
+    batch = ValidatedBatch(rows=[(0, row)], errors=[], atomic=True)
+    orders_upsert_batch(batch=batch, actor=actor)
+    order.refresh_from_db()
+    return order
 
 
 def _orders_insert(rows: list[tuple]) -> list[int]:
@@ -336,6 +430,13 @@ def customer_unsubscribe(*, customer: Customer, channel: str, actor=None) -> Cus
             actor=actor, action="customer.unsubscribe", obj=customer,
             changes={f: [before[f], False] for f in fields if before[f]},
         )
+    return customer
+
+
+def customer_tags_set(*, customer: Customer, tags: list[str], actor=None) -> Customer:
+    """Replaces a customer's tags (the admin's tag inline): the API's write, audited from → to."""
+    row = CustomerRow(external_id=customer.external_id, tags=sorted({t.strip() for t in tags if t.strip()}))
+    customers_upsert_batch(batch=ValidatedBatch(rows=[(0, row)], errors=[], atomic=True), actor=actor)
     return customer
 
 

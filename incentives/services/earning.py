@@ -14,7 +14,7 @@ from users.models import Customer, Event, Order, OrderStatus
 
 from .. import rules
 from ..models import RULE_EVENT_TYPES, EarningRule, EntryKind, EntrySource, PointsEntry, RuleKind
-from ..selectors import policy_get
+from ..selectors import checkin_streaks, policy_get
 from .ledger import accounts_lock, accounts_save, entry_build, reversal_build
 from .levels import badges_award, levels_update
 
@@ -104,9 +104,6 @@ def event_rules_apply(*, event_ids: list[int], now: datetime | None = None) -> i
     checkin_customers = {e["customer_id"] for e in events if e["type"] == "checkin"}
     streaks: dict[int, list] = {}
     if checkin_customers and by_kind.get(RuleKind.STREAK):
-        # selectors imports services (policy_get): imported here, not at module level.
-        from ..selectors import checkin_streaks
-
         first_day = min(rules.local_date(e["occurred_at"], e["customer__timezone"]) for e in events if e["type"] == "checkin")
         streaks = checkin_streaks(customer_ids=checkin_customers, ending_on_or_after=first_day)
     for e in events:

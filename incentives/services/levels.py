@@ -11,7 +11,7 @@ from core.sql import sql_datetime
 from users.models import Customer, Event
 
 from ..models import Badge, BadgeKind, CustomerBadge, Level, PointsAccount, PointsEntry
-from ..selectors import policy_get
+from ..selectors import checkin_streak_longest, policy_get
 
 GROWTH_RECOMPUTE_CHUNK = 5000
 
@@ -117,9 +117,6 @@ def badges_award(*, customer_ids, now: datetime | None = None) -> int:
                                      .values_list("referred_by_id", "n")),
     }
     if any(b.kind == BadgeKind.CHECKIN_STREAK for b in badges):
-        # selectors imports services (policy_get): imported here, not at module level.
-        from ..selectors import checkin_streak_longest
-
         counts[BadgeKind.CHECKIN_STREAK] = checkin_streak_longest(customer_ids=customer_ids)
     for badge in badges:
         for cid, value in counts.get(badge.kind, {}).items():

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from core.errors import ApplicationError
-from core.services import audit_record
+from core.services import audit_record, audit_snapshot
 from core.sql import sql_datetime, temp_table_drop
 from users import selectors as users_selectors
 from users.models import Customer
@@ -184,28 +184,47 @@ def scope_close() -> None:
         temp_table_drop(cur, SCOPE)
 
 
-def segment_save(*, name: str, definition: dict, actor=None, slug: str = "", description: str = "",
-                 segment: Segment | None = None) -> Segment:
-    """Creates or updates a dynamic segment; its members are materialised on save."""
+def segment_save(*, name: str, definition: dict | None = None, actor=None, slug: str = "", description: str = "",
+                 segment: Segment | None = None, is_active: bool | None = None,
+                 kind: str = Segment.Kind.DYNAMIC) -> Segment:
+    """Creates or updates a dynamic segment (its members are materialised on save), or
+    creates (empty) or updates a static one: name, description and ``is_active`` — its
+    members come only from ``static_segment_upload``, ``definition`` is ignored. The
+    audit row says from → to for each field that moved."""
     name = (name or "").strip()
     if not name:
         raise ApplicationError("A segment needs a name.", code="invalid", details={"field": "name"})
-    compile_definition(definition, run_id=None)  # validate before writing anything
+    static = (segment.kind if segment is not None else kind) == Segment.Kind.STATIC
+    if not static:
+        compile_definition(definition, run_id=None)  # validate before writing anything
     slug = slugify(slug or name, allow_unicode=False) or f"segment-{int(timezone.now().timestamp())}"
+    audited = ["name", "description", "is_active"] + ([] if static else ["definition"])
     with transaction.atomic():
         if segment is None:
             if Segment.objects.filter(slug=slug).exists():
                 raise ApplicationError(f"A segment with the slug {slug!r} exists already.", code="duplicate_slug",
                                        details={"field": "slug"})
-            segment = Segment.objects.create(slug=slug, name=name, description=description, definition=definition,
-                                             kind=Segment.Kind.DYNAMIC, created_by=actor if getattr(actor, "pk", None) else None)
-            action = "segment.create"
+            segment = Segment.objects.create(slug=slug, name=name, description=description,
+                                             definition={} if static else definition,
+                                             kind=Segment.Kind.STATIC if static else Segment.Kind.DYNAMIC,
+                                             is_active=True if is_active is None else is_active,
+                                             created_by=actor if getattr(actor, "pk", None) else None)
+            action, before = "segment.create", {}
         else:
-            segment.name, segment.description, segment.definition = name, description, definition
-            segment.save(update_fields=["name", "description", "definition", "updated_at"])
-            action = "segment.change"
-        audit_record(actor=actor, action=action, obj=segment, changes={"definition": definition})
-        segment_materialize(segment=segment, run_id=_published_run_id())
+            # From the stored row: an admin form has already written its values onto ``segment``.
+            before = audit_snapshot(Segment.objects.get(pk=segment.pk), audited)
+            segment.name, segment.description = name, description
+            if not static:
+                segment.definition = definition
+            if is_active is not None:
+                segment.is_active = is_active
+            action = "segment.change" if audit_snapshot(segment, audited) != before else None
+            if action:
+                segment.save(update_fields=[*audited, "updated_at"])
+        if action:
+            audit_record(actor=actor, action=action, obj=segment, before=before, after=audit_snapshot(segment, audited))
+        if not static:
+            segment_materialize(segment=segment, run_id=_published_run_id())
     segment.refresh_from_db()
     return segment
 
@@ -245,6 +264,7 @@ def static_segment_upload(*, name: str, file_bytes: bytes, actor=None, slug: str
             slug=slug, defaults={"name": name, "kind": Segment.Kind.STATIC, "created_by": actor if getattr(actor, "pk", None) else None})
         if not created and segment.kind != Segment.Kind.STATIC:
             raise ApplicationError(f"{slug!r} is a dynamic segment.", code="duplicate_slug", details={"field": "slug"})
+        size_before = 0 if created else segment.size
         with connection.cursor() as cur:
             temp_table_drop(cur, "tmp_static_ids")
             cur.execute("CREATE TEMPORARY TABLE tmp_static_ids (id bigint)")
@@ -254,6 +274,7 @@ def static_segment_upload(*, name: str, file_bytes: bytes, actor=None, slug: str
         result = _replace_members(segment, "SELECT id FROM tmp_static_ids", [], at=now)
         with connection.cursor() as cur:
             temp_table_drop(cur, "tmp_static_ids")
-        audit_record(actor=actor, action="segment.static_upload", obj=segment, changes={"size": result[0]})
+        audit_record(actor=actor, action="segment.static_upload", obj=segment,
+                     changes={"size": [size_before, result[0]], "entered": result[1], "left": result[2]})
     segment.refresh_from_db()
     return segment

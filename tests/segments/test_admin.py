@@ -171,3 +171,56 @@ def test_segment_definitions_export_and_import(admin_client, scored):
                                            rollback_on_validation_errors=True)
     assert result.has_validation_errors()
     assert not Segment.objects.filter(slug="bad-one").exists()
+
+
+def _static_segment() -> Segment:
+    from segments.services import static_segment_upload
+
+    CustomerFactory(external_id="st-1")
+    return static_segment_upload(name="Imported list", file_bytes=b"external_id\nst-1\n", slug="imported")
+
+
+def test_a_static_segment_edit_goes_through_the_service_with_from_to(admin_client):
+    from core.models import AuditEntry
+
+    segment = _static_segment()
+    r = admin_client.post(reverse("admin:segments_segment_change", args=[segment.pk]), {
+        "name": "Renamed list", "description": "", "definition": "{}"})
+    assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
+    segment.refresh_from_db()
+    assert (segment.name, segment.is_active, segment.size) == ("Renamed list", False, 1)
+    entry = AuditEntry.objects.get(action="segment.change", object_id=str(segment.pk))
+    assert entry.changes == {"name": ["Imported list", "Renamed list"], "is_active": [True, False]}
+    upload = AuditEntry.objects.get(action="segment.static_upload")
+    assert upload.changes["size"] == [0, 1]
+
+
+def test_switching_a_dynamic_segment_off_is_audited(admin_client, scored):
+    from core.models import AuditEntry
+    from segments.services import segment_save
+
+    definition = {"op": "and", "conditions": [{"field": "tag", "op": "has", "value": "vip"}]}
+    segment = segment_save(name="Tagged", definition=definition)
+    r = admin_client.post(reverse("admin:segments_segment_change", args=[segment.pk]), {
+        "name": "Tagged", "description": "", "definition": json.dumps(definition)})
+    assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
+    assert Segment.objects.get(pk=segment.pk).is_active is False
+    entry = AuditEntry.objects.get(action="segment.change", object_id=str(segment.pk))
+    assert entry.changes == {"is_active": [True, False]}
+    created = AuditEntry.objects.get(action="segment.create")
+    assert created.changes["definition"] == [None, definition]
+
+
+def test_a_segment_import_edits_a_static_segment_through_the_service(make_user):
+    from core.models import AuditEntry
+
+    segment = _static_segment()
+    dataset = tablib.Dataset(headers=["slug", "name", "description", "kind", "definition", "is_active"])
+    dataset.append(["imported", "Imported list", "From the CRM", "static", "{}", "0"])
+    result = SegmentResource(actor=make_user("admin")).import_data(dataset, dry_run=False, use_transactions=True)
+    assert not result.has_errors() and not result.has_validation_errors(), [r.error_dict for r in result.invalid_rows]
+    segment.refresh_from_db()
+    assert (segment.description, segment.is_active, segment.size) == ("From the CRM", False, 1)
+    entry = AuditEntry.objects.get(action="segment.change", object_id=str(segment.pk))
+    assert entry.changes == {"description": ["", "From the CRM"], "is_active": [True, False]}
+    assert entry.actor_label == "admin-user"

@@ -1,7 +1,6 @@
 import csv
 import io
 from decimal import Decimal
-from unittest import mock
 
 import openpyxl
 import pytest
@@ -13,6 +12,7 @@ from django.test import Client
 from users.models import Customer, CustomerTag, Order
 from users.resources import CustomerResource, OrderResource
 
+from ..queued import queued_tasks
 from .factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -139,15 +139,20 @@ def test_order_csv_import_writes_orders(admin_client, django_capture_on_commit_c
     headers = ["external_id", "customer", "amount", "currency", "status", "occurred_at"]
     content = _csv(headers, [["o1", "c1", "10.50", "CNY", "paid", "2026-05-01T10:00:00+08:00"],
                              ["o2", "c1", "5", "", "refunded", "2026-05-02T10:00:00Z"]])
-    with (mock.patch("users.services._after_orders_changed") as followup,
-          django_capture_on_commit_callbacks(execute=True)):
-        _preview, done = _import(admin_client, "order", content, name="orders.csv")
-    assert done is not None and done.status_code == 302
+    with django_capture_on_commit_callbacks(execute=False) as preview_callbacks:
+        upload = SimpleUploadedFile("orders.csv", content)
+        preview = admin_client.post("/admin/users/order/import/", {"import_file": upload, "format": "0", "resource": "0"})
+    assert preview_callbacks == []  # the preview queued nothing
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        done = admin_client.post("/admin/users/order/process_import/", preview.context["confirm_form"].initial)
+    assert done.status_code == 302
     assert {o.external_id: (o.amount, o.status) for o in Order.objects.all()} == {
         "o1": (Decimal("10.50"), "paid"), "o2": (Decimal("5.00"), "refunded")}
-    # The roll-up and points follow, as for API batches (the preview queued nothing).
-    followup.assert_called_once_with(customer_ids=[customer.pk],
-                                     order_ids=sorted(Order.objects.values_list("id", flat=True)))
+    # The roll-up and points follow, as for API batches.
+    assert queued_tasks(callbacks) == {
+        "users.customer_order_stats_refresh": [([customer.pk],)],
+        "incentives.order_rules_apply": [(sorted(Order.objects.values_list("id", flat=True)),)],
+    }
 
 
 def test_xlsx_import_works(admin_client):
