@@ -126,8 +126,7 @@ def postgres_backends(database: str) -> list[int]:
     conn = psycopg2.connect(PG_ADMIN_URL)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                        [database])
+            cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database])
             return [row[0] for row in cur.fetchall()]
     finally:
         conn.close()
@@ -177,8 +176,16 @@ class Gunicorn:
     high-water marks (VmHWM) read before shutdown.
     """
 
-    def __init__(self, env: dict[str, str], *, workers: int, threads: int = 1, port: int | None = None,
-                 app: str = "ops_site.wsgi", timeout: int = 120):
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        workers: int,
+        threads: int = 1,
+        port: int | None = None,
+        app: str = "ops_site.wsgi",
+        timeout: int = 120,
+    ):
         self.env, self.workers, self.threads = env, workers, threads
         self.port = port or free_port()
         self.app, self.timeout = app, timeout
@@ -196,8 +203,18 @@ class Gunicorn:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> "Gunicorn":
-        cmd = [str(VENV_BIN / "gunicorn"), self.app, "-w", str(self.workers), "-b", f"127.0.0.1:{self.port}",
-               "--timeout", str(self.timeout), "--graceful-timeout", "10"]
+        cmd = [
+            str(VENV_BIN / "gunicorn"),
+            self.app,
+            "-w",
+            str(self.workers),
+            "-b",
+            f"127.0.0.1:{self.port}",
+            "--timeout",
+            str(self.timeout),
+            "--graceful-timeout",
+            "10",
+        ]
         if self.threads > 1:
             cmd += ["--threads", str(self.threads)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)

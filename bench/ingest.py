@@ -71,8 +71,10 @@ def _order_bodies(orders: int, customers: int, seed: int) -> list[bytes]:
 def _customer_bodies(customers: int) -> list[bytes]:
     bodies = []
     for lo in range(1, customers + 1, BATCH):
-        items = [{"external_id": f"bench-c{n:06d}", "name": f"客户{n}", "channel": "organic"}
-                 for n in range(lo, min(lo + BATCH, customers + 1))]
+        items = [
+            {"external_id": f"bench-c{n:06d}", "name": f"客户{n}", "channel": "organic"}
+            for n in range(lo, min(lo + BATCH, customers + 1))
+        ]
         bodies.append(json.dumps({"items": items}, ensure_ascii=False).encode())
     return bodies
 
@@ -110,17 +112,24 @@ def main() -> int:
     broker.delete("celery")
     database = database_recreate(args.db)
     try:
-        env = server_env(database, REDIS_URL=args.redis_url, CELERY_BROKER_URL=broker_url,
-                         CELERY_RESULT_BACKEND=args.redis_url)
+        env = server_env(
+            database, REDIS_URL=args.redis_url, CELERY_BROKER_URL=broker_url, CELERY_RESULT_BACKEND=args.redis_url
+        )
         manage(env, "migrate", "--no-input", "-v", "0")
-        key = manage(env, "create_api_key", "ingest-bench", "--scope", "customers:write",
-                     "--rate", "1000000/min").strip().splitlines()[-1]
+        key = (
+            manage(env, "create_api_key", "ingest-bench", "--scope", "customers:write", "--rate", "1000000/min")
+            .strip()
+            .splitlines()[-1]
+        )
         order_bodies = _order_bodies(args.orders, args.customers, args.seed)
 
         with Gunicorn(env, workers=args.workers) as server:
             customers = Pusher(server.port, key, "/api/v1/customers/batch")
-            _lat, failures, _s = customers.run(_customer_bodies(args.customers), args.clients, lambda s, p: None
-                                               if s == 200 and not json.loads(p)["errors"] else f"HTTP {s} {p[:200]!r}")
+            _lat, failures, _s = customers.run(
+                _customer_bodies(args.customers),
+                args.clients,
+                lambda s, p: None if s == 200 and not json.loads(p)["errors"] else f"HTTP {s} {p[:200]!r}",
+            )
             if failures:
                 raise RuntimeError(f"customer setup failed: {failures[:3]}")
 
@@ -132,8 +141,10 @@ def main() -> int:
             cpu = gunicorn_cpu.stop(), postgres_cpu.stop()
             load_after = load_average()
             rng = np.random.default_rng(args.seed + 1)
-            sample = [order_bodies[i] for i in rng.choice(len(order_bodies), min(args.replay, len(order_bodies)),
-                                                          replace=False)]
+            sample = [
+                order_bodies[i]
+                for i in rng.choice(len(order_bodies), min(args.replay, len(order_bodies)), replace=False)
+            ]
             _l, replay_failures, _s = orders.run(sample, args.clients, _expect("unchanged", BATCH))
             memory = server.memory()
             server_log = server.log_tail() if failures or replay_failures else ""

@@ -51,8 +51,16 @@ def _items(count: int, *, prefix: str, customers: int, hot: int, replay_share: f
     who = np.where(rng.random(count) < 0.2, rng.integers(0, hot, count), rng.integers(0, customers, count))
     spend = rng.random(count) < 0.35
     amount = np.where(spend, rng.integers(1, 60, count), rng.integers(1, 100, count))
-    items = [{"customer": f"p{int(who[i]):06d}", "kind": "spend" if spend[i] else "earn", "amount": int(amount[i]),
-              "reason": "bench", "idempotency_key": f"{prefix}{i}"} for i in range(count)]
+    items = [
+        {
+            "customer": f"p{int(who[i]):06d}",
+            "kind": "spend" if spend[i] else "earn",
+            "amount": int(amount[i]),
+            "reason": "bench",
+            "idempotency_key": f"{prefix}{i}",
+        }
+        for i in range(count)
+    ]
     # Replays: the same item again (the server must answer the first result, write nothing).
     items.extend(items[int(i)] for i in rng.choice(count, int(count * replay_share), replace=False))
     return [items[int(i)] for i in rng.permutation(len(items))]
@@ -135,21 +143,48 @@ def main() -> int:
     try:
         env = server_env(database, REDIS_URL=args.redis_url)
         manage(env, "migrate", "--no-input", "-v", "0")
-        key = manage(env, "create_api_key", "points-bench", "--scope", "customers:write", "--scope", "points:write",
-                     "--rate", "10000000/min").strip().splitlines()[-1]
-        customer_bodies = [json.dumps({"items": [{"external_id": f"p{i:06d}"} for i in range(s, min(s + 1000, args.customers))]}).encode()
-                           for s in range(0, args.customers, 1000)]
+        key = (
+            manage(
+                env,
+                "create_api_key",
+                "points-bench",
+                "--scope",
+                "customers:write",
+                "--scope",
+                "points:write",
+                "--rate",
+                "10000000/min",
+            )
+            .strip()
+            .splitlines()[-1]
+        )
+        customer_bodies = [
+            json.dumps(
+                {"items": [{"external_id": f"p{i:06d}"} for i in range(s, min(s + 1000, args.customers))]}
+            ).encode()
+            for s in range(0, args.customers, 1000)
+        ]
         with Gunicorn(env, workers=args.workers) as server:
             _l, failures, _s = Pusher(server.port, key, "/api/v1/customers/batch").run(
-                customer_bodies, 2, lambda s, p: None if s == 200 else f"HTTP {s}")
+                customer_bodies, 2, lambda s, p: None if s == 200 else f"HTTP {s}"
+            )
             if failures:
                 raise RuntimeError(f"customer setup failed: {failures[:3]}")
-            single = _phase(server, key, "/api/v1/points/entries", [json.dumps(i).encode() for i in single_items],
-                            args.clients, check_single, args.db)
+            single = _phase(
+                server,
+                key,
+                "/api/v1/points/entries",
+                [json.dumps(i).encode() for i in single_items],
+                args.clients,
+                check_single,
+                args.db,
+            )
             single_outcomes = dict(tally.outcomes)
             tally.outcomes.clear()
-            batches = [json.dumps({"items": batched_items[s:s + args.batch_size]}).encode()
-                       for s in range(0, len(batched_items), args.batch_size)]
+            batches = [
+                json.dumps({"items": batched_items[s : s + args.batch_size]}).encode()
+                for s in range(0, len(batched_items), args.batch_size)
+            ]
             batch = _phase(server, key, "/api/v1/points/entries/batch", batches, args.clients, check_batch, args.db)
             batch_outcomes = dict(tally.outcomes)
             memory = server.memory()
@@ -158,18 +193,24 @@ def main() -> int:
         report = json.loads(manage(env, "reconcile_points", "--json").strip().splitlines()[-1])
         reconcile_s = time.monotonic() - started
         with psycopg2.connect(database) as conn, conn.cursor() as cur:
-            cur.execute("SELECT count(*) FILTER (WHERE idempotency_key LIKE 'api:s%%'), "
-                        "count(*) FILTER (WHERE idempotency_key LIKE 'api:b%%'), count(*) FILTER (WHERE balance_after < 0) "
-                        "FROM incentives_pointsentry")
+            cur.execute(
+                "SELECT count(*) FILTER (WHERE idempotency_key LIKE 'api:s%%'), "
+                "count(*) FILTER (WHERE idempotency_key LIKE 'api:b%%'), count(*) FILTER (WHERE balance_after < 0) "
+                "FROM incentives_pointsentry"
+            )
             single_written, batch_written, negative = cur.fetchone()
-            cur.execute("SELECT count(*) FROM (SELECT customer_id, idempotency_key FROM incentives_pointsentry "
-                        "GROUP BY 1, 2 HAVING count(*) > 1) d")
+            cur.execute(
+                "SELECT count(*) FROM (SELECT customer_id, idempotency_key FROM incentives_pointsentry "
+                "GROUP BY 1, 2 HAVING count(*) > 1) d"
+            )
             duplicate_keys = cur.fetchone()[0]
     finally:
         database_drop(args.db)
 
-    for phase, written, outcomes, size in ((single, single_written, single_outcomes, 1),
-                                           (batch, batch_written, batch_outcomes, args.batch_size)):
+    for phase, written, outcomes, size in (
+        (single, single_written, single_outcomes, 1),
+        (batch, batch_written, batch_outcomes, args.batch_size),
+    ):
         phase["entries_per_request"] = size
         phase["entries_written"] = written
         phase["entries_per_s"] = round(written / phase["seconds"]) if phase["seconds"] else 0
@@ -188,8 +229,15 @@ def main() -> int:
         "reconcile_drift_accounts": report["drift_accounts"],
         "reconcile_s": round(reconcile_s, 2),
         "server_peak_rss_mb": memory["peak_rss_sum_mb"],
-        "ok": (not single["failures"] and not batch["failures"] and report["drift_accounts"] == 0 and negative == 0
-               and duplicate_keys == 0 and single["written_matches_answers"] and batch["written_matches_answers"]),
+        "ok": (
+            not single["failures"]
+            and not batch["failures"]
+            and report["drift_accounts"] == 0
+            and negative == 0
+            and duplicate_keys == 0
+            and single["written_matches_answers"]
+            and batch["written_matches_answers"]
+        ),
         "machine": machine(),
     }
     emit(result)

@@ -31,6 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def _memory_gib() -> int:
+    return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
+
+
 def _peak_rss_mb(pids: list[int]) -> float:
     peak = 0.0
     for pid in pids:
@@ -53,10 +57,22 @@ def _psql(sql: str, db: str = "postgres") -> None:
 
 
 def _loaded(db: str, customers: int, orders: int) -> bool:
-    found = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-qAtc",
-                            "SELECT (SELECT count(*) FROM users_customer), "
-                            "(SELECT count(*) FROM users_order WHERE external_id NOT LIKE 'inc%')"],
-                           capture_output=True, text=True)
+    found = subprocess.run(
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-qAtc",
+            "SELECT (SELECT count(*) FROM users_customer), "
+            "(SELECT count(*) FROM users_order WHERE external_id NOT LIKE 'inc%')",
+        ],
+        capture_output=True,
+        text=True,
+    )
     return found.returncode == 0 and found.stdout.strip() == f"{customers}|{orders}"
 
 
@@ -80,7 +96,8 @@ def load(*, customers: int, orders: int, seed: int) -> dict:
     from users.models import Customer, Order
 
     cur = connection.cursor().cursor  # the psycopg2 cursor, for COPY
-    cur.execute("""
+    cur.execute(
+        """
         INSERT INTO users_customer (external_id, name, nickname, phone, email, gender, city, timezone, channel,
             consent_push, consent_sms, consent_email, consent_wechat, consent_in_app, do_not_contact,
             paid_orders, paid_amount, created_at, updated_at, signup_at)
@@ -89,12 +106,16 @@ def load(*, customers: int, orders: int, seed: int) -> dict:
             %s::timestamptz - make_interval(secs => (random() * %s)::int),
             %s::timestamptz, NULL
         FROM generate_series(1, %s) g
-    """, [now.isoformat(), horizon, now.isoformat(), customers])
+    """,
+        [now.isoformat(), horizon, now.isoformat(), customers],
+    )
     cur.execute("UPDATE users_customer SET signup_at = created_at")
     cur.execute("SELECT MIN(id), MAX(id) FROM users_customer")
     lo, hi = cur.fetchone()
-    cur.execute("SELECT id, EXTRACT(EPOCH FROM (%s::timestamptz - created_at))::int FROM users_customer ORDER BY id",
-                [now.isoformat()])
+    cur.execute(
+        "SELECT id, EXTRACT(EPOCH FROM (%s::timestamptz - created_at))::int FROM users_customer ORDER BY id",
+        [now.isoformat()],
+    )
     ids_age = np.array(cur.fetchall(), dtype=np.int64)
     ids, age = ids_age[:, 0], ids_age[:, 1]
     # A BG/NBD-like process: each customer buys at a gamma-distributed daily rate while
@@ -116,20 +137,30 @@ def load(*, customers: int, orders: int, seed: int) -> dict:
     amount = np.round(np.exp(rng.normal(4.6, 1.0, size=cust.size)), 2)
     status = rng.choice(np.array([0, 1, 2], dtype=np.int8), size=cust.size, p=[0.94, 0.04, 0.02])
     cur.execute("DROP TABLE IF EXISTS bench_order_stage")
-    cur.execute("CREATE UNLOGGED TABLE bench_order_stage (customer_id bigint, amount numeric(12,2), status smallint, ago int)")
+    cur.execute(
+        "CREATE UNLOGGED TABLE bench_order_stage (customer_id bigint, amount numeric(12,2), status smallint, ago int)"
+    )
     step = 2_000_000
     for start in range(0, cust.size, step):
         part = slice(start, start + step)
-        _copy(cur, "bench_order_stage", "customer_id, amount, status, ago",
-              pd.DataFrame({"c": cust[part], "a": amount[part], "s": status[part], "g": ago[part]}))
+        _copy(
+            cur,
+            "bench_order_stage",
+            "customer_id, amount, status, ago",
+            pd.DataFrame({"c": cust[part], "a": amount[part], "s": status[part], "g": ago[part]}),
+        )
     with bulk_load(Order, analyze=(Customer,)):
-        cur.execute("""
-            INSERT INTO users_order (external_id, customer_id, amount, currency, status, occurred_at, created_at, updated_at)
+        cur.execute(
+            """
+            INSERT INTO users_order
+                (external_id, customer_id, amount, currency, status, occurred_at, created_at, updated_at)
             SELECT 'o' || row_number() OVER (), customer_id, amount, 'CNY',
                    (ARRAY['paid', 'refunded', 'cancelled'])[status + 1],
                    %s::timestamptz - make_interval(secs => ago), %s::timestamptz, %s::timestamptz
             FROM bench_order_stage
-        """, [now.isoformat()] * 3)
+        """,
+            [now.isoformat()] * 3,
+        )
     cur.execute("DROP TABLE bench_order_stage")
     return {"load_s": round(time.monotonic() - started, 1), "id_range": [lo, hi]}
 
@@ -161,12 +192,24 @@ def _full_recompute(chunk_size: int):
 
 CUSTOM_SEGMENTS = {
     "Growing and mature": {"field": "stage", "op": "in", "value": ["growing", "mature"]},
-    "Core, still buying": {"op": "and", "conditions": [{"field": "tier", "op": "in", "value": ["core", "super_vip"]},
-                                                       {"field": "r_score", "op": "gte", "value": 4}]},
-    "Slipping away": {"op": "and", "conditions": [{"field": "p_alive", "op": "lt", "value": 0.5},
-                                                  {"field": "f_score", "op": "gte", "value": 3}]},
-    "Champions or loyal": {"op": "or", "conditions": [{"field": "rfm_segment", "op": "eq", "value": "champions"},
-                                                      {"field": "rfm_segment", "op": "eq", "value": "loyal"}]},
+    "Core, still buying": {
+        "op": "and",
+        "conditions": [
+            {"field": "tier", "op": "in", "value": ["core", "super_vip"]},
+            {"field": "r_score", "op": "gte", "value": 4},
+        ],
+    },
+    "Slipping away": {
+        "op": "and",
+        "conditions": [{"field": "p_alive", "op": "lt", "value": 0.5}, {"field": "f_score", "op": "gte", "value": 3}],
+    },
+    "Champions or loyal": {
+        "op": "or",
+        "conditions": [
+            {"field": "rfm_segment", "op": "eq", "value": "champions"},
+            {"field": "rfm_segment", "op": "eq", "value": "loyal"},
+        ],
+    },
     "Big spenders this year": {"field": "monetary", "op": "gte", "value": 2000},
 }
 
@@ -181,16 +224,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--db", default="opsdesk_bench_segments")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/12")
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep the database of an earlier run with the same sizes (skips the load)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the database of an earlier run with the same sizes (skips the load)"
+    )
     args = parser.parse_args()
 
     reuse = args.reuse and _loaded(args.db, args.customers, args.orders)
     if not reuse:
         _psql(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
         _psql(f"CREATE DATABASE {args.db}")
-    env = {**os.environ, "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.db}", "REDIS_URL": args.redis,
-           "DJANGO_SETTINGS_MODULE": "ops_site.settings.base", "DEBUG": "false", "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{args.db}",
+        "REDIS_URL": args.redis,
+        "DJANGO_SETTINGS_MODULE": "ops_site.settings.base",
+        "DEBUG": "false",
+        "LOG_LEVEL": "WARNING",
+    }
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     os.environ.update(env)
     subprocess.run(["redis-cli", "-u", args.redis, "flushdb"], check=True, capture_output=True)
@@ -207,9 +257,11 @@ def main() -> None:
     if reuse:
         with connection.cursor() as cur:  # back to the loaded state: no runs, no incremental orders
             cur.execute("DELETE FROM users_order WHERE external_id LIKE 'inc%%'")
-            cur.execute("TRUNCATE segments_stagechange, segments_segmentsizesnapshot, segments_customerscore, "
-                        "segments_aggregatestaging, segments_predictionstaging, segments_segmentrun, "
-                        "segments_segmentmembershipchange, segments_segmentmembership, segments_segment CASCADE")
+            cur.execute(
+                "TRUNCATE segments_stagechange, segments_segmentsizesnapshot, segments_customerscore, "
+                "segments_aggregatestaging, segments_predictionstaging, segments_segmentrun, "
+                "segments_segmentmembershipchange, segments_segmentmembership, segments_segment CASCADE"
+            )
         info = {"load_s": None}
     else:
         with transaction.atomic():  # bulk_load's index drop and rebuild are transactional DDL
@@ -231,9 +283,26 @@ def main() -> None:
     app.conf.task_default_queue = queue
     env["CELERY_DEFAULT_QUEUE"] = queue  # the chord's subtasks, sent from the worker, go there too
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "ops_site", "worker", "-Q", queue, "-c", str(args.workers),
-         "--without-gossip", "--without-mingle", "-l", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "ops_site",
+            "worker",
+            "-Q",
+            queue,
+            "-c",
+            str(args.workers),
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
     )
     try:
         time.sleep(4)  # let the worker connect before the clock starts
@@ -247,7 +316,8 @@ def main() -> None:
         # 1% of customers change: one new paid order each.
         with connection.cursor() as cur:
             cur.execute("""
-                INSERT INTO users_order (external_id, customer_id, amount, currency, status, occurred_at, created_at, updated_at)
+                INSERT INTO users_order
+                    (external_id, customer_id, amount, currency, status, occurred_at, created_at, updated_at)
                 SELECT 'inc' || id, id, 88.00, 'CNY', 'paid', now(), now(), now()
                 FROM users_customer WHERE id % 100 = 0
             """)
@@ -287,31 +357,35 @@ def main() -> None:
         worker.wait(30)
 
     phases = run.phases
-    print(json.dumps({
-        "bench": "segments",
-        "customers": args.customers,
-        "orders": args.orders,
-        "workers": args.workers,
-        "chunk_size": args.chunk_size,
-        "load_s": info["load_s"],
-        "full_recompute_s": round(full_s, 2),
-        "phases_s": phases,
-        "full_recompute_first_counts": run.counts,
-        "nightly_recompute_s": round(nightly_s, 2),
-        "nightly_phases_s": nightly.phases,
-        "nightly_counts": nightly.counts,
-        "worker_peak_rss_mb": worker_peak,
-        "incremental_changed_customers": changed,
-        "incremental_dirty_customers": dirty,
-        "incremental_s": round(incremental_s, 2),
-        "incremental_phases_s": inc_run.phases,
-        "incremental_counts": inc_run.counts,
-        "custom_segments": len(CUSTOM_SEGMENTS),
-        "naive_s_per_customer": round(naive_per_customer, 5),
-        "naive_extrapolated_s": round(naive_total, 1),
-        "speedup_vs_naive": round(naive_total / full_s, 1),
-        "machine": f"{os.cpu_count()} cores, {round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB",
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "segments",
+                "customers": args.customers,
+                "orders": args.orders,
+                "workers": args.workers,
+                "chunk_size": args.chunk_size,
+                "load_s": info["load_s"],
+                "full_recompute_s": round(full_s, 2),
+                "phases_s": phases,
+                "full_recompute_first_counts": run.counts,
+                "nightly_recompute_s": round(nightly_s, 2),
+                "nightly_phases_s": nightly.phases,
+                "nightly_counts": nightly.counts,
+                "worker_peak_rss_mb": worker_peak,
+                "incremental_changed_customers": changed,
+                "incremental_dirty_customers": dirty,
+                "incremental_s": round(incremental_s, 2),
+                "incremental_phases_s": inc_run.phases,
+                "incremental_counts": inc_run.counts,
+                "custom_segments": len(CUSTOM_SEGMENTS),
+                "naive_s_per_customer": round(naive_per_customer, 5),
+                "naive_extrapolated_s": round(naive_total, 1),
+                "speedup_vs_naive": round(naive_total / full_s, 1),
+                "machine": f"{os.cpu_count()} cores, {_memory_gib()} GiB",
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

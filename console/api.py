@@ -53,15 +53,18 @@ class CustomerListApi(ListAPIView):
         form = CustomerFilter(self.request.query_params)
         if not form.is_valid():
             raise ApplicationError(
-                "Invalid filter.", code="invalid_filter",
+                "Invalid filter.",
+                code="invalid_filter",
                 details={name: [str(m) for m in messages] for name, messages in form.errors.items()},
             )
         data = form.form.cleaned_data
         stage, tier, segment = data.get("stage") or None, data.get("tier") or None, data.get("segment") or None
         return users_selectors.customer_list(
-            tag=data.get("tag") or None, updated_since=data.get("updated_since"),
+            tag=data.get("tag") or None,
+            updated_since=data.get("updated_since"),
             ids=segments_selectors.customer_ids_in(stage=stage, tier=tier, segment=segment)
-            if stage or tier or segment else None,
+            if stage or tier or segment
+            else None,
         )
 
     def get_serializer_context(self):
@@ -71,9 +74,13 @@ class CustomerListApi(ListAPIView):
         parameters=[
             OpenApiParameter("tag", str, description="customers carrying this tag"),
             OpenApiParameter("updated_since", str, description="changed at or after this ISO 8601 instant"),
-            OpenApiParameter("stage", str, description="lifecycle stage (prospect, new, growing, mature, churn_warning, churned)"),
+            OpenApiParameter(
+                "stage", str, description="lifecycle stage (prospect, new, growing, mature, churn_warning, churned)"
+            ),
             OpenApiParameter("tier", str, description="value tier (super_vip, core, active, normal, potential)"),
-            OpenApiParameter("segment", str, description="segment slug, e.g. stage-mature, rfm-high_value, or a custom slug"),
+            OpenApiParameter(
+                "segment", str, description="segment slug, e.g. stage-mature, rfm-high_value, or a custom slug"
+            ),
         ]
     )
     def get(self, request, *args, **kwargs):
@@ -103,5 +110,3 @@ class CustomerProfileApi(APIView):
         customer = users_selectors.customer_get(external_id=external_id)
         data = CustomerOut(customer, context={"pii": request_can_see_pii(request)}).data
         return Response({**data, **selectors.customer_profile_sections(customer=customer)})
-
-

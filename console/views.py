@@ -58,8 +58,12 @@ def _section(key: str, value) -> dict:
         kind = "list" if value else "empty"
     else:
         kind = "empty" if value in (None, "") else "value"
-    return {"key": key, "label": SECTION_LABELS.get(key, key.replace("_", " ").capitalize()),
-            "kind": kind, "value": value}
+    return {
+        "key": key,
+        "label": SECTION_LABELS.get(key, key.replace("_", " ").capitalize()),
+        "kind": kind,
+        "value": value,
+    }
 
 
 @login_required
@@ -76,20 +80,22 @@ def customer_detail(request, external_id):
         props = json.dumps(event.properties, ensure_ascii=False, sort_keys=True) if event.properties else ""
         events.append({"event": event, "properties": props if can_see_pii else mask_text(props)})
     profile = selectors.customer_profile_sections(customer=customer)
-    return render(request, "console/customer_detail.html", {
-        "customer": customer,
-        **pii_displays(customer, can_see_pii=can_see_pii),
-        "can_see_pii": can_see_pii,
-        "consents": [
-            {"label": Channel(channel).label, "granted": consent[channel]} for channel in CONSENT_FIELDS
-        ],
-        "tags": [t.tag for t in customer.tags.all()],
-        # One COUNT; users.selectors has no referral reader yet.
-        "referral_count": customer.referrals.count(),
-        "orders": users_selectors.customer_recent_orders(customer=customer, limit=20),
-        "events": events,
-        "sections": [_section(k, v) for k, v in profile.items() if k not in PANELLED_SECTIONS],
-        "points": _points_panel(customer, profile),
-        "segments_panel": segments_panel_context(customer=customer, profile=profile),
-        "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
-    })
+    return render(
+        request,
+        "console/customer_detail.html",
+        {
+            "customer": customer,
+            **pii_displays(customer, can_see_pii=can_see_pii),
+            "can_see_pii": can_see_pii,
+            "consents": [{"label": Channel(channel).label, "granted": consent[channel]} for channel in CONSENT_FIELDS],
+            "tags": [t.tag for t in customer.tags.all()],
+            # One COUNT; users.selectors has no referral reader yet.
+            "referral_count": customer.referrals.count(),
+            "orders": users_selectors.customer_recent_orders(customer=customer, limit=20),
+            "events": events,
+            "sections": [_section(k, v) for k, v in profile.items() if k not in PANELLED_SECTIONS],
+            "points": _points_panel(customer, profile),
+            "segments_panel": segments_panel_context(customer=customer, profile=profile),
+            "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
+        },
+    )

@@ -8,9 +8,7 @@ from .services import api_key_create, api_key_revoke, api_key_update
 
 
 class ApiKeyCreateForm(forms.ModelForm):
-    scopes = forms.MultipleChoiceField(
-        label=_("scopes"), choices=ApiScope.choices, widget=forms.CheckboxSelectMultiple
-    )
+    scopes = forms.MultipleChoiceField(label=_("scopes"), choices=ApiScope.choices, widget=forms.CheckboxSelectMultiple)
 
     class Meta:
         model = ApiKey
@@ -40,8 +38,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if change:
             # The form edited ``obj`` in memory; the service compares it with the stored row.
             stored = ApiKey.objects.get(pk=obj.pk)
-            api_key_update(key=stored, actor=request.user,
-                           **{f: form.cleaned_data[f] for f in form.changed_data if f in ("name", "rate_limit", "expires_at")})
+            api_key_update(
+                key=stored,
+                actor=request.user,
+                **{f: form.cleaned_data[f] for f in form.changed_data if f in ("name", "rate_limit", "expires_at")},
+            )
             return None
         key, full = api_key_create(
             name=form.cleaned_data["name"],

@@ -83,7 +83,9 @@ def _field_path(loc: tuple) -> str:
     return ".".join(str(part) for part in loc) or "item"
 
 
-def validate_batch(payload: Any, row_model: type[RowT], *, unique_field: str | None = "external_id") -> ValidatedBatch[RowT]:
+def validate_batch(
+    payload: Any, row_model: type[RowT], *, unique_field: str | None = "external_id"
+) -> ValidatedBatch[RowT]:
     """Validates the envelope (400 on failure) and each row (collected as row errors)."""
     if not isinstance(payload, dict):
         raise ApplicationError("The body must be a JSON object with an 'items' list.", code="malformed_request")

@@ -85,5 +85,3 @@ def bulk_load(*models, analyze=()) -> Iterator[None]:
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # Django declares them INITIALLY DEFERRED
             # Fresh statistics, or the roll-up that follows is planned for empty tables.
             cursor.execute(f"ANALYZE {', '.join(q(t) for t in [*tables, *(m._meta.db_table for m in analyze)])}")
-
-

@@ -38,8 +38,15 @@ class Canvas:
     def frame(self) -> dict:
         """What every chart template reads: the canvas, the plot area's edges, and the
         baseline of the x-axis labels."""
-        return {"width": self.width, "height": self.height, "left": self.pad_left, "right": self.width - self.pad_right,
-                "top": self.pad_top, "bottom": self.bottom, "label_y": self.bottom + 18}
+        return {
+            "width": self.width,
+            "height": self.height,
+            "left": self.pad_left,
+            "right": self.width - self.pad_right,
+            "top": self.pad_top,
+            "bottom": self.bottom,
+            "label_y": self.bottom + 18,
+        }
 
 
 def nice_max(value: float) -> float:

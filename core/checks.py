@@ -17,9 +17,11 @@ def sqlite_version_check(app_configs, **kwargs):
 def sqlite_version_errors(*, engine: str, version: tuple) -> list[Error]:
     if not engine.endswith("sqlite3") or version >= MIN_SQLITE:
         return []
-    return [Error(
-        f"SQLite {'.'.join(map(str, version))} is too old for Ops Desk's embedded default: it needs "
-        f"{'.'.join(map(str, MIN_SQLITE))} or newer (UPDATE … FROM, IS DISTINCT FROM).",
-        hint="Use a Python built against a newer SQLite, or set DATABASE_URL to PostgreSQL.",
-        id="core.E001",
-    )]
+    return [
+        Error(
+            f"SQLite {'.'.join(map(str, version))} is too old for Ops Desk's embedded default: it needs "
+            f"{'.'.join(map(str, MIN_SQLITE))} or newer (UPDATE … FROM, IS DISTINCT FROM).",
+            hint="Use a Python built against a newer SQLite, or set DATABASE_URL to PostgreSQL.",
+            id="core.E001",
+        )
+    ]

@@ -43,4 +43,6 @@ def healthz(request):
         except Exception as exc:  # the point is to report any failure
             healthy = False
             results[name] = {"ok": False, "error": type(exc).__name__}
-    return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": results}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": results}, status=200 if healthy else 503
+    )

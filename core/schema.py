@@ -25,11 +25,14 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
 
 class ErrorBody(BaseModel):
-    code: str = Field(description="What went wrong, for a client to act on: invalid, malformed_request, not_found, "
-                                  "insufficient_points, idempotency_key_reused, batch_rejected, throttled, …")
+    code: str = Field(
+        description="What went wrong, for a client to act on: invalid, malformed_request, not_found, "
+        "insufficient_points, idempotency_key_reused, batch_rejected, throttled, …"
+    )
     message: str = Field(description="A sentence for a person.")
-    details: dict[str, Any] = Field(description="Structured context; depends on the code (e.g. errors, fields, "
-                                                "retry_after_seconds).")
+    details: dict[str, Any] = Field(
+        description="Structured context; depends on the code (e.g. errors, fields, retry_after_seconds)."
+    )
 
 
 class ErrorOut(BaseModel):
@@ -52,5 +55,6 @@ COMMON_ERRORS = (401, 403, 429)
 
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
     """The error responses of an operation (the common ones plus ``statuses``), all in the error shape."""
-    return {s: OpenApiResponse(ErrorOut, description=_ERROR_DESCRIPTIONS[s])
-            for s in sorted({*COMMON_ERRORS, *statuses})}
+    return {
+        s: OpenApiResponse(ErrorOut, description=_ERROR_DESCRIPTIONS[s]) for s in sorted({*COMMON_ERRORS, *statuses})
+    }

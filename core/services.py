@@ -69,8 +69,9 @@ def _audit_entry(*, actor, action: str, obj: Any, changes: dict) -> AuditEntry:
     )
 
 
-def audit_record(*, actor, action: str, obj: Any, changes: dict | None = None,
-                 before: dict | None = None, after: dict | None = None) -> AuditEntry:
+def audit_record(
+    *, actor, action: str, obj: Any, changes: dict | None = None, before: dict | None = None, after: dict | None = None
+) -> AuditEntry:
     """Writes one audit row. Give ``changes`` as they are, or ``before`` and ``after``
     (field → value) to store the fields that differ as ``{field: [from, to]}``."""
     if before is not None or after is not None:
@@ -117,8 +118,13 @@ def api_key_revoke(*, key: ApiKey, actor=None) -> ApiKey:
         with transaction.atomic():
             key.revoked_at = timezone.now()
             key.save(update_fields=["revoked_at"])
-            audit_record(actor=actor, action="api_key.revoke", obj=key, before={"revoked_at": None},
-                         after={"revoked_at": key.revoked_at})
+            audit_record(
+                actor=actor,
+                action="api_key.revoke",
+                obj=key,
+                before={"revoked_at": None},
+                after={"revoked_at": key.revoked_at},
+            )
     return key
 
 

@@ -42,9 +42,7 @@ def dashboard_kpis(*, now: datetime) -> dict:
         buyers=Count("id", filter=Q(paid_orders__gte=1)),
         repeat_buyers=Count("id", filter=Q(paid_orders__gte=2)),
     )
-    orders = Order.objects.filter(
-        status=OrderStatus.PAID, occurred_at__gte=month_ago, occurred_at__lte=now
-    ).aggregate(
+    orders = Order.objects.filter(status=OrderStatus.PAID, occurred_at__gte=month_ago, occurred_at__lte=now).aggregate(
         count=Count("id"),
         revenue=Coalesce(Sum("amount"), Value(Decimal("0")), output_field=_MONEY),
     )

@@ -28,28 +28,40 @@ def daily_chart(series: list[dict]) -> dict:
     for i, row in enumerate(series):
         x = c.pad_left + i * slot
         h = c.height_of(row["new_customers"], max_new)
-        bars.append({
-            "x": round(x + slot * 0.15, 1), "y": round(bottom - h, 1),
-            "w": round(slot * 0.7, 1), "h": round(h, 1), "row": row,
-        })
+        bars.append(
+            {
+                "x": round(x + slot * 0.15, 1),
+                "y": round(bottom - h, 1),
+                "w": round(slot * 0.7, 1),
+                "h": round(h, 1),
+                "row": row,
+            }
+        )
         points.append((round(x + slot / 2, 1), round(c.y(float(row["revenue"]), max_rev), 1)))
 
     ticks = []
     for fraction in (0, 0.5, 1):
         y = round(bottom - c.plot_h * fraction, 1)
         new_label = max_new * fraction
-        ticks.append({"y": y, "left": int(new_label) if new_label == int(new_label) else new_label,
-                      "right": int(max_rev * fraction)})
+        ticks.append(
+            {
+                "y": y,
+                "left": int(new_label) if new_label == int(new_label) else new_label,
+                "right": int(max_rev * fraction),
+            }
+        )
     x_labels = [
         {"x": round(c.pad_left + i * slot + slot / 2, 1), "label": row["day"].strftime("%m-%d")}
-        for i, row in enumerate(series) if i % 5 == 0 or i == len(series) - 1
+        for i, row in enumerate(series)
+        if i % 5 == 0 or i == len(series) - 1
     ]
     return {
         **c.frame(),
         "bars": bars,
         "line": polyline(points),
         "dots": [{"x": x, "y": y, "row": row} for (x, y), row in zip(points, series, strict=True)],
-        "ticks": ticks, "x_labels": x_labels,
+        "ticks": ticks,
+        "x_labels": x_labels,
     }
 
 
@@ -58,17 +70,19 @@ def home(request):
     now = timezone.now()
     series = selectors.dashboard_daily_series(now=now)
     kpis = selectors.dashboard_kpis(now=now)
-    percent = {
-        key: None if kpis[key] is None else kpis[key] * 100 for key in ("repeat_purchase_rate", "stickiness")
-    }
-    return render(request, "dashboards/home.html", {
-        "kpis": kpis,
-        "percent": percent,
-        "series": series,
-        "chart": daily_chart(series),
-        "job_runs": selectors.job_runs_recent(limit=10),
-        "segments_card": segments_card_context(),
-        "currency": settings.OPS_CURRENCY,
-        "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
-        "now": now,
-    })
+    percent = {key: None if kpis[key] is None else kpis[key] * 100 for key in ("repeat_purchase_rate", "stickiness")}
+    return render(
+        request,
+        "dashboards/home.html",
+        {
+            "kpis": kpis,
+            "percent": percent,
+            "series": series,
+            "chart": daily_chart(series),
+            "job_runs": selectors.job_runs_recent(limit=10),
+            "segments_card": segments_card_context(),
+            "currency": settings.OPS_CURRENCY,
+            "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
+            "now": now,
+        },
+    )

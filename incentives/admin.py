@@ -45,8 +45,18 @@ class _AuditedAdmin(ImportExportModelAdmin):
 @admin.register(EarningRule)
 class EarningRuleAdmin(_AuditedAdmin):
     resource_classes = [EarningRuleResource]
-    list_display = ["code", "name", "kind", "points", "points_per_yuan", "streak_days", "daily_cap", "is_active",
-                    "active_from", "active_until"]
+    list_display = [
+        "code",
+        "name",
+        "kind",
+        "points",
+        "points_per_yuan",
+        "streak_days",
+        "daily_cap",
+        "is_active",
+        "active_from",
+        "active_until",
+    ]
     list_filter = ["kind", "is_active"]
     search_fields = ["code", "name"]
 
@@ -74,8 +84,14 @@ class BadgeAdmin(_AuditedAdmin):
 
 @admin.register(IncentivePolicy)
 class IncentivePolicyAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "expiry_months", "reminder_days", "growth_window_days", "level_grace_days",
-                    "level_downgrade_margin_pct"]
+    list_display = [
+        "__str__",
+        "expiry_months",
+        "reminder_days",
+        "growth_window_days",
+        "level_grace_days",
+        "level_downgrade_margin_pct",
+    ]
 
     def has_add_permission(self, request):
         return not IncentivePolicy.objects.exists()
@@ -84,8 +100,9 @@ class IncentivePolicyAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        saved = policy_update(actor=request.user, **{f: form.cleaned_data[f] for f in POLICY_FIELDS
-                                                     if f in form.cleaned_data})
+        saved = policy_update(
+            actor=request.user, **{f: form.cleaned_data[f] for f in POLICY_FIELDS if f in form.cleaned_data}
+        )
         obj.pk = saved.pk
         obj._state.adding = False
 

@@ -73,8 +73,9 @@ class PointsRowErrorOut(_Out):
     index: int = Field(description="Position of the item in the request.")
     field: str
     message: str
-    code: str | None = Field(None, description="Present where a client acts on it: insufficient_points, "
-                                               "idempotency_key_reused, not_found, …")
+    code: str | None = Field(
+        None, description="Present where a client acts on it: insufficient_points, idempotency_key_reused, not_found, …"
+    )
 
 
 class PointsBatchEntryOut(_Out):
@@ -198,15 +199,22 @@ class PointsEntryApi(APIView):
     required_scopes = {"POST": "points:write"}
     required_perms = {"POST": "incentives.add_pointsentry"}
 
-    @extend_schema(request=PointsEntryIn, responses={201: PointsPostedOut, **error_responses(400, 404, 409)},
-                   summary="Earn or spend points (idempotent)")
+    @extend_schema(
+        request=PointsEntryIn,
+        responses={201: PointsPostedOut, **error_responses(400, 404, 409)},
+        summary="Earn or spend points (idempotent)",
+    )
     def post(self, request):
         body = validate_body(PointsEntryIn, request.data)
         customer = customer_ref(external_id=body.customer)
         try:
             posted = services.points_post(
-                customer=customer, kind=body.kind, amount=body.amount, reason=body.reason,
-                idempotency_key=_client_key(body.idempotency_key), source=EntrySource.API,
+                customer=customer,
+                kind=body.kind,
+                amount=body.amount,
+                reason=body.reason,
+                idempotency_key=_client_key(body.idempotency_key),
+                source=EntrySource.API,
             )
         except Conflict as exc:
             if exc.code == "idempotency_key_reused":
@@ -214,8 +222,13 @@ class PointsEntryApi(APIView):
             raise
         headers = {"Idempotent-Replayed": "true"} if posted.replayed else {}
         return Response(
-            {"customer": customer.external_id, "entry": entry_out(posted.entry), "balance_after": posted.entry.balance_after},
-            status=201, headers=headers,
+            {
+                "customer": customer.external_id,
+                "entry": entry_out(posted.entry),
+                "balance_after": posted.entry.balance_after,
+            },
+            status=201,
+            headers=headers,
         )
 
 
@@ -227,32 +240,52 @@ class PointsEntryBatchApi(APIView):
     required_scopes = {"POST": "points:write"}
     required_perms = {"POST": "incentives.add_pointsentry"}
 
-    @extend_schema(request=PointsEntryBatchIn, responses={200: PointsBatchOut, **error_responses(400, 422)},
-                   summary="Earn or spend points in a batch of up to 1,000 entries (each idempotent)")
+    @extend_schema(
+        request=PointsEntryBatchIn,
+        responses={200: PointsBatchOut, **error_responses(400, 422)},
+        summary="Earn or spend points in a batch of up to 1,000 entries (each idempotent)",
+    )
     def post(self, request):
         batch = validate_batch(request.data, PointsEntryIn, unique_field=None)
         known = customer_refs(external_ids=[row.customer for _, row in batch.rows])
-        batch.reject_many([RowError(i, "customer", f"Unknown customer {row.customer!r}.", "not_found")
-                           for i, row in batch.rows if row.customer not in known])
+        batch.reject_many(
+            [
+                RowError(i, "customer", f"Unknown customer {row.customer!r}.", "not_found")
+                for i, row in batch.rows
+                if row.customer not in known
+            ]
+        )
         batch.raise_if_atomic_and_errors()
         # With atomic, every item got this far, so positions in ``rows`` are request indexes.
-        outcomes = services.points_post_batch(atomic=batch.atomic, requests=[
-            services.EntryRequest(customer_id=known[row.customer].pk, timezone=known[row.customer].timezone,
-                                  kind=row.kind, amount=row.amount, reason=row.reason,
-                                  idempotency_key=_client_key(row.idempotency_key))
-            for _, row in batch.rows
-        ])
+        outcomes = services.points_post_batch(
+            atomic=batch.atomic,
+            requests=[
+                services.EntryRequest(
+                    customer_id=known[row.customer].pk,
+                    timezone=known[row.customer].timezone,
+                    kind=row.kind,
+                    amount=row.amount,
+                    reason=row.reason,
+                    idempotency_key=_client_key(row.idempotency_key),
+                )
+                for _, row in batch.rows
+            ],
+        )
         indexes = [i for i, _ in batch.rows]
         errors = [*batch.errors, *services.outcome_errors(outcomes, indexes)]
         written = [(i, row, o) for (i, row), o in zip(batch.rows, outcomes, strict=True) if o.error is None]
-        return Response({
-            "created": sum(not o.replayed for _, _, o in written),
-            "updated": 0,
-            "unchanged": sum(o.replayed for _, _, o in written),
-            "errors": [e.as_dict() for e in sorted(errors, key=lambda e: e.index)],
-            "entries": [{"index": i, "customer": row.customer, "replayed": o.replayed, "entry": entry_out(o.entry)}
-                        for i, row, o in written],
-        })
+        return Response(
+            {
+                "created": sum(not o.replayed for _, _, o in written),
+                "updated": 0,
+                "unchanged": sum(o.replayed for _, _, o in written),
+                "errors": [e.as_dict() for e in sorted(errors, key=lambda e: e.index)],
+                "entries": [
+                    {"index": i, "customer": row.customer, "replayed": o.replayed, "entry": entry_out(o.entry)}
+                    for i, row, o in written
+                ],
+            }
+        )
 
 
 class CustomerPointsApi(APIView):
@@ -260,16 +293,21 @@ class CustomerPointsApi(APIView):
     required_scopes = {"GET": "customers:read"}
     required_perms = {"GET": "incentives.view_pointsentry"}
 
-    @extend_schema(responses={200: CustomerPointsOut, **error_responses(404)}, summary="A customer's balance, level, badges, recent entries and expiring points")
+    @extend_schema(
+        responses={200: CustomerPointsOut, **error_responses(404)},
+        summary="A customer's balance, level, badges, recent entries and expiring points",
+    )
     def get(self, request, external_id: str):
         customer = customer_get(external_id=external_id)
-        return Response({
-            "customer": customer.external_id,
-            **selectors.points_summary(customer=customer),
-            "level": selectors.customer_level(customer=customer),
-            "badges": selectors.customer_badges(customer=customer),
-            "recent_entries": [entry_out(e) for e in selectors.customer_entries(customer=customer, limit=20)],
-        })
+        return Response(
+            {
+                "customer": customer.external_id,
+                **selectors.points_summary(customer=customer),
+                "level": selectors.customer_level(customer=customer),
+                "badges": selectors.customer_badges(customer=customer),
+                "recent_entries": [entry_out(e) for e in selectors.customer_entries(customer=customer, limit=20)],
+            }
+        )
 
 
 class RewardListApi(APIView):
@@ -277,13 +315,25 @@ class RewardListApi(APIView):
     required_scopes = {"GET": "customers:read"}
     required_perms = {"GET": "incentives.view_reward"}
 
-    @extend_schema(responses={200: RewardListOut, **error_responses()}, summary="Rewards available in the points mall now")
+    @extend_schema(
+        responses={200: RewardListOut, **error_responses()}, summary="Rewards available in the points mall now"
+    )
     def get(self, request):
-        return Response({"results": [
-            {"id": r.pk, "name": r.name, "description": r.description, "points_price": r.points_price,
-             "stock": r.stock, "valid_until": r.valid_until.isoformat() if r.valid_until else None}
-            for r in selectors.reward_list(available_only=True)
-        ]})
+        return Response(
+            {
+                "results": [
+                    {
+                        "id": r.pk,
+                        "name": r.name,
+                        "description": r.description,
+                        "points_price": r.points_price,
+                        "stock": r.stock,
+                        "valid_until": r.valid_until.isoformat() if r.valid_until else None,
+                    }
+                    for r in selectors.reward_list(available_only=True)
+                ]
+            }
+        )
 
 
 class RewardRedeemApi(APIView):
@@ -291,17 +341,26 @@ class RewardRedeemApi(APIView):
     required_scopes = {"POST": "points:write"}
     required_perms = {"POST": "incentives.add_redemption"}
 
-    @extend_schema(request=RedeemIn, responses={201: RedeemedOut, **error_responses(400, 404, 409)},
-                   summary="Redeem a reward (idempotent)")
+    @extend_schema(
+        request=RedeemIn,
+        responses={201: RedeemedOut, **error_responses(400, 404, 409)},
+        summary="Redeem a reward (idempotent)",
+    )
     def post(self, request, reward_id: int):
         body = validate_body(RedeemIn, request.data)
         customer = customer_ref(external_id=body.customer)
-        redemption, replayed = services.reward_redeem(customer=customer, reward_id=reward_id, idempotency_key=body.idempotency_key)
+        redemption, replayed = services.reward_redeem(
+            customer=customer, reward_id=reward_id, idempotency_key=body.idempotency_key
+        )
         headers = {"Idempotent-Replayed": "true"} if replayed else {}
         return Response(
-            {"customer": customer.external_id, "redemption": redemption_out(redemption),
-             "balance_after": redemption.spend_entry.balance_after},
-            status=201, headers=headers,
+            {
+                "customer": customer.external_id,
+                "redemption": redemption_out(redemption),
+                "balance_after": redemption.spend_entry.balance_after,
+            },
+            status=201,
+            headers=headers,
         )
 
 
@@ -310,8 +369,11 @@ class RedemptionCancelApi(APIView):
     required_scopes = {"POST": "points:write"}
     required_perms = {"POST": "incentives.change_redemption"}
 
-    @extend_schema(request=None, responses={200: RedemptionCancelledOut, **error_responses(404)},
-                   summary="Cancel a redemption: points back, stock back")
+    @extend_schema(
+        request=None,
+        responses={200: RedemptionCancelledOut, **error_responses(404)},
+        summary="Cancel a redemption: points back, stock back",
+    )
     def post(self, request, redemption_id: int):
         redemption = selectors.redemption_get(redemption_id=redemption_id)
         if redemption is None:

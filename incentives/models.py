@@ -37,7 +37,9 @@ class PointsAccount(models.Model):
     growth_value = models.BigIntegerField(_("growth value"), default=0)
     level = models.ForeignKey("Level", verbose_name=_("level"), null=True, blank=True, on_delete=models.SET_NULL)
     level_below_since = models.DateTimeField(
-        _("below the level's threshold since"), null=True, blank=True,
+        _("below the level's threshold since"),
+        null=True,
+        blank=True,
         help_text=_("set while growth value is clearly under the level; the level drops after the grace period"),
     )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -53,8 +55,9 @@ class PointsAccount(models.Model):
 
 class PointsEntry(models.Model):
     # No index of its own: the (customer, idempotency_key) constraint and points_cust_time lead with it.
-    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.PROTECT,
-                                 related_name="points_entries", db_index=False)
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="points_entries", db_index=False
+    )
     kind = models.CharField(_("kind"), max_length=8, choices=EntryKind.choices)
     amount = models.BigIntegerField(_("amount"), help_text=_("signed: positive adds points, negative takes them"))
     growth = models.BigIntegerField(_("growth value"), default=0)
@@ -68,16 +71,25 @@ class PointsEntry(models.Model):
         "self", verbose_name=_("reverses"), null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
     )
     operator = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("operator"), null=True, blank=True, on_delete=models.PROTECT,
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("operator"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="+",
     )
     balance_after = models.BigIntegerField(_("balance after"))
     earned_on = models.DateField(
-        _("earned on"), null=True, blank=True, help_text=_("the customer-local day of the fact a rule paid for (daily caps)")
+        _("earned on"),
+        null=True,
+        blank=True,
+        help_text=_("the customer-local day of the fact a rule paid for (daily caps)"),
     )
     created_at = models.DateTimeField(_("created at"), db_index=True)
     expires_at = models.DateTimeField(
-        _("expires at"), null=True, blank=True,
+        _("expires at"),
+        null=True,
+        blank=True,
         help_text=_("on a credit: when its points lapse; on a reversal of a credit: the reversed credit's expiry"),
     )
 
@@ -128,8 +140,12 @@ class EarningRule(models.Model):
         _("points"), default=0, help_text=_("points per trigger (for invites: each of inviter and invitee)")
     )
     points_per_yuan = models.DecimalField(_("points per yuan"), max_digits=8, decimal_places=3, default=0)
-    streak_days = models.PositiveIntegerField(_("streak days"), default=0, help_text=_("streak rules: pays on every N-th consecutive day"))
-    daily_cap = models.PositiveIntegerField(_("daily cap"), default=0, help_text=_("most points a customer earns from this rule per day; 0 = no cap"))
+    streak_days = models.PositiveIntegerField(
+        _("streak days"), default=0, help_text=_("streak rules: pays on every N-th consecutive day")
+    )
+    daily_cap = models.PositiveIntegerField(
+        _("daily cap"), default=0, help_text=_("most points a customer earns from this rule per day; 0 = no cap")
+    )
     counts_for_growth = models.BooleanField(_("counts toward growth value"), default=True)
     active_from = models.DateTimeField(_("active from"), null=True, blank=True)
     active_until = models.DateTimeField(_("active until"), null=True, blank=True)
@@ -162,14 +178,16 @@ class IncentivePolicy(models.Model):
     """The one row of program-wide settings (expiry, level grace)."""
 
     expiry_months = models.PositiveIntegerField(
-        _("points expire after (months)"), default=12,
+        _("points expire after (months)"),
+        default=12,
         help_text=_("points expire at the end of the N-th month after the month they were earned; 0 = never"),
     )
     reminder_days = models.PositiveIntegerField(_("remind this many days before expiry"), default=30)
     growth_window_days = models.PositiveIntegerField(_("growth value window (days)"), default=365)
     level_grace_days = models.PositiveIntegerField(_("level grace period (days)"), default=30)
     level_downgrade_margin_pct = models.PositiveIntegerField(
-        _("downgrade margin (%)"), default=10,
+        _("downgrade margin (%)"),
+        default=10,
         help_text=_("a level drops only when growth value is this far under its threshold for the whole grace period"),
     )
 
@@ -278,7 +296,9 @@ class Redemption(models.Model):
     class Meta:
         verbose_name = _("redemption")
         verbose_name_plural = _("redemptions")
-        constraints = [models.UniqueConstraint(fields=["customer", "idempotency_key"], name="uniq_redemption_idempotency")]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "idempotency_key"], name="uniq_redemption_idempotency")
+        ]
 
     def __str__(self) -> str:
         return f"{self.reward} ← {self.customer_id}"

@@ -32,8 +32,19 @@ class EarningRuleResource(_CatalogueResource):
     class Meta:
         model = EarningRule
         import_id_fields = ["code"]
-        fields = ["code", "name", "kind", "points", "points_per_yuan", "streak_days", "daily_cap",
-                  "counts_for_growth", "active_from", "active_until", "is_active"]
+        fields = [
+            "code",
+            "name",
+            "kind",
+            "points",
+            "points_per_yuan",
+            "streak_days",
+            "daily_cap",
+            "counts_for_growth",
+            "active_from",
+            "active_until",
+            "is_active",
+        ]
         clean_model_instances = True
         use_transactions = True
         skip_unchanged = True

@@ -81,8 +81,14 @@ def level_for(growth: int, levels: Sequence[LevelStep]) -> LevelStep | None:
 
 
 def next_level(
-    *, current: LevelStep | None, growth: int, below_since: datetime | None, now: datetime,
-    levels: Sequence[LevelStep], grace_days: int, margin_pct: int,
+    *,
+    current: LevelStep | None,
+    growth: int,
+    below_since: datetime | None,
+    now: datetime,
+    levels: Sequence[LevelStep],
+    grace_days: int,
+    margin_pct: int,
 ) -> tuple[LevelStep | None, datetime | None]:
     """(level, below_since) after looking at the growth value now.
 

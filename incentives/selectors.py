@@ -62,7 +62,10 @@ def customers_with_points_expiring(*, within_days: int | None = None, now: datet
     return (
         PointsEntry.objects.values("customer_id")
         .annotate(**_expiry_sums(now, soon))
-        .annotate(expiring=Greatest(F("lapsed_soon") + F("debits"), Value(0)) - Greatest(F("lapsed_now") + F("debits"), Value(0)))
+        .annotate(
+            expiring=Greatest(F("lapsed_soon") + F("debits"), Value(0))
+            - Greatest(F("lapsed_now") + F("debits"), Value(0))
+        )
         .filter(expiring__gt=0)
         .order_by("customer_id")
         .values("customer_id", "expiring")
@@ -71,7 +74,9 @@ def customers_with_points_expiring(*, within_days: int | None = None, now: datet
 
 def customers_with_entries_since(*, since: datetime) -> list[int]:
     """Customers whose points moved at or after ``since`` (an index range on created_at)."""
-    return list(PointsEntry.objects.filter(created_at__gte=since).values_list("customer_id", flat=True).distinct().order_by())
+    return list(
+        PointsEntry.objects.filter(created_at__gte=since).values_list("customer_id", flat=True).distinct().order_by()
+    )
 
 
 def customer_level(*, customer: Customer) -> dict | None:
@@ -129,8 +134,11 @@ def _checkin_streaks_sql(customer_ids: list[int], ending_on_or_after: date | Non
     checkins = Event.objects.filter(customer_id__in=customer_ids, type="checkin")
     zones = list(checkins.values_list("customer__timezone", flat=True).distinct().order_by())
     parts = [
-        checkins.filter(customer__timezone=tz).annotate(day=TruncDate("occurred_at", tzinfo=_zone(tz)))
-        .values("customer_id", "day").distinct().order_by()
+        checkins.filter(customer__timezone=tz)
+        .annotate(day=TruncDate("occurred_at", tzinfo=_zone(tz)))
+        .values("customer_id", "day")
+        .distinct()
+        .order_by()
         for tz in zones
     ]
     if not parts:
@@ -191,8 +199,9 @@ def reward_list(*, now: datetime | None = None, available_only: bool = False) ->
     now = now or timezone.now()
     qs = Reward.objects.order_by("points_price")
     if available_only:
-        qs = qs.filter(is_active=True).filter(Q(valid_from__isnull=True) | Q(valid_from__lte=now),
-                                              Q(valid_until__isnull=True) | Q(valid_until__gt=now))
+        qs = qs.filter(is_active=True).filter(
+            Q(valid_from__isnull=True) | Q(valid_from__lte=now), Q(valid_until__isnull=True) | Q(valid_until__gt=now)
+        )
         qs = qs.filter(Q(stock__isnull=True) | Q(stock__gt=0))
     return qs
 
@@ -207,9 +216,11 @@ def leaderboard(*, kind: str, start: datetime, end: datetime, limit: int = 20) -
     the customer's own timezone (several check-ins on one local day count once)."""
     if kind == "invites":
         rows = (
-            Event.objects.filter(type="invite_accepted", occurred_at__gte=start, occurred_at__lt=end,
-                                 customer__referred_by__isnull=False)
-            .values("customer__referred_by").annotate(score=Count("customer", distinct=True))
+            Event.objects.filter(
+                type="invite_accepted", occurred_at__gte=start, occurred_at__lt=end, customer__referred_by__isnull=False
+            )
+            .values("customer__referred_by")
+            .annotate(score=Count("customer", distinct=True))
             .order_by("-score", "customer__referred_by")[:limit]
         )
         top = [(r["customer__referred_by"], r["score"]) for r in rows]
@@ -220,7 +231,8 @@ def leaderboard(*, kind: str, start: datetime, end: datetime, limit: int = 20) -
         # customer has one zone, so the per-zone tops merge into the overall top.
         for tz in checkins.values_list("customer__timezone", flat=True).distinct().order_by():
             rows = (
-                checkins.filter(customer__timezone=tz).values("customer")
+                checkins.filter(customer__timezone=tz)
+                .values("customer")
                 .annotate(score=Count(TruncDate("occurred_at", tzinfo=_zone(tz)), distinct=True))
                 .order_by("-score", "customer")[:limit]
             )
@@ -231,6 +243,11 @@ def leaderboard(*, kind: str, start: datetime, end: datetime, limit: int = 20) -
     ids, scores = [cid for cid, _ in top], [score for _, score in top]
     names = {c.pk: c for c in Customer.objects.filter(pk__in=ids).only("external_id", "nickname", "name")}
     return [
-        {"rank": i + 1, "customer": names[cid].external_id, "nickname": names[cid].nickname or names[cid].name, "score": score}
+        {
+            "rank": i + 1,
+            "customer": names[cid].external_id,
+            "nickname": names[cid].nickname or names[cid].name,
+            "score": score,
+        }
         for i, (cid, score) in enumerate(zip(ids, scores, strict=True))
     ]

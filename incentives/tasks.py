@@ -38,6 +38,7 @@ def levels_refresh_task() -> None:
 # Subscribers to the users app's hooks (wired by console.apps): they run inside the
 # writer's transaction and only queue the tasks above for after its commit.
 
+
 def orders_changed_queue_rules(*, customer_ids: list[int], order_ids: list[int]) -> None:
     """Pays (or reverses) the purchase points of orders that changed."""
     order_rules_apply_task.delay_on_commit(order_ids)

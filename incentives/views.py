@@ -54,9 +54,13 @@ def points_adjust(request, external_id):
         if form.is_valid():
             try:
                 posted = services.points_post(
-                    customer=customer, kind=EntryKind.ADJUST, amount=form.cleaned_data["amount"],
-                    reason=form.cleaned_data["reason"], idempotency_key=form.idempotency_key(),
-                    source=EntrySource.OPERATOR, operator=request.user,
+                    customer=customer,
+                    kind=EntryKind.ADJUST,
+                    amount=form.cleaned_data["amount"],
+                    reason=form.cleaned_data["reason"],
+                    idempotency_key=form.idempotency_key(),
+                    source=EntrySource.OPERATOR,
+                    operator=request.user,
                 )
             except ApplicationError as exc:
                 form.add_error(None, _error_message(exc))
@@ -64,18 +68,27 @@ def points_adjust(request, external_id):
                 if posted.replayed:
                     messages.info(request, _("This adjustment was already recorded; nothing changed."))
                 else:
-                    messages.success(request, _("Adjusted %(amount)+d points. New balance: %(balance)d.") % {
-                        "amount": posted.entry.amount, "balance": posted.entry.balance_after,
-                    })
+                    messages.success(
+                        request,
+                        _("Adjusted %(amount)+d points. New balance: %(balance)d.")
+                        % {
+                            "amount": posted.entry.amount,
+                            "balance": posted.entry.balance_after,
+                        },
+                    )
                 return redirect("users:detail", external_id=customer.external_id)
     else:
         form = PointsAdjustForm()
-    return render(request, "incentives/points_adjust.html", {
-        "customer": customer,
-        "form": form,
-        "summary": selectors.points_summary(customer=customer),
-        "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
-    })
+    return render(
+        request,
+        "incentives/points_adjust.html",
+        {
+            "customer": customer,
+            "form": form,
+            "summary": selectors.points_summary(customer=customer),
+            "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
+        },
+    )
 
 
 def _reward_state(reward, now: datetime) -> str:
@@ -111,10 +124,14 @@ def points_home(request):
             "checkins": selectors.leaderboard(kind="checkins", start=start_at, end=end_at, limit=LEADERBOARD_SIZE),
         }
     rewards = [{"reward": r, "state": _reward_state(r, now)} for r in selectors.reward_list(now=now)]
-    return render(request, "incentives/points_home.html", {
-        "form": form,
-        "period": period,
-        "boards": boards,
-        "rewards": rewards,
-        "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
-    })
+    return render(
+        request,
+        "incentives/points_home.html",
+        {
+            "form": form,
+            "period": period,
+            "boards": boards,
+            "rewards": rewards,
+            "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
+        },
+    )

@@ -34,26 +34,50 @@ THRESHOLD_FIELDS = set(rules.Thresholds.__dataclass_fields__) | {"clv_horizon_da
 
 
 def _pretty_json(value) -> str:
-    return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>',
-                       json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str))
+    return format_html(
+        '<pre style="margin:0;white-space:pre-wrap">{}</pre>',
+        json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, default=str),
+    )
 
 
 @admin.register(RuleSet)
 class RuleSetAdmin(admin.ModelAdmin):
     form = RuleSetAdminForm
-    list_display = ["version", "is_active", "note", "rfm_window_days", "tier_super_vip_annual", "tier_core_annual",
-                    "churn_warning_p_alive", "created_at", "created_by"]
+    list_display = [
+        "version",
+        "is_active",
+        "note",
+        "rfm_window_days",
+        "tier_super_vip_annual",
+        "tier_core_annual",
+        "churn_warning_p_alive",
+        "created_at",
+        "created_by",
+    ]
     list_display_links = ["version"]
     list_filter = ["is_active"]
     readonly_fields = ["version", "is_active", "created_at", "created_by"]
     fieldsets = [
         (None, {"fields": ["version", "is_active", "note", "created_at", "created_by"]}),
         (_("RFM"), {"fields": ["rfm_window_days", "rfm_groups", "rfm_segments"]}),
-        (_("Value tiers"), {"fields": ["tier_super_vip_annual", "tier_core_annual", "tier_active_monthly",
-                                       "tier_normal_monthly"]}),
-        (_("Lifecycle and churn"), {"fields": ["new_days", "mature_min_orders", "churn_warning_p_alive",
-                                               "churned_p_alive", "warning_inactive_days", "churned_inactive_days",
-                                               "clv_horizon_days"]}),
+        (
+            _("Value tiers"),
+            {"fields": ["tier_super_vip_annual", "tier_core_annual", "tier_active_monthly", "tier_normal_monthly"]},
+        ),
+        (
+            _("Lifecycle and churn"),
+            {
+                "fields": [
+                    "new_days",
+                    "mature_min_orders",
+                    "churn_warning_p_alive",
+                    "churned_p_alive",
+                    "warning_inactive_days",
+                    "churned_inactive_days",
+                    "clv_horizon_days",
+                ]
+            },
+        ),
     ]
 
     def _latest_pk(self):
@@ -72,8 +96,11 @@ class RuleSetAdmin(admin.ModelAdmin):
         base = RuleSet.objects.get(pk=obj.pk) if change else RuleSet()
         # Compared with the stored version, not ``form.changed_data``: JSON fields with a
         # callable default count as changed whenever their hidden initial is missing.
-        changes = {name: form.cleaned_data[name] for name in THRESHOLD_FIELDS & set(form.cleaned_data)
-                   if form.cleaned_data[name] != getattr(base, name)}
+        changes = {
+            name: form.cleaned_data[name]
+            for name in THRESHOLD_FIELDS & set(form.cleaned_data)
+            if form.cleaned_data[name] != getattr(base, name)
+        }
         note = form.cleaned_data.get("note", "")
         if change and not changes and note == base.note:
             messages.info(request, gettext("Nothing changed: no new version was made."))
@@ -81,8 +108,7 @@ class RuleSetAdmin(admin.ModelAdmin):
         # The service copies the Thresholds fields from the base; the CLV horizon is not one of them.
         changes.setdefault("clv_horizon_days", form.cleaned_data["clv_horizon_days"])
         try:
-            new = rule_set_save_new_version(base=base, changes=changes, actor=request.user,
-                                            note=note)
+            new = rule_set_save_new_version(base=base, changes=changes, actor=request.user, note=note)
         except ApplicationError as exc:
             # The form's clean ran the same checks; this is the service's last word.
             raise ValidationError(exc.message) from exc
@@ -91,8 +117,11 @@ class RuleSetAdmin(admin.ModelAdmin):
             setattr(obj, field.attname, getattr(new, field.attname))
         obj._state.adding = False
         if change:
-            messages.info(request, gettext("Saved as version %(new)s; version %(old)s stays as it was.")
-                          % {"new": new.version, "old": base.version})
+            messages.info(
+                request,
+                gettext("Saved as version %(new)s; version %(old)s stays as it was.")
+                % {"new": new.version, "old": base.version},
+            )
 
 
 @admin.register(SegmentRun)
@@ -101,8 +130,21 @@ class SegmentRunAdmin(ReadOnlyAdmin):
     list_filter = ["status", "kind"]
     date_hierarchy = "as_of"
     list_select_related = ["rule_set"]
-    fields = ["kind", "status", "as_of", "rule_set", "started_at", "heartbeat_at", "published_at", "finished_at", "chunks",
-              "phases_pretty", "counts_pretty", "model_params_pretty", "error"]
+    fields = [
+        "kind",
+        "status",
+        "as_of",
+        "rule_set",
+        "started_at",
+        "heartbeat_at",
+        "published_at",
+        "finished_at",
+        "chunks",
+        "phases_pretty",
+        "counts_pretty",
+        "model_params_pretty",
+        "error",
+    ]
     readonly_fields = fields
 
     @admin.display(description=_("chunks done"))
@@ -157,6 +199,7 @@ class SegmentMembershipChangeAdmin(ReadOnlyAdmin):
 
 # --- custom segments ------------------------------------------------------------------
 
+
 class SegmentResource(resources.ModelResource):
     """Segment definitions (not members) as CSV/XLSX. Rows are matched by slug; a
     dynamic segment is saved through ``segment_save``, so it is validated and its
@@ -192,9 +235,16 @@ class SegmentResource(resources.ModelResource):
 
     def do_instance_save(self, instance, is_create):
         # Static members come only from an uploaded list; here only name, text and the flag change.
-        saved = segment_save(name=instance.name, definition=instance.definition, slug=instance.slug,
-                             description=instance.description, segment=None if is_create else instance,
-                             is_active=instance.is_active, kind=instance.kind, actor=self.actor)
+        saved = segment_save(
+            name=instance.name,
+            definition=instance.definition,
+            slug=instance.slug,
+            description=instance.description,
+            segment=None if is_create else instance,
+            is_active=instance.is_active,
+            kind=instance.kind,
+            actor=self.actor,
+        )
         instance.pk = saved.pk
 
 
@@ -230,9 +280,16 @@ class SegmentAdmin(ImportExportModelAdmin):
     def save_model(self, request, obj, form, change):
         # Dynamic and static alike: the service validates, writes the audit row (from → to)
         # and, for a dynamic segment, materialises its members.
-        saved = segment_save(name=obj.name, definition=obj.definition, actor=request.user, slug=obj.slug,
-                             description=obj.description, segment=obj if change else None,
-                             is_active=obj.is_active, kind=obj.kind)
+        saved = segment_save(
+            name=obj.name,
+            definition=obj.definition,
+            actor=request.user,
+            slug=obj.slug,
+            description=obj.description,
+            segment=obj if change else None,
+            is_active=obj.is_active,
+            kind=obj.kind,
+        )
         for field in Segment._meta.concrete_fields:
             setattr(obj, field.attname, getattr(saved, field.attname))
         obj._state.adding = False

@@ -35,12 +35,18 @@ class SegmentListApi(APIView):
     required_scopes = {"GET": "segments:read"}
     required_perms = {"GET": "segments.view_segment"}
 
-    @extend_schema(responses={200: SegmentListOut, **error_responses()}, summary="Built-in and custom segments with their sizes")
+    @extend_schema(
+        responses={200: SegmentListOut, **error_responses()}, summary="Built-in and custom segments with their sizes"
+    )
     def get(self, request):
-        return Response({"results": [
-            {**row, "computed_at": row["computed_at"].isoformat() if row["computed_at"] else None}
-            for row in selectors.segment_catalogue()
-        ]})
+        return Response(
+            {
+                "results": [
+                    {**row, "computed_at": row["computed_at"].isoformat() if row["computed_at"] else None}
+                    for row in selectors.segment_catalogue()
+                ]
+            }
+        )
 
 
 class MemberOut(serializers.Serializer):

@@ -128,11 +128,15 @@ def _number(kind: str, value: Any, path: str, f: Field):
             if number is None or not number.is_finite():
                 raise TypeError
     except (TypeError, ValueError, InvalidOperation):
-        raise DefinitionError(path, _("expected a number (%(kind)s), got %(value)r") % {"kind": kind, "value": value}) from None
+        raise DefinitionError(
+            path, _("expected a number (%(kind)s), got %(value)r") % {"kind": kind, "value": value}
+        ) from None
     if (f.minimum is not None and number < f.minimum) or (f.maximum is not None and number > f.maximum):
         if f.maximum is None:
             raise DefinitionError(path, _("must be at least %(minimum)s") % {"minimum": f.minimum})
-        raise DefinitionError(path, _("must be between %(minimum)s and %(maximum)s") % {"minimum": f.minimum, "maximum": f.maximum})
+        raise DefinitionError(
+            path, _("must be between %(minimum)s and %(maximum)s") % {"minimum": f.minimum, "maximum": f.maximum}
+        )
     return number
 
 
@@ -189,15 +193,27 @@ def _value(f: Field, op: str, value: Any, path: str):
     if f.kind == "datetime":
         return _datetime(value, path)
     if not isinstance(value, str) or len(value) > 100:
-        raise DefinitionError(path, _("expected a text value (at most 100 characters), got %(value)r") % {"value": value})
+        raise DefinitionError(
+            path, _("expected a text value (at most 100 characters), got %(value)r") % {"value": value}
+        )
     if f.kind == "choice" and value not in f.choices:
-        raise DefinitionError(path, _("%(value)r is not one of %(choices)s") % {"value": value, "choices": list(f.choices)})
+        raise DefinitionError(
+            path, _("%(value)r is not one of %(choices)s") % {"value": value, "choices": list(f.choices)}
+        )
     return value
 
 
 def _lookup(op: str) -> str:
-    return {"eq": "", "gt": "__gt", "gte": "__gte", "lt": "__lt", "lte": "__lte", "in": "__in",
-            "between": "__range", "contains": "__icontains"}.get(op, "")
+    return {
+        "eq": "",
+        "gt": "__gt",
+        "gte": "__gte",
+        "lt": "__lt",
+        "lte": "__lte",
+        "in": "__in",
+        "between": "__range",
+        "contains": "__icontains",
+    }.get(op, "")
 
 
 def _compare(prefix: str, op: str, value) -> Q:
@@ -255,12 +271,18 @@ class _Compiler:
             raise DefinitionError(path, _("a segment has at most %(n)s conditions") % {"n": MAX_CONDITIONS})
         name = node.get("field")
         if name not in FIELDS:
-            raise DefinitionError(f"{path}.field", _("unknown field %(name)r; known: %(known)s") % {"name": name, "known": sorted(FIELDS)})
+            raise DefinitionError(
+                f"{path}.field", _("unknown field %(name)r; known: %(known)s") % {"name": name, "known": sorted(FIELDS)}
+            )
         f = FIELDS[name]
         op = node.get("op")
         allowed = TAG_OPS if f.source == "tag" else COUNT_OPS if f.source in ("event", "orders") else OPS[f.kind]
         if op not in allowed:
-            raise DefinitionError(f"{path}.op", _("%(name)s takes op in %(allowed)s, not %(op)r") % {"name": name, "allowed": sorted(allowed), "op": op})
+            raise DefinitionError(
+                f"{path}.op",
+                _("%(name)s takes op in %(allowed)s, not %(op)r")
+                % {"name": name, "allowed": sorted(allowed), "op": op},
+            )
         extra = {"event": {"event_type", "within_days"}, "orders": {"from", "to"}}.get(f.source, set())
         unknown = set(node) - {"field", "op", "value"} - extra
         if unknown:
@@ -325,7 +347,9 @@ class _Compiler:
         days = node.get("within_days")
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650:
             raise DefinitionError(f"{path}.within_days", _("a whole number of days from 1 to 3650"))
-        qs = Event.objects.filter(type=event_type, occurred_at__gte=self.now - timedelta(days=days), occurred_at__lte=self.now)
+        qs = Event.objects.filter(
+            type=event_type, occurred_at__gte=self.now - timedelta(days=days), occurred_at__lte=self.now
+        )
         return self._counted(qs.order_by(), op, value)
 
     def _orders(self, f: Field, op, value, node, path) -> Q:
@@ -349,11 +373,12 @@ def _matches_zero(op: str, value) -> bool:
         return value[0] <= 0 <= value[1]
     if op in ("in", "not_in"):
         return (0 in value) == (op == "in")
-    return {"eq": value == 0, "ne": value != 0, "gt": value < 0, "gte": value <= 0, "lt": value > 0, "lte": value >= 0}[op]
+    return {"eq": value == 0, "ne": value != 0, "gt": value < 0, "gte": value <= 0, "lt": value > 0, "lte": value >= 0}[
+        op
+    ]
 
 
-def compile_definition(definition: Any, *, run_id: int | None, now: datetime | None = None,
-                       scoped: bool = False) -> Q:
+def compile_definition(definition: Any, *, run_id: int | None, now: datetime | None = None, scoped: bool = False) -> Q:
     """Validates ``definition`` and returns the ``Q`` over Customer that selects its members.
 
     ``scoped`` limits the customers looked at to the scope ``membership.scope_open``

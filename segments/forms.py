@@ -31,11 +31,13 @@ class DefinitionField(forms.CharField):
         try:
             parsed = json.loads(value)
         except ValueError as exc:
-            raise forms.ValidationError(_("The definition is not valid JSON: %(error)s"), params={"error": exc},
-                                        code="invalid_json") from None
+            raise forms.ValidationError(
+                _("The definition is not valid JSON: %(error)s"), params={"error": exc}, code="invalid_json"
+            ) from None
         if not isinstance(parsed, dict):
-            raise forms.ValidationError(_("The definition must be a JSON object with 'op' and 'conditions'."),
-                                        code="invalid_json")
+            raise forms.ValidationError(
+                _("The definition must be a JSON object with 'op' and 'conditions'."), code="invalid_json"
+            )
         return parsed
 
     def prepare_value(self, value):
@@ -46,10 +48,13 @@ class DefinitionField(forms.CharField):
 
 class SegmentForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
-    slug = forms.SlugField(label=_("Slug"), max_length=60, required=False,
-                           help_text=_("Used in links and the API. Made from the name when left empty."))
-    description = forms.CharField(label=_("Description"), required=False,
-                                  widget=forms.Textarea(attrs={"rows": 2}))
+    slug = forms.SlugField(
+        label=_("Slug"),
+        max_length=60,
+        required=False,
+        help_text=_("Used in links and the API. Made from the name when left empty."),
+    )
+    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     definition = DefinitionField(label=_("Definition (JSON)"))
 
     def __init__(self, *args, editing: bool = False, **kwargs):
@@ -61,25 +66,35 @@ class SegmentForm(forms.Form):
 
 class StaticUploadForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
-    slug = forms.SlugField(label=_("Slug"), max_length=60, required=False,
-                           help_text=_("Uploading again to the same slug replaces that static segment's members."))
-    file = forms.FileField(label=_("File of external ids"),
-                           help_text=_("CSV or text, one customer external id per line (first column); "
-                                       "an optional header row 'external_id'."))
+    slug = forms.SlugField(
+        label=_("Slug"),
+        max_length=60,
+        required=False,
+        help_text=_("Uploading again to the same slug replaces that static segment's members."),
+    )
+    file = forms.FileField(
+        label=_("File of external ids"),
+        help_text=_(
+            "CSV or text, one customer external id per line (first column); an optional header row 'external_id'."
+        ),
+    )
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
         if upload.size > MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(_("The file is larger than %(mb)s MB."),
-                                        params={"mb": MAX_UPLOAD_BYTES // (1024 * 1024)})
+            raise forms.ValidationError(
+                _("The file is larger than %(mb)s MB."), params={"mb": MAX_UPLOAD_BYTES // (1024 * 1024)}
+            )
         return upload
 
 
 class TransitionForm(forms.Form):
-    start = forms.DateField(label=_("From"), input_formats=["%Y-%m-%d"],
-                            widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
-    end = forms.DateField(label=_("To"), input_formats=["%Y-%m-%d"],
-                          widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    start = forms.DateField(
+        label=_("From"), input_formats=["%Y-%m-%d"], widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    end = forms.DateField(
+        label=_("To"), input_formats=["%Y-%m-%d"], widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
 
     def clean(self):
         data = super().clean()
@@ -91,6 +106,7 @@ class TransitionForm(forms.Form):
 
 # --- admin ---------------------------------------------------------------------------
 
+
 class RuleSetAdminForm(forms.ModelForm):
     """Every threshold of a rule set. ``RuleSet.clean`` (called by the ModelForm's own
     validation) runs ``segments.rules.validate_rule_set``, so a rule set that makes no
@@ -99,11 +115,21 @@ class RuleSetAdminForm(forms.ModelForm):
     class Meta:
         model = RuleSet
         fields = [
-            "note", "rfm_window_days",
-            "tier_super_vip_annual", "tier_core_annual", "tier_active_monthly", "tier_normal_monthly",
-            "new_days", "mature_min_orders",
-            "churn_warning_p_alive", "churned_p_alive", "warning_inactive_days", "churned_inactive_days",
-            "clv_horizon_days", "rfm_groups", "rfm_segments",
+            "note",
+            "rfm_window_days",
+            "tier_super_vip_annual",
+            "tier_core_annual",
+            "tier_active_monthly",
+            "tier_normal_monthly",
+            "new_days",
+            "mature_min_orders",
+            "churn_warning_p_alive",
+            "churned_p_alive",
+            "warning_inactive_days",
+            "churned_inactive_days",
+            "clv_horizon_days",
+            "rfm_groups",
+            "rfm_segments",
         ]
 
 

@@ -57,11 +57,19 @@ OP_LABELS = {
 }
 
 # Operator-facing names of the built-in choice values; anything else shows its code.
-CHOICE_LABELS = {**dict(Stage.choices), **dict(Tier.choices), **dict(OperatingClass.choices),
-                 "high_value": gettext_lazy("high value"), "potential": gettext_lazy("potential"),
-                 "silent": gettext_lazy("silent"), "general": gettext_lazy("general"),
-                 "unknown": gettext_lazy("unknown"), "female": gettext_lazy("female"),
-                 "male": gettext_lazy("male"), "other": gettext_lazy("other")}
+CHOICE_LABELS = {
+    **dict(Stage.choices),
+    **dict(Tier.choices),
+    **dict(OperatingClass.choices),
+    "high_value": gettext_lazy("high value"),
+    "potential": gettext_lazy("potential"),
+    "silent": gettext_lazy("silent"),
+    "general": gettext_lazy("general"),
+    "unknown": gettext_lazy("unknown"),
+    "female": gettext_lazy("female"),
+    "male": gettext_lazy("male"),
+    "other": gettext_lazy("other"),
+}
 
 BUILTIN_DIMENSION_LABELS = {
     "stage": gettext_lazy("Lifecycle stage"),

@@ -74,13 +74,21 @@ class RuleSet(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
     note = models.CharField(_("note"), max_length=200, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     rfm_window_days = models.PositiveIntegerField(_("RFM window (days)"), default=365)
-    tier_super_vip_annual = models.DecimalField(_("super VIP: annual spend above"), max_digits=12, decimal_places=2, default=100000)
+    tier_super_vip_annual = models.DecimalField(
+        _("super VIP: annual spend above"), max_digits=12, decimal_places=2, default=100000
+    )
     tier_core_annual = models.DecimalField(_("core: annual spend from"), max_digits=12, decimal_places=2, default=50000)
-    tier_active_monthly = models.DecimalField(_("active: monthly spend above"), max_digits=12, decimal_places=2, default=2000)
-    tier_normal_monthly = models.DecimalField(_("normal: monthly spend from"), max_digits=12, decimal_places=2, default=200)
+    tier_active_monthly = models.DecimalField(
+        _("active: monthly spend above"), max_digits=12, decimal_places=2, default=2000
+    )
+    tier_normal_monthly = models.DecimalField(
+        _("normal: monthly spend from"), max_digits=12, decimal_places=2, default=200
+    )
     new_days = models.PositiveIntegerField(_("new: signed up within (days)"), default=30)
     mature_min_orders = models.PositiveIntegerField(_("mature: paid orders in window at least"), default=3)
     churn_warning_p_alive = models.FloatField(_("churn warning: P(alive) under"), default=0.5)
@@ -142,7 +150,9 @@ class SegmentRun(models.Model):
         ordering = ["-started_at"]
         constraints = [
             # Two recomputes never run at once: the second cannot even be created.
-            models.UniqueConstraint(fields=["status"], condition=models.Q(status="running"), name="one_running_recompute"),
+            models.UniqueConstraint(
+                fields=["status"], condition=models.Q(status="running"), name="one_running_recompute"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -183,8 +193,12 @@ class CustomerScore(ScoreColumns):
 
     # Written only by the engine, from ids it has just read, a million rows at a time: no
     # database-level FK checks (Django still cascades deletes), no extra indexes.
-    run = models.ForeignKey(SegmentRun, on_delete=models.CASCADE, related_name="scores", db_index=False, db_constraint=False)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    run = models.ForeignKey(
+        SegmentRun, on_delete=models.CASCADE, related_name="scores", db_index=False, db_constraint=False
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
 
     class Meta:
         verbose_name = _("customer score")
@@ -201,8 +215,9 @@ class ScopedScore(models.Model):
     incremental run re-evaluates segments for: a temporary table (``services.membership.scope_open``)
     read instead of the million-row score table. Only the columns definitions use."""
 
-    customer = models.OneToOneField(Customer, primary_key=True, on_delete=models.DO_NOTHING, related_name="+",
-                                    db_constraint=False)
+    customer = models.OneToOneField(
+        Customer, primary_key=True, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
     recency_days = models.IntegerField(null=True)
     frequency = models.IntegerField(default=0)
     monetary = models.DecimalField(max_digits=14, decimal_places=2, default=0)
@@ -228,19 +243,24 @@ class ScopedScore(models.Model):
 class StageChange(models.Model):
     # Written only by the engine (see CustomerScore): no database-level FK checks; the
     # customer is indexed through stagechange_cust_at, which leads with it.
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="stage_changes", db_index=False,
-                                 db_constraint=False)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="stage_changes", db_index=False, db_constraint=False
+    )
     from_stage = models.CharField(_("from"), max_length=16, choices=Stage.choices, blank=True)
     to_stage = models.CharField(_("to"), max_length=16, choices=Stage.choices)
     at = models.DateTimeField(_("at"))
-    run = models.ForeignKey(SegmentRun, on_delete=models.SET_NULL, null=True, related_name="+", db_index=False,
-                            db_constraint=False)
+    run = models.ForeignKey(
+        SegmentRun, on_delete=models.SET_NULL, null=True, related_name="+", db_index=False, db_constraint=False
+    )
     reactivated = models.BooleanField(_("reactivated (回流)"), default=False)
 
     class Meta:
         verbose_name = _("stage change")
         verbose_name_plural = _("stage changes")
-        indexes = [models.Index(fields=["customer", "at"], name="stagechange_cust_at"), models.Index(fields=["at"], name="stagechange_at")]
+        indexes = [
+            models.Index(fields=["customer", "at"], name="stagechange_cust_at"),
+            models.Index(fields=["at"], name="stagechange_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.from_stage or '-'} → {self.to_stage}"
@@ -276,7 +296,9 @@ class Segment(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
     size = models.PositiveIntegerField(_("size"), default=0)
     computed_at = models.DateTimeField(_("computed at"), null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -294,10 +316,12 @@ class SegmentMembership(models.Model):
     # time: no database-level FK checks (PostgreSQL would queue one deferred check per
     # row and run them at commit — 15 s of a first publish; Django still cascades
     # deletes), and no index the unique constraint or segmember_customer already gives.
-    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships", db_index=False,
-                                db_constraint=False)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="segment_memberships", db_index=False,
-                                 db_constraint=False)
+    segment = models.ForeignKey(
+        Segment, on_delete=models.CASCADE, related_name="memberships", db_index=False, db_constraint=False
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="segment_memberships", db_index=False, db_constraint=False
+    )
     since = models.DateTimeField(_("since"))
 
     class Meta:
@@ -319,8 +343,9 @@ class SegmentMembershipChange(models.Model):
 
     # Written only by the engine (see SegmentMembership): no database-level FK checks; the
     # segment is indexed through segchange_seg_at, which leads with it.
-    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="changes", db_index=False,
-                                db_constraint=False)
+    segment = models.ForeignKey(
+        Segment, on_delete=models.CASCADE, related_name="changes", db_index=False, db_constraint=False
+    )
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     change = models.CharField(max_length=5, choices=Change.choices)
     at = models.DateTimeField(db_index=True)

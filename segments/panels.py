@@ -22,8 +22,13 @@ def customer_panel_context(*, customer, profile: dict) -> dict:
         explain = selectors.customer_explain(customer=customer)
         changes = selectors.stage_history(customer=customer)
     history = [
-        {"at": change.at, "from": label(change.from_stage), "to": label(change.to_stage),
-         "to_code": change.to_stage, "reactivated": change.reactivated}
+        {
+            "at": change.at,
+            "from": label(change.from_stage),
+            "to": label(change.to_stage),
+            "to_code": change.to_stage,
+            "reactivated": change.reactivated,
+        }
         for change in changes
     ]
     why = None
@@ -58,16 +63,20 @@ def dashboard_card_context() -> dict:
     progress = selectors.recompute_progress()
     if progress is not None:
         total = progress["chunks_total"] or 0
-        progress = {**progress,
-                    "status_label": SegmentRun.Status(progress["status"]).label,
-                    "kind_label": SegmentRun.Kind(progress["kind"]).label,
-                    "percent": round(100 * progress["chunks_done"] / total) if total else 0,
-                    "phases_list": sorted((progress["phases"] or {}).items(), key=lambda kv: (
-                        PHASE_ORDER.index(kv[0]) if kv[0] in PHASE_ORDER else len(PHASE_ORDER), kv[0]))}
+        progress = {
+            **progress,
+            "status_label": SegmentRun.Status(progress["status"]).label,
+            "kind_label": SegmentRun.Kind(progress["kind"]).label,
+            "percent": round(100 * progress["chunks_done"] / total) if total else 0,
+            "phases_list": sorted(
+                (progress["phases"] or {}).items(),
+                key=lambda kv: (PHASE_ORDER.index(kv[0]) if kv[0] in PHASE_ORDER else len(PHASE_ORDER), kv[0]),
+            ),
+        }
     stage_sizes = []
     for row in selectors.segment_catalogue():
         if row["kind"] == "builtin" and row["slug"].startswith("stage-"):
-            stage_sizes.append({"slug": row["slug"], "label": label(row["slug"][len("stage-"):]), "size": row["size"]})
+            stage_sizes.append({"slug": row["slug"], "label": label(row["slug"][len("stage-") :]), "size": row["size"]})
     total = sum(r["size"] for r in stage_sizes)
     for r in stage_sizes:
         r["percent"] = round(100 * r["size"] / total) if total else 0

@@ -239,9 +239,7 @@ def _check_summary(frequency: Any, recency: Any, T: Any) -> tuple[np.ndarray, np
     return x, tx, age
 
 
-def _check_fit_inputs(
-    arrays: tuple[np.ndarray, ...], weights: Any
-) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+def _check_fit_inputs(arrays: tuple[np.ndarray, ...], weights: Any) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     arrays = tuple(np.ravel(a) for a in arrays)
     n = arrays[0].size
     if n == 0:
@@ -274,11 +272,7 @@ def collapse_rows(
     # Sort on the triple, then run-length encode equal neighbours. Whole-number summaries (days) pack
     # into one int64 key, which sorts several times faster than a three-key lexsort.
     t_max = float(age.max()) + 1.0
-    if (
-        np.all(tx == np.floor(tx))
-        and np.all(age == np.floor(age))
-        and (float(x.max()) + 1) * t_max**2 < 2**62
-    ):
+    if np.all(tx == np.floor(tx)) and np.all(age == np.floor(age)) and (float(x.max()) + 1) * t_max**2 < 2**62:
         span = np.int64(t_max)
         key = (x.astype(np.int64) * span + tx.astype(np.int64)) * span + age.astype(np.int64)
         order = np.argsort(key, kind="stable")
@@ -333,9 +327,7 @@ class _BgNbdData:
         )  # fmt: skip
 
 
-def _bgnbd_ll_grad(
-    params: np.ndarray, data: _BgNbdData, want_grad: bool = True
-) -> tuple[float, np.ndarray | None]:
+def _bgnbd_ll_grad(params: np.ndarray, data: _BgNbdData, want_grad: bool = True) -> tuple[float, np.ndarray | None]:
     """Weighted BG/NBD log-likelihood (FHL 2005, eq. 6) and its gradient in (r, alpha, a, b).
 
     L_i = A1 + A2 + log(exp(A3) + [x>0] exp(A4)) with
@@ -382,9 +374,7 @@ def _bgnbd_ll_grad(
     return ll, np.array([g_r, g_alpha, g_a, g_b])
 
 
-def bgnbd_log_likelihood(
-    params: BgNbdParams, frequency: Any, recency: Any, T: Any, weights: Any = None
-) -> float:
+def bgnbd_log_likelihood(params: BgNbdParams, frequency: Any, recency: Any, T: Any, weights: Any = None) -> float:
     """Total BG/NBD log-likelihood of a summary under ``params`` (e.g. the published CDNOW values)."""
     x, tx, age = _check_summary(frequency, recency, T)
     (x, tx, age), w = _check_fit_inputs((x, tx, age), weights)
@@ -475,8 +465,7 @@ def fit_bgnbd(
     total = float(w.sum())
     if not np.any(x > 0):
         raise InsufficientDataError(
-            "BG/NBD needs at least one customer with a repeat purchase (every frequency is 0); "
-            "keep the previous fit"
+            "BG/NBD needs at least one customer with a repeat purchase (every frequency is 0); keep the previous fit"
         )
     if initial is None:
         # Rough start: r = 1 and alpha matching the observed repeat-purchase rate.
@@ -507,17 +496,11 @@ def p_alive(params: BgNbdParams, frequency: Any, recency: Any, T: Any) -> np.nda
     """
     x, tx, age = _check_summary(frequency, recency, T)
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
-    log_odds = (
-        np.log(a)
-        - np.log(b + np.maximum(x, 1.0) - 1.0)
-        + (r + x) * (np.log(alpha + age) - np.log(alpha + tx))
-    )
+    log_odds = np.log(a) - np.log(b + np.maximum(x, 1.0) - 1.0) + (r + x) * (np.log(alpha + age) - np.log(alpha + tx))
     return np.where(x > 0, special.expit(-log_odds), 1.0)
 
 
-def _hyp2f1_series(
-    a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray, max_terms: int = 20000
-) -> np.ndarray:
+def _hyp2f1_series(a: np.ndarray, b: np.ndarray, c: np.ndarray, z: np.ndarray, max_terms: int = 20000) -> np.ndarray:
     """Gauss series for 2F1 summed term by term, vectorised; accurate for |z| < 1 and c > 0."""
     total = np.ones_like(z)
     term = np.ones_like(z)
@@ -602,9 +585,7 @@ class _GammaGammaData:
         )  # fmt: skip
 
 
-def _gg_ll_grad(
-    params: np.ndarray, data: _GammaGammaData, want_grad: bool = True
-) -> tuple[float, np.ndarray | None]:
+def _gg_ll_grad(params: np.ndarray, data: _GammaGammaData, want_grad: bool = True) -> tuple[float, np.ndarray | None]:
     """Weighted Gamma-Gamma log-likelihood of the mean order values (Fader & Hardie 2013) and gradient.
 
     f(m̄ | p, q, v, x) = Γ(px+q) / (Γ(px) Γ(q)) · v^q · m̄^(px−1) · x^(px) / (v + x m̄)^(px+q).

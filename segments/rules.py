@@ -66,7 +66,12 @@ def _check_map(entries: Any, keys: tuple[str, ...], label: str) -> list[str]:
             errors.append(f"{label}[{i}]: unknown key(s) {sorted(unknown)}; allowed: {list(keys)}.")
         for key in keys:
             rng = entry.get(key)
-            if not (isinstance(rng, list) and len(rng) == 2 and all(isinstance(v, int) and 1 <= v <= 5 for v in rng) and rng[0] <= rng[1]):
+            if not (
+                isinstance(rng, list)
+                and len(rng) == 2
+                and all(isinstance(v, int) and 1 <= v <= 5 for v in rng)
+                and rng[0] <= rng[1]
+            ):
                 errors.append(f"{label}[{i}].{key} must be [low, high] with 1 <= low <= high <= 5.")
     return errors
 
@@ -154,16 +159,27 @@ def tier(*, frequency: int, monetary: Decimal, t: Thresholds) -> str:
     return "potential"
 
 
-def stage(*, orders_total: int, frequency: int, recency_days: float | None, signup_age_days: float | None,
-          p_alive: float | None, t: Thresholds) -> str:
+def stage(
+    *,
+    orders_total: int,
+    frequency: int,
+    recency_days: float | None,
+    signup_age_days: float | None,
+    p_alive: float | None,
+    t: Thresholds,
+) -> str:
     """Lifecycle stage. Churn signals win; then new sign-ups; then by orders in the window."""
     if orders_total <= 0:
         if signup_age_days is not None and signup_age_days <= t.new_days:
             return "new"
         return "prospect"
-    if (recency_days is not None and recency_days >= t.churned_inactive_days) or (p_alive is not None and p_alive < t.churned_p_alive):
+    if (recency_days is not None and recency_days >= t.churned_inactive_days) or (
+        p_alive is not None and p_alive < t.churned_p_alive
+    ):
         return "churned"
-    if (recency_days is not None and recency_days >= t.warning_inactive_days) or (p_alive is not None and p_alive < t.churn_warning_p_alive):
+    if (recency_days is not None and recency_days >= t.warning_inactive_days) or (
+        p_alive is not None and p_alive < t.churn_warning_p_alive
+    ):
         return "churn_warning"
     if signup_age_days is not None and signup_age_days <= t.new_days:
         return "new"
@@ -205,7 +221,8 @@ def _range_sql(column: str, rng: list[int]) -> str:
 
 def rfm_group_sql(t: Thresholds, r: str = "r_score", f: str = "f_score", m: str = "m_score") -> str:
     whens = " ".join(
-        f"WHEN {_range_sql(r, g['r'])} AND {_range_sql(f, g['f'])} AND {_range_sql(m, g['m'])} THEN '{_code(g['code'])}'"
+        f"WHEN {_range_sql(r, g['r'])} AND {_range_sql(f, g['f'])} AND {_range_sql(m, g['m'])} "
+        f"THEN '{_code(g['code'])}'"
         for g in t.rfm_groups
     )
     return f"CASE WHEN {r} IS NULL THEN '' {whens} ELSE 'general' END"
@@ -250,8 +267,15 @@ def stage_sql(t: Thresholds, *, signup_age: str) -> tuple[str, list]:
         f"WHEN {signup_age} IS NOT NULL AND {signup_age} <= %s THEN 'new' "
         "WHEN frequency >= %s THEN 'mature' ELSE 'growing' END"
     )
-    params = [t.new_days, t.churned_inactive_days, t.churned_p_alive, t.warning_inactive_days,
-              t.churn_warning_p_alive, t.new_days, t.mature_min_orders]
+    params = [
+        t.new_days,
+        t.churned_inactive_days,
+        t.churned_p_alive,
+        t.warning_inactive_days,
+        t.churn_warning_p_alive,
+        t.new_days,
+        t.mature_min_orders,
+    ]
     return sql, params
 
 
@@ -262,8 +286,10 @@ def _codes(codes: tuple[str, ...]) -> str:
 def reactivated_sql(from_stage: str, to_stage: str) -> tuple[str, list]:
     """(SQL, params): ``reactivated`` over two stage expressions (a NULL stage before is
     no reactivation)."""
-    return (f"CASE WHEN {from_stage} IN ({_codes(LAPSED_STAGES)}) AND {to_stage} IN ({_codes(ACTIVE_STAGES)}) "
-            "THEN %s ELSE %s END"), [True, False]
+    return (
+        f"CASE WHEN {from_stage} IN ({_codes(LAPSED_STAGES)}) AND {to_stage} IN ({_codes(ACTIVE_STAGES)}) "
+        "THEN %s ELSE %s END"
+    ), [True, False]
 
 
 def operating_class_sql() -> str:

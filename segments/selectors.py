@@ -64,7 +64,11 @@ def customer_segment_slugs(*, customer: Customer, score: CustomerScore | None) -
             value = getattr(score, column)
             if value:
                 slugs.append(f"{prefix}-{value}")
-    slugs += list(Segment.objects.filter(memberships__customer=customer, is_active=True).order_by("slug").values_list("slug", flat=True))
+    slugs += list(
+        Segment.objects.filter(memberships__customer=customer, is_active=True)
+        .order_by("slug")
+        .values_list("slug", flat=True)
+    )
     return slugs
 
 
@@ -72,18 +76,30 @@ def customer_profile_segments(*, customer: Customer) -> dict:
     """The profile's ``rfm``, ``tier``, ``stage``, ``churn`` and ``segments``."""
     score = customer_score(customer=customer)
     if score is None:
-        return {"rfm": None, "tier": None, "stage": None, "churn": None,
-                "segments": customer_segment_slugs(customer=customer, score=None)}
+        return {
+            "rfm": None,
+            "tier": None,
+            "stage": None,
+            "churn": None,
+            "segments": customer_segment_slugs(customer=customer, score=None),
+        }
     return {
         "rfm": {
-            "recency_days": score.recency_days, "frequency": score.frequency, "monetary": str(score.monetary),
-            "r_score": score.r_score, "f_score": score.f_score, "m_score": score.m_score,
-            "group": score.rfm_group or None, "segment": score.rfm_segment or None,
+            "recency_days": score.recency_days,
+            "frequency": score.frequency,
+            "monetary": str(score.monetary),
+            "r_score": score.r_score,
+            "f_score": score.f_score,
+            "m_score": score.m_score,
+            "group": score.rfm_group or None,
+            "segment": score.rfm_segment or None,
         },
         "tier": score.tier or None,
         "stage": score.stage or None,
         "operating_class": score.operating_class or None,
-        "churn": None if score.p_alive is None else {
+        "churn": None
+        if score.p_alive is None
+        else {
             "p_alive": round(score.p_alive, 4),
             "expected_purchases_90d": round(score.expected_purchases_90d, 4),
             "expected_order_value": str(score.expected_order_value),
@@ -106,21 +122,38 @@ def customer_explain(*, customer: Customer) -> dict | None:
         "run": run.pk,
         "as_of": run.as_of,
         "rule_version": rule_set.version,
-        "values": {"recency_days": score.recency_days, "frequency_in_window": score.frequency,
-                   "monetary_in_window": str(score.monetary), "orders_total": score.orders_total,
-                   "annual_spend": round(annual, 2), "monthly_spend": round(annual / 12, 2),
-                   "r_score": score.r_score, "f_score": score.f_score, "m_score": score.m_score,
-                   "p_alive": score.p_alive},
+        "values": {
+            "recency_days": score.recency_days,
+            "frequency_in_window": score.frequency,
+            "monetary_in_window": str(score.monetary),
+            "orders_total": score.orders_total,
+            "annual_spend": round(annual, 2),
+            "monthly_spend": round(annual / 12, 2),
+            "r_score": score.r_score,
+            "f_score": score.f_score,
+            "m_score": score.m_score,
+            "p_alive": score.p_alive,
+        },
         "thresholds": {
             "rfm_window_days": t.rfm_window_days,
-            "tier_super_vip_annual": str(t.tier_super_vip_annual), "tier_core_annual": str(t.tier_core_annual),
-            "tier_active_monthly": str(t.tier_active_monthly), "tier_normal_monthly": str(t.tier_normal_monthly),
-            "new_days": t.new_days, "mature_min_orders": t.mature_min_orders,
-            "churn_warning_p_alive": t.churn_warning_p_alive, "churned_p_alive": t.churned_p_alive,
-            "warning_inactive_days": t.warning_inactive_days, "churned_inactive_days": t.churned_inactive_days,
+            "tier_super_vip_annual": str(t.tier_super_vip_annual),
+            "tier_core_annual": str(t.tier_core_annual),
+            "tier_active_monthly": str(t.tier_active_monthly),
+            "tier_normal_monthly": str(t.tier_normal_monthly),
+            "new_days": t.new_days,
+            "mature_min_orders": t.mature_min_orders,
+            "churn_warning_p_alive": t.churn_warning_p_alive,
+            "churned_p_alive": t.churned_p_alive,
+            "warning_inactive_days": t.warning_inactive_days,
+            "churned_inactive_days": t.churned_inactive_days,
         },
-        "labels": {"stage": score.stage, "tier": score.tier, "rfm_group": score.rfm_group,
-                   "rfm_segment": score.rfm_segment, "operating_class": score.operating_class},
+        "labels": {
+            "stage": score.stage,
+            "tier": score.tier,
+            "rfm_group": score.rfm_group,
+            "rfm_segment": score.rfm_segment,
+            "operating_class": score.operating_class,
+        },
         "reasons": _reasons(score, t, annual),
     }
 
@@ -131,14 +164,24 @@ def _reasons(score: CustomerScore, t: rules.Thresholds, annual: float) -> list[s
         reasons.append(_("No paid order yet."))
     else:
         if score.recency_days is not None and score.recency_days >= t.churned_inactive_days:
-            reasons.append(_("No order for %(d)s days (churned from %(t)s).") % {"d": score.recency_days, "t": t.churned_inactive_days})
+            reasons.append(
+                _("No order for %(d)s days (churned from %(t)s).")
+                % {"d": score.recency_days, "t": t.churned_inactive_days}
+            )
         elif score.recency_days is not None and score.recency_days >= t.warning_inactive_days:
-            reasons.append(_("No order for %(d)s days (warning from %(t)s).") % {"d": score.recency_days, "t": t.warning_inactive_days})
+            reasons.append(
+                _("No order for %(d)s days (warning from %(t)s).")
+                % {"d": score.recency_days, "t": t.warning_inactive_days}
+            )
         if score.p_alive is not None:
-            reasons.append(_("P(alive) %(p).2f against churn-warning under %(w).2f and churned under %(c).2f.")
-                           % {"p": score.p_alive, "w": t.churn_warning_p_alive, "c": t.churned_p_alive})
-        reasons.append(_("%(f)s paid orders in the %(w)s-day window (mature from %(m)s).")
-                       % {"f": score.frequency, "w": t.rfm_window_days, "m": t.mature_min_orders})
+            reasons.append(
+                _("P(alive) %(p).2f against churn-warning under %(w).2f and churned under %(c).2f.")
+                % {"p": score.p_alive, "w": t.churn_warning_p_alive, "c": t.churned_p_alive}
+            )
+        reasons.append(
+            _("%(f)s paid orders in the %(w)s-day window (mature from %(m)s).")
+            % {"f": score.frequency, "w": t.rfm_window_days, "m": t.mature_min_orders}
+        )
         reasons.append(_("Annual spend %(a).2f, monthly %(mo).2f.") % {"a": annual, "mo": annual / 12})
     return reasons
 
@@ -155,11 +198,25 @@ def segment_catalogue() -> list[dict]:
         sizes = {row["key"]: row["size"] for row in SegmentSizeSnapshot.objects.filter(run=run).values("key", "size")}
         for prefix, (column, labels) in builtin_dimensions(run).items():
             for value, label in labels.items():
-                out.append({"slug": f"{prefix}-{value}", "name": f"{prefix}: {label}", "kind": "builtin",
-                            "size": sizes.get(f"{column}:{value}", 0), "computed_at": run.as_of})
+                out.append(
+                    {
+                        "slug": f"{prefix}-{value}",
+                        "name": f"{prefix}: {label}",
+                        "kind": "builtin",
+                        "size": sizes.get(f"{column}:{value}", 0),
+                        "computed_at": run.as_of,
+                    }
+                )
     for segment in Segment.objects.filter(is_active=True).order_by("name"):
-        out.append({"slug": segment.slug, "name": segment.name, "kind": segment.kind, "size": segment.size,
-                    "computed_at": segment.computed_at})
+        out.append(
+            {
+                "slug": segment.slug,
+                "name": segment.name,
+                "kind": segment.kind,
+                "size": segment.size,
+                "computed_at": segment.computed_at,
+            }
+        )
     return out
 
 
@@ -175,10 +232,10 @@ def segment_members(*, slug: str) -> QuerySet[Customer]:
     run = run_published()
     # Longest prefix first: "rfm-segment-x" is not "rfm-" + "segment-x".
     for prefix, (column, labels) in sorted(builtin_dimensions(run).items(), key=lambda kv: -len(kv[0])):
-        if slug.startswith(f"{prefix}-") and slug[len(prefix) + 1:] in labels:
+        if slug.startswith(f"{prefix}-") and slug[len(prefix) + 1 :] in labels:
             if run is None:  # a built-in segment before the first recompute: no members yet
                 return Customer.objects.none().annotate(member_since=Value(None, output_field=DateTimeField()))
-            ids = CustomerScore.objects.filter(run=run, **{column: slug[len(prefix) + 1:]}).values("customer_id")
+            ids = CustomerScore.objects.filter(run=run, **{column: slug[len(prefix) + 1 :]}).values("customer_id")
             return Customer.objects.filter(pk__in=ids).annotate(member_since=Value(run.as_of))
     segment = segment_get(slug=slug)
     since = SegmentMembership.objects.filter(segment=segment, customer=OuterRef("pk")).values("since")[:1]
@@ -208,9 +265,11 @@ def segment_preview(*, definition: dict, sample: int = 20) -> dict:
     run = run_published()
     q = compile_definition(definition, run_id=run.pk if run else None)
     qs = Customer.objects.filter(q)
-    return {"size": qs.count(),
-            "sample": list(qs.order_by("id").values_list("external_id", flat=True)[:sample]),
-            "run": run.pk if run else None}
+    return {
+        "size": qs.count(),
+        "sample": list(qs.order_by("id").values_list("external_id", flat=True)[:sample]),
+        "run": run.pk if run else None,
+    }
 
 
 def size_history(*, key: str, start: datetime | None = None, end: datetime | None = None) -> list[dict]:
@@ -225,13 +284,20 @@ def size_history(*, key: str, start: datetime | None = None, end: datetime | Non
 def transition_matrix(*, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
     """How many customers were in stage A at ``start`` and in stage B at ``end`` — one
     GROUP BY over each customer's last stage change up to each date."""
+
     def stage_at(when):
-        return Subquery(StageChange.objects.filter(customer=OuterRef("pk"), at__lte=when)
-                        .order_by("-at", "-id").values("to_stage")[:1])
+        return Subquery(
+            StageChange.objects.filter(customer=OuterRef("pk"), at__lte=when)
+            .order_by("-at", "-id")
+            .values("to_stage")[:1]
+        )
 
     rows = (
         Customer.objects.annotate(s0=Coalesce(stage_at(start), Value("")), s1=Coalesce(stage_at(end), Value("")))
-        .exclude(s1="").values("s0", "s1").annotate(n=Count("id")).order_by()
+        .exclude(s1="")
+        .values("s0", "s1")
+        .annotate(n=Count("id"))
+        .order_by()
     )
     matrix: dict[str, dict[str, int]] = {}
     for row in rows:
@@ -243,8 +309,18 @@ def recompute_progress() -> dict | None:
     run = run_latest()
     if run is None:
         return None
-    return {"run": run.pk, "kind": run.kind, "status": run.status, "as_of": run.as_of, "started_at": run.started_at,
-            "heartbeat_at": run.heartbeat_at or run.started_at,
-            "finished_at": run.finished_at, "chunks_done": run.chunks_done, "chunks_total": run.chunks_total,
-            "phases": run.phases, "counts": run.counts, "error": run.error,
-            "now": timezone.now()}
+    return {
+        "run": run.pk,
+        "kind": run.kind,
+        "status": run.status,
+        "as_of": run.as_of,
+        "started_at": run.started_at,
+        "heartbeat_at": run.heartbeat_at or run.started_at,
+        "finished_at": run.finished_at,
+        "chunks_done": run.chunks_done,
+        "chunks_total": run.chunks_total,
+        "phases": run.phases,
+        "counts": run.counts,
+        "error": run.error,
+        "now": timezone.now(),
+    }

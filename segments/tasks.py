@@ -15,7 +15,9 @@ from . import services
 def segments_recompute_task(as_of: str | None = None, chunk_size: int = 100_000) -> int | None:
     """Nightly entry point. Returns the run id, or None when one is already running."""
     try:
-        run, ranges = services.recompute_start(as_of=datetime.fromisoformat(as_of) if as_of else None, chunk_size=chunk_size)
+        run, ranges = services.recompute_start(
+            as_of=datetime.fromisoformat(as_of) if as_of else None, chunk_size=chunk_size
+        )
     except ApplicationError as exc:
         if exc.code in ("recompute_running", "no_orders"):
             return None
@@ -31,8 +33,13 @@ def segments_recompute_task(as_of: str | None = None, chunk_size: int = 100_000)
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 
-@shared_task(name="segments.recompute_chunk", acks_late=True, autoretry_for=TRANSIENT_ERRORS, max_retries=3,
-             default_retry_delay=5)
+@shared_task(
+    name="segments.recompute_chunk",
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    max_retries=3,
+    default_retry_delay=5,
+)
 def segments_chunk_task(run_id: int, lo: int, hi: int) -> int:
     """Idempotent (the range is rewritten in one transaction), so a retry or a
     redelivery after a worker dies is safe."""

@@ -37,14 +37,18 @@ from .services import segment_save, static_segment_upload
 
 MEMBERS_SHOWN = 100
 
+
 def _require_any(request, *perms: str) -> None:
     if not any(request.user.has_perm(p) for p in perms):
         raise PermissionDenied
 
 
 def _error_json(exc: ApplicationError, status: int | None = None) -> JsonResponse:
-    return JsonResponse({"error": {"code": exc.code, "message": exc.message, "details": exc.details}},
-                        status=status or exc.status_code, json_dumps_params={"ensure_ascii": False})
+    return JsonResponse(
+        {"error": {"code": exc.code, "message": exc.message, "details": exc.details}},
+        status=status or exc.status_code,
+        json_dumps_params={"ensure_ascii": False},
+    )
 
 
 def builtin_key(slug: str, dimensions: dict | None = None) -> tuple[str, str] | None:
@@ -54,7 +58,7 @@ def builtin_key(slug: str, dimensions: dict | None = None) -> tuple[str, str] | 
         dimensions = selectors.builtin_dimensions(selectors.run_published())
     # Longest prefix first: "rfm-segment-x" is not "rfm-" + "segment-x".
     for prefix, (column, labels) in sorted(dimensions.items(), key=lambda kv: -len(kv[0])):
-        value = slug[len(prefix) + 1:]
+        value = slug[len(prefix) + 1 :]
         if slug.startswith(f"{prefix}-") and value in labels:
             return prefix, f"{column}:{value}"
     return None
@@ -68,7 +72,7 @@ def _catalogue_rows() -> list[dict]:
             prefix, value = row["slug"], ""
             found = builtin_key(row["slug"], dimensions)
             if found:
-                prefix, value = found[0], row["slug"][len(found[0]) + 1:]
+                prefix, value = found[0], row["slug"][len(found[0]) + 1 :]
             row = {**row, "dimension": str(BUILTIN_DIMENSION_LABELS.get(prefix, prefix)), "label": label(value)}
         rows.append(row)
     return rows
@@ -78,13 +82,17 @@ def _catalogue_rows() -> list[dict]:
 @permission_required("segments.view_segment", raise_exception=True)
 def segment_list(request):
     rows = _catalogue_rows()
-    return render(request, "segments/segment_list.html", {
-        "builtin": [r for r in rows if r["kind"] == "builtin"],
-        "custom": [r for r in rows if r["kind"] != "builtin"],
-        "run": selectors.run_published(),
-        "can_add": request.user.has_perm("segments.add_segment"),
-        "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
-    })
+    return render(
+        request,
+        "segments/segment_list.html",
+        {
+            "builtin": [r for r in rows if r["kind"] == "builtin"],
+            "custom": [r for r in rows if r["kind"] != "builtin"],
+            "run": selectors.run_published(),
+            "can_add": request.user.has_perm("segments.add_segment"),
+            "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
+        },
+    )
 
 
 def _save_errors_to_form(form: SegmentForm, exc: ApplicationError) -> None:
@@ -97,28 +105,47 @@ def _save_errors_to_form(form: SegmentForm, exc: ApplicationError) -> None:
 
 def _builder(request, *, segment: Segment | None):
     editing = segment is not None
-    initial = ({"name": segment.name, "slug": segment.slug, "description": segment.description,
-                "definition": segment.definition} if editing else {"definition": EMPTY_DEFINITION})
+    initial = (
+        {
+            "name": segment.name,
+            "slug": segment.slug,
+            "description": segment.description,
+            "definition": segment.definition,
+        }
+        if editing
+        else {"definition": EMPTY_DEFINITION}
+    )
     form = SegmentForm(request.POST or None, initial=initial, editing=editing)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            saved = segment_save(name=data["name"], definition=data["definition"], actor=request.user,
-                                 slug="" if editing else data["slug"], description=data["description"],
-                                 segment=segment)
+            saved = segment_save(
+                name=data["name"],
+                definition=data["definition"],
+                actor=request.user,
+                slug="" if editing else data["slug"],
+                description=data["description"],
+                segment=segment,
+            )
         except ApplicationError as exc:
             _save_errors_to_form(form, exc)
         else:
-            messages.success(request, _("Segment “%(name)s” saved: %(size)s members.") % {
-                "name": saved.name, "size": saved.size})
+            messages.success(
+                request, _("Segment “%(name)s” saved: %(size)s members.") % {"name": saved.name, "size": saved.size}
+            )
             return redirect("segments:detail", slug=saved.slug)
-    return render(request, "segments/segment_form.html", {
-        "form": form,
-        "segment": segment,
-        "builder_meta": builder_meta(),
-        "customer_url": reverse("users:detail", args=["__id__"]),
-        "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
-    }, status=400 if form.errors else 200)
+    return render(
+        request,
+        "segments/segment_form.html",
+        {
+            "form": form,
+            "segment": segment,
+            "builder_meta": builder_meta(),
+            "customer_url": reverse("users:detail", args=["__id__"]),
+            "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 @login_required
@@ -162,26 +189,39 @@ def segment_preview(request):
 @login_required
 @permission_required("segments.add_segment", raise_exception=True)
 def segment_upload(request):
-    form = StaticUploadForm(request.POST or None, request.FILES or None,
-                            initial={"slug": request.GET.get("slug", ""), "name": request.GET.get("name", "")})
+    form = StaticUploadForm(
+        request.POST or None,
+        request.FILES or None,
+        initial={"slug": request.GET.get("slug", ""), "name": request.GET.get("name", "")},
+    )
     unknown: list[str] = []
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            segment = static_segment_upload(name=data["name"], file_bytes=data["file"].read(), actor=request.user,
-                                            slug=data["slug"])
+            segment = static_segment_upload(
+                name=data["name"], file_bytes=data["file"].read(), actor=request.user, slug=data["slug"]
+            )
         except ApplicationError as exc:
             details = exc.details if isinstance(exc.details, dict) else {}
             unknown = details.get("unknown", [])[:20]
             field = details.get("field")
             form.add_error(field if field in form.fields else None, exc.message)
         else:
-            messages.success(request, _("Static segment “%(name)s” saved: %(size)s members.") % {
-                "name": segment.name, "size": segment.size})
+            messages.success(
+                request,
+                _("Static segment “%(name)s” saved: %(size)s members.") % {"name": segment.name, "size": segment.size},
+            )
             return redirect("segments:detail", slug=segment.slug)
-    return render(request, "segments/segment_upload.html", {
-        "form": form, "unknown": unknown, "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
-    }, status=400 if form.errors else 200)
+    return render(
+        request,
+        "segments/segment_upload.html",
+        {
+            "form": form,
+            "unknown": unknown,
+            "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 # Size-history chart canvas in SVG user units; the <svg> scales to its container.
@@ -200,8 +240,13 @@ def size_chart(history: list[dict]) -> dict | None:
         x = c.pad_left + (c.plot_w * i / (n - 1) if n > 1 else c.plot_w / 2)
         points.append({"x": round(x, 1), "y": round(c.y(row["size"], top_value), 1), "row": row})
     labels = [p for i, p in enumerate(points) if i in (0, n - 1) or (n > 6 and i % max(1, n // 5) == 0)]
-    return {**c.frame(), "max": top_value, "line": polyline((p["x"], p["y"]) for p in points),
-            "points": points, "labels": labels}
+    return {
+        **c.frame(),
+        "max": top_value,
+        "line": polyline((p["x"], p["y"]) for p in points),
+        "points": points,
+        "labels": labels,
+    }
 
 
 @login_required
@@ -214,8 +259,12 @@ def segment_detail(request, slug):
         entry = next((r for r in _catalogue_rows() if r["slug"] == slug), None)
         if entry is None:
             raise Http404(slug)
-        info = {"name": f"{entry['dimension']}: {entry['label']}", "kind": "builtin", "size": entry["size"],
-                "computed_at": entry["computed_at"]}
+        info = {
+            "name": f"{entry['dimension']}: {entry['label']}",
+            "kind": "builtin",
+            "size": entry["size"],
+            "computed_at": entry["computed_at"],
+        }
     else:
         try:
             segment = selectors.segment_get(slug=slug)
@@ -224,22 +273,32 @@ def segment_detail(request, slug):
         key = f"custom:{slug}"
         info = {"name": segment.name, "kind": segment.kind, "size": segment.size, "computed_at": segment.computed_at}
     history = selectors.size_history(key=key)
-    members = list(selectors.segment_members(slug=slug).order_by("id")
-                   .only("id", "external_id", "name", "nickname")[:MEMBERS_SHOWN])
-    return render(request, "segments/segment_detail.html", {
-        "slug": slug,
-        "info": info,
-        "segment": segment,
-        "definition_pretty": (json.dumps(segment.definition, ensure_ascii=False, indent=2)
-                              if segment is not None and segment.kind == Segment.Kind.DYNAMIC else ""),
-        "history_key": key,
-        "history": history,
-        "chart": size_chart(history),
-        "members": members,
-        "members_shown": MEMBERS_SHOWN,
-        "can_change": segment is not None and request.user.has_perm("segments.change_segment"),
-        "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
-    })
+    members = list(
+        selectors.segment_members(slug=slug)
+        .order_by("id")
+        .only("id", "external_id", "name", "nickname")[:MEMBERS_SHOWN]
+    )
+    return render(
+        request,
+        "segments/segment_detail.html",
+        {
+            "slug": slug,
+            "info": info,
+            "segment": segment,
+            "definition_pretty": (
+                json.dumps(segment.definition, ensure_ascii=False, indent=2)
+                if segment is not None and segment.kind == Segment.Kind.DYNAMIC
+                else ""
+            ),
+            "history_key": key,
+            "history": history,
+            "chart": size_chart(history),
+            "members": members,
+            "members_shown": MEMBERS_SHOWN,
+            "can_change": segment is not None and request.user.has_perm("segments.change_segment"),
+            "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
+        },
+    )
 
 
 def _end_of_day(day: date) -> datetime:
@@ -253,8 +312,9 @@ def transitions(request):
     stage (at the end of ``end``), days in the team's timezone."""
     today = timezone.now().astimezone(ZoneInfo(settings.OPS_DEFAULT_CUSTOMER_TIMEZONE)).date()
     given = "start" in request.GET or "end" in request.GET
-    form = TransitionForm(request.GET if given else {"start": (today - timedelta(days=7)).isoformat(),
-                                                     "end": today.isoformat()})
+    form = TransitionForm(
+        request.GET if given else {"start": (today - timedelta(days=7)).isoformat(), "end": today.isoformat()}
+    )
     stages = list(Stage.values)
     table = None
     if form.is_valid():
@@ -265,15 +325,31 @@ def transitions(request):
         rows = []
         for origin in ["none", *stages]:
             cells = [matrix.get(origin, {}).get(s, 0) for s in stages]
-            rows.append({"stage": origin, "label": _("(no stage yet)") if origin == "none" else label(origin),
-                         "cells": [{"n": n, "moved": s != origin} for n, s in zip(cells, stages, strict=True)],
-                         "total": sum(cells)})
+            rows.append(
+                {
+                    "stage": origin,
+                    "label": _("(no stage yet)") if origin == "none" else label(origin),
+                    "cells": [{"n": n, "moved": s != origin} for n, s in zip(cells, stages, strict=True)],
+                    "total": sum(cells),
+                }
+            )
         totals = [sum(r["cells"][i]["n"] for r in rows) for i in range(len(stages))]
-        table = {"rows": rows, "columns": [{"stage": s, "label": label(s)} for s in stages],
-                 "totals": totals, "total": sum(totals)}
-    return render(request, "segments/transitions.html", {
-        "form": form, "table": table, "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
-    }, status=400 if form.errors else 200)
+        table = {
+            "rows": rows,
+            "columns": [{"stage": s, "label": label(s)} for s in stages],
+            "totals": totals,
+            "total": sum(totals),
+        }
+    return render(
+        request,
+        "segments/transitions.html",
+        {
+            "form": form,
+            "table": table,
+            "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 def _matrix_csv(matrix: dict, stages: list[str], start: date, end: date) -> HttpResponse:
@@ -298,10 +374,16 @@ def recompute(request):
     from .tasks import segments_recompute_task
 
     progress = selectors.recompute_progress()
-    if (progress and progress["status"] == SegmentRun.Status.RUNNING
-            and progress["heartbeat_at"] > timezone.now() - STALE_AFTER):
-        messages.warning(request, _("A recompute is already running (%(done)s of %(total)s chunks done).") % {
-            "done": progress["chunks_done"], "total": progress["chunks_total"]})
+    if (
+        progress
+        and progress["status"] == SegmentRun.Status.RUNNING
+        and progress["heartbeat_at"] > timezone.now() - STALE_AFTER
+    ):
+        messages.warning(
+            request,
+            _("A recompute is already running (%(done)s of %(total)s chunks done).")
+            % {"done": progress["chunks_done"], "total": progress["chunks_total"]},
+        )
         return redirect("dashboards:home")
     try:
         segments_recompute_task.delay()
@@ -312,5 +394,3 @@ def recompute(request):
     else:
         messages.success(request, _("Segment recompute queued. Its progress shows on the dashboard."))
     return redirect("dashboards:home")
-
-

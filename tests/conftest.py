@@ -95,12 +95,35 @@ def worker_queue():
     from ops_site.celery import app
 
     queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DATABASE_URL": _database_url_for_worker(), "DJANGO_SETTINGS_MODULE": "ops_site.settings.test",
-           "CELERY_DEFAULT_QUEUE": queue}
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url_for_worker(),
+        "DJANGO_SETTINGS_MODULE": "ops_site.settings.test",
+        "CELERY_DEFAULT_QUEUE": queue,
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "ops_site", "worker", "-Q", queue, "--pool", "solo",
-         "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "warning"],
-        cwd=Path(__file__).resolve().parents[1], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "ops_site",
+            "worker",
+            "-Q",
+            queue,
+            "--pool",
+            "solo",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "warning",
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     old_queue = app.conf.task_default_queue
     app.conf.task_default_queue = queue

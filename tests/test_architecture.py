@@ -30,11 +30,7 @@ def _lint_imports(cwd: Path, *contract_ids: str) -> subprocess.CompletedProcess:
 
 
 def _layer_modules(contract: dict) -> list[str]:
-    return [
-        name.strip().strip("()")
-        for layer in contract["layers"]
-        for name in layer.replace("|", ":").split(":")
-    ]
+    return [name.strip().strip("()") for layer in contract["layers"] for name in layer.replace("|", ":").split(":")]
 
 
 def test_the_tree_keeps_every_contract():
@@ -57,20 +53,50 @@ def test_every_app_of_the_project_has_its_place_in_the_layers():
 
 WRONG_WAY = [
     # A lower app reaching up, even lazily inside a function.
-    pytest.param("users/selectors.py", "from segments.selectors import customer_ids_in", "layers",
-                 "users.selectors -> segments.selectors", id="users-imports-segments-lazily"),
-    pytest.param("core/errors.py", "from users import selectors", "layers",
-                 "core.errors -> users.selectors", id="core-imports-users"),
-    pytest.param("users/services.py", "from incentives.tasks import order_rules_apply_task", "layers",
-                 "users.services -> incentives.tasks", id="users-queues-an-incentives-task"),
+    pytest.param(
+        "users/selectors.py",
+        "from segments.selectors import customer_ids_in",
+        "layers",
+        "users.selectors -> segments.selectors",
+        id="users-imports-segments-lazily",
+    ),
+    pytest.param(
+        "core/errors.py",
+        "from users import selectors",
+        "layers",
+        "core.errors -> users.selectors",
+        id="core-imports-users",
+    ),
+    pytest.param(
+        "users/services.py",
+        "from incentives.tasks import order_rules_apply_task",
+        "layers",
+        "users.services -> incentives.tasks",
+        id="users-queues-an-incentives-task",
+    ),
     # A sibling reaching past another app's selectors and services.
-    pytest.param("incentives/selectors.py", "from segments import views", "public-segments",
-                 "incentives.selectors -> segments.views", id="incentives-imports-segments-views"),
-    pytest.param("segments/services/recompute.py", "from incentives import tasks", "public-incentives",
-                 "segments.services.recompute -> incentives.tasks", id="segments-imports-incentives-tasks"),
+    pytest.param(
+        "incentives/selectors.py",
+        "from segments import views",
+        "public-segments",
+        "incentives.selectors -> segments.views",
+        id="incentives-imports-segments-views",
+    ),
+    pytest.param(
+        "segments/services/recompute.py",
+        "from incentives import tasks",
+        "public-incentives",
+        "segments.services.recompute -> incentives.tasks",
+        id="segments-imports-incentives-tasks",
+    ),
     # Inside an app, a read calling a write.
-    pytest.param("incentives/selectors.py", "from .services import points_post", "app-internals",
-                 "incentives.selectors -> incentives.services", id="selector-imports-service"),
+    pytest.param(
+        "incentives/selectors.py",
+        "from .services import points_post",
+        "app-internals",
+        "incentives.selectors -> incentives.services",
+        id="selector-imports-service",
+    ),
 ]
 
 

@@ -148,10 +148,14 @@ class OrderAdminForm(_RowForm):
     def row_data(self) -> dict:
         cleaned = self.cleaned_data
         customer = cleaned.get("customer")
-        return {"external_id": cleaned.get("external_id") or self.instance.external_id,
-                "customer": customer.external_id if customer else "", "amount": cleaned.get("amount"),
-                "currency": cleaned.get("currency") or None, "status": cleaned.get("status"),
-                "occurred_at": cleaned.get("occurred_at")}
+        return {
+            "external_id": cleaned.get("external_id") or self.instance.external_id,
+            "customer": customer.external_id if customer else "",
+            "amount": cleaned.get("amount"),
+            "currency": cleaned.get("currency") or None,
+            "status": cleaned.get("status"),
+            "occurred_at": cleaned.get("occurred_at"),
+        }
 
 
 class EventAdminForm(_RowForm):
@@ -160,9 +164,13 @@ class EventAdminForm(_RowForm):
     def row_data(self) -> dict:
         cleaned = self.cleaned_data
         customer = cleaned.get("customer")
-        return {"customer": customer.external_id if customer else "", "type": cleaned.get("type"),
-                "occurred_at": cleaned.get("occurred_at"), "properties": cleaned.get("properties") or {},
-                "external_id": cleaned.get("external_id") or None}
+        return {
+            "customer": customer.external_id if customer else "",
+            "type": cleaned.get("type"),
+            "occurred_at": cleaned.get("occurred_at"),
+            "properties": cleaned.get("properties") or {},
+            "external_id": cleaned.get("external_id") or None,
+        }
 
 
 def _one_row(row) -> ValidatedBatch:
@@ -180,23 +188,56 @@ def _copy_stored(obj, stored) -> None:
 class CustomerAdmin(_ImportExportAdmin):
     form = CustomerAdminForm
     resource_classes = [CustomerResource]
-    list_display = ["external_id", "name", "nickname", "phone", "email", "gender", "city", "channel",
-                    "do_not_contact", "paid_orders", "last_order_at", "updated_at"]
+    list_display = [
+        "external_id",
+        "name",
+        "nickname",
+        "phone",
+        "email",
+        "gender",
+        "city",
+        "channel",
+        "do_not_contact",
+        "paid_orders",
+        "last_order_at",
+        "updated_at",
+    ]
     list_display_links = ["external_id"]
     search_fields = ["=external_id", "=phone", "=email", "name", "nickname"]
-    list_filter = ["gender", "channel", "consent_push", "consent_sms", "consent_email", "consent_wechat",
-                   "consent_in_app", "do_not_contact"]
+    list_filter = [
+        "gender",
+        "channel",
+        "consent_push",
+        "consent_sms",
+        "consent_email",
+        "consent_wechat",
+        "consent_in_app",
+        "do_not_contact",
+    ]
     date_hierarchy = "signup_at"
     raw_id_fields = ["referred_by"]
     list_select_related = ["referred_by"]
     inlines = [CustomerTagInline]
     readonly_fields = ["paid_orders", "paid_amount", "first_order_at", "last_order_at", "created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["external_id", "name", "nickname", "phone", "email", "gender", "birthday", "city",
-                           "timezone"]}),
+        (
+            None,
+            {"fields": ["external_id", "name", "nickname", "phone", "email", "gender", "birthday", "city", "timezone"]},
+        ),
         (_("Acquisition"), {"fields": ["signup_at", "channel", "referred_by"]}),
-        (_("Consent"), {"fields": ["consent_push", "consent_sms", "consent_email", "consent_wechat",
-                                   "consent_in_app", "do_not_contact"]}),
+        (
+            _("Consent"),
+            {
+                "fields": [
+                    "consent_push",
+                    "consent_sms",
+                    "consent_email",
+                    "consent_wechat",
+                    "consent_in_app",
+                    "do_not_contact",
+                ]
+            },
+        ),
         (_("Orders"), {"fields": ["paid_orders", "paid_amount", "first_order_at", "last_order_at"]}),
         (_("Record"), {"fields": ["created_at", "updated_at"]}),
     ]
@@ -219,8 +260,10 @@ class CustomerAdmin(_ImportExportAdmin):
         return self._masked(super().get_list_display(request), request)
 
     def get_fieldsets(self, request, obj=None):
-        return [(title, {**opts, "fields": self._masked(opts["fields"], request)})
-                for title, opts in super().get_fieldsets(request, obj)]
+        return [
+            (title, {**opts, "fields": self._masked(opts["fields"], request)})
+            for title, opts in super().get_fieldsets(request, obj)
+        ]
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
@@ -239,8 +282,13 @@ class CustomerAdmin(_ImportExportAdmin):
         if formset.model is not CustomerTag:
             return super().save_formset(request, form, formset, change)
         deleted = set(formset.deleted_forms)
-        tags = sorted({f.cleaned_data["tag"] for f in formset.forms
-                       if f not in deleted and f.cleaned_data.get("tag") and not f.cleaned_data.get("DELETE")})
+        tags = sorted(
+            {
+                f.cleaned_data["tag"]
+                for f in formset.forms
+                if f not in deleted and f.cleaned_data.get("tag") and not f.cleaned_data.get("DELETE")
+            }
+        )
         stored = sorted(form.instance.tags.values_list("tag", flat=True))
         if tags != stored:
             customer_tags_set(customer=form.instance, tags=tags, actor=request.user)
@@ -268,8 +316,15 @@ class OrderAdmin(_ImportExportAdmin):
         row = form.row
         if change:
             stored = Order.objects.select_related("customer").get(pk=obj.pk)
-            order_update(order=stored, actor=request.user, customer=form.cleaned_data["customer"],
-                         amount=row.amount, currency=row.currency, status=row.status, occurred_at=row.occurred_at)
+            order_update(
+                order=stored,
+                actor=request.user,
+                customer=form.cleaned_data["customer"],
+                amount=row.amount,
+                currency=row.currency,
+                status=row.status,
+                occurred_at=row.occurred_at,
+            )
         else:
             orders_upsert_batch(batch=_one_row(row), actor=request.user)
         _copy_stored(obj, Order.objects.get(external_id=row.external_id))

@@ -106,4 +106,3 @@ class CustomerUnsubscribeApi(APIView):
         customer = selectors.customer_get(external_id=external_id)
         customer = services.customer_unsubscribe(customer=customer, channel=body.channel, actor=request.user)
         return Response({"external_id": customer.external_id, "consent": customer.consent()})
-

@@ -36,16 +36,48 @@ LOCAL_OFFSET = 8 * HOUR
 
 # Chinese New Year (Spring Festival) dates.
 CHINESE_NEW_YEAR = {
-    2022: date(2022, 2, 1), 2023: date(2023, 1, 22), 2024: date(2024, 2, 10), 2025: date(2025, 1, 29),
-    2026: date(2026, 2, 17), 2027: date(2027, 2, 6), 2028: date(2028, 1, 26), 2029: date(2029, 2, 13),
-    2030: date(2030, 2, 3), 2031: date(2031, 1, 23), 2032: date(2032, 2, 11),
+    2022: date(2022, 2, 1),
+    2023: date(2023, 1, 22),
+    2024: date(2024, 2, 10),
+    2025: date(2025, 1, 29),
+    2026: date(2026, 2, 17),
+    2027: date(2027, 2, 6),
+    2028: date(2028, 1, 26),
+    2029: date(2029, 2, 13),
+    2030: date(2030, 2, 3),
+    2031: date(2031, 1, 23),
+    2032: date(2032, 2, 11),
 }
 
 # Local hour-of-day activity (0h .. 23h): quiet nights, lunch, and the evening peak.
-HOUR_PROFILE = np.array([
-    0.9, 0.55, 0.3, 0.2, 0.15, 0.2, 0.4, 0.8, 1.1, 1.2, 1.3, 1.4,
-    1.7, 1.5, 1.2, 1.2, 1.2, 1.3, 1.4, 1.7, 2.1, 2.4, 2.2, 1.6,
-])
+HOUR_PROFILE = np.array(
+    [
+        0.9,
+        0.55,
+        0.3,
+        0.2,
+        0.15,
+        0.2,
+        0.4,
+        0.8,
+        1.1,
+        1.2,
+        1.3,
+        1.4,
+        1.7,
+        1.5,
+        1.2,
+        1.2,
+        1.2,
+        1.3,
+        1.4,
+        1.7,
+        2.1,
+        2.4,
+        2.2,
+        1.6,
+    ]
+)
 
 # (channel, weight at the start of the window, weight at the end)
 CHANNELS = [
@@ -58,35 +90,159 @@ CHANNELS = [
     ("xiaohongshu", 0.05, 0.07),
 ]
 # Share of each channel's signups that never buy anything.
-NEVER_BUY = {"organic": 0.28, "app_store": 0.25, "wechat": 0.30, "douyin": 0.42, "referral": 0.22,
-             "ads": 0.45, "xiaohongshu": 0.35}
+NEVER_BUY = {
+    "organic": 0.28,
+    "app_store": 0.25,
+    "wechat": 0.30,
+    "douyin": 0.42,
+    "referral": 0.22,
+    "ads": 0.45,
+    "xiaohongshu": 0.35,
+}
 
-SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
+SURNAMES = list(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
 # Zipf-like: the first surnames are by far the most common.
 SURNAME_WEIGHTS = 1.0 / np.arange(1, len(SURNAMES) + 1) ** 0.9
 GIVEN_FEMALE = list("芳娜敏静丽艳娟霞秀玲桂英萍红燕琳雪婷慧颖欣怡梓涵子萱佳琪雨诗语晨思悦可馨嘉宁月")
 GIVEN_MALE = list("伟强磊军勇杰涛明超刚平辉鹏华飞鑫波斌宇浩凯俊峰建国志文博轩睿宇泽昊然晨子豪")
-NICK_HEADS = ["小", "阿", "大", "快乐的", "安静的", "不吃香菜的", "爱喝奶茶的", "早睡的", "会飞的", "努力的",
-              "橘子", "柠檬", "月亮", "星星", "云朵", "清风", "咸鱼", "锦鲤", "奶盖", "可乐"]
-NICK_TAILS = ["猫", "兔子", "熊", "鱼", "酱", "君", "同学", "宝", "仔", "小姐姐", "大叔", "汽水",
-              "不加糖", "在路上", "很忙", "吃饱了", "Lucky", "Coco", "Momo", "Leo"]
-PHONE_PREFIXES = [str(p) for p in [*range(130, 140), 145, 147, *range(150, 154), *range(155, 160), 166,
-                                   *range(170, 179), *range(180, 190), 191, 198, 199]]
-EMAIL_DOMAINS = [("qq.com", 0.42), ("163.com", 0.2), ("126.com", 0.08), ("gmail.com", 0.07),
-                 ("outlook.com", 0.05), ("sina.com", 0.04), ("foxmail.com", 0.07), ("icloud.com", 0.07)]
-EMAIL_HANDLES = ["sunny", "lucky", "tiger", "panda", "coco", "momo", "leo", "amy", "jack", "lily", "kevin",
-                 "grace", "ivy", "tony", "cathy", "david", "echo", "frank", "helen", "jason", "moon", "star"]
+NICK_HEADS = [
+    "小",
+    "阿",
+    "大",
+    "快乐的",
+    "安静的",
+    "不吃香菜的",
+    "爱喝奶茶的",
+    "早睡的",
+    "会飞的",
+    "努力的",
+    "橘子",
+    "柠檬",
+    "月亮",
+    "星星",
+    "云朵",
+    "清风",
+    "咸鱼",
+    "锦鲤",
+    "奶盖",
+    "可乐",
+]
+NICK_TAILS = [
+    "猫",
+    "兔子",
+    "熊",
+    "鱼",
+    "酱",
+    "君",
+    "同学",
+    "宝",
+    "仔",
+    "小姐姐",
+    "大叔",
+    "汽水",
+    "不加糖",
+    "在路上",
+    "很忙",
+    "吃饱了",
+    "Lucky",
+    "Coco",
+    "Momo",
+    "Leo",
+]
+PHONE_PREFIXES = [
+    str(p)
+    for p in [
+        *range(130, 140),
+        145,
+        147,
+        *range(150, 154),
+        *range(155, 160),
+        166,
+        *range(170, 179),
+        *range(180, 190),
+        191,
+        198,
+        199,
+    ]
+]
+EMAIL_DOMAINS = [
+    ("qq.com", 0.42),
+    ("163.com", 0.2),
+    ("126.com", 0.08),
+    ("gmail.com", 0.07),
+    ("outlook.com", 0.05),
+    ("sina.com", 0.04),
+    ("foxmail.com", 0.07),
+    ("icloud.com", 0.07),
+]
+EMAIL_HANDLES = [
+    "sunny",
+    "lucky",
+    "tiger",
+    "panda",
+    "coco",
+    "momo",
+    "leo",
+    "amy",
+    "jack",
+    "lily",
+    "kevin",
+    "grace",
+    "ivy",
+    "tony",
+    "cathy",
+    "david",
+    "echo",
+    "frank",
+    "helen",
+    "jason",
+    "moon",
+    "star",
+]
 # (city, weight, timezone)
 CITIES = [
-    ("上海", 9.0, ""), ("北京", 8.5, ""), ("深圳", 7.0, ""), ("广州", 6.5, ""), ("杭州", 5.0, ""),
-    ("成都", 5.0, ""), ("重庆", 4.0, ""), ("武汉", 3.8, ""), ("南京", 3.5, ""), ("西安", 3.0, ""),
-    ("苏州", 3.0, ""), ("天津", 2.6, ""), ("长沙", 2.5, ""), ("郑州", 2.4, ""), ("东莞", 2.0, ""),
-    ("青岛", 2.0, ""), ("沈阳", 1.6, ""), ("宁波", 1.6, ""), ("昆明", 1.5, ""), ("合肥", 1.5, ""),
-    ("厦门", 1.4, ""), ("福州", 1.3, ""), ("济南", 1.3, ""), ("大连", 1.2, ""), ("哈尔滨", 1.1, ""),
-    ("南宁", 1.0, ""), ("贵阳", 0.9, ""), ("石家庄", 0.9, ""), ("南昌", 0.9, ""), ("太原", 0.8, ""),
-    ("乌鲁木齐", 0.5, ""), ("拉萨", 0.15, ""), ("香港", 0.5, "Asia/Hong_Kong"), ("台北", 0.3, "Asia/Taipei"),
-    ("新加坡", 0.3, "Asia/Singapore"), ("东京", 0.2, "Asia/Tokyo"), ("伦敦", 0.15, "Europe/London"),
-    ("纽约", 0.15, "America/New_York"), ("悉尼", 0.1, "Australia/Sydney"), ("", 3.0, ""),
+    ("上海", 9.0, ""),
+    ("北京", 8.5, ""),
+    ("深圳", 7.0, ""),
+    ("广州", 6.5, ""),
+    ("杭州", 5.0, ""),
+    ("成都", 5.0, ""),
+    ("重庆", 4.0, ""),
+    ("武汉", 3.8, ""),
+    ("南京", 3.5, ""),
+    ("西安", 3.0, ""),
+    ("苏州", 3.0, ""),
+    ("天津", 2.6, ""),
+    ("长沙", 2.5, ""),
+    ("郑州", 2.4, ""),
+    ("东莞", 2.0, ""),
+    ("青岛", 2.0, ""),
+    ("沈阳", 1.6, ""),
+    ("宁波", 1.6, ""),
+    ("昆明", 1.5, ""),
+    ("合肥", 1.5, ""),
+    ("厦门", 1.4, ""),
+    ("福州", 1.3, ""),
+    ("济南", 1.3, ""),
+    ("大连", 1.2, ""),
+    ("哈尔滨", 1.1, ""),
+    ("南宁", 1.0, ""),
+    ("贵阳", 0.9, ""),
+    ("石家庄", 0.9, ""),
+    ("南昌", 0.9, ""),
+    ("太原", 0.8, ""),
+    ("乌鲁木齐", 0.5, ""),
+    ("拉萨", 0.15, ""),
+    ("香港", 0.5, "Asia/Hong_Kong"),
+    ("台北", 0.3, "Asia/Taipei"),
+    ("新加坡", 0.3, "Asia/Singapore"),
+    ("东京", 0.2, "Asia/Tokyo"),
+    ("伦敦", 0.15, "Europe/London"),
+    ("纽约", 0.15, "America/New_York"),
+    ("悉尼", 0.1, "Australia/Sydney"),
+    ("", 3.0, ""),
 ]
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 INTEREST_TAGS = ["美妆护肤", "数码3C", "母婴", "运动健身", "美食", "宠物", "家居", "服饰穿搭", "图书文具", "旅行"]
@@ -258,8 +414,9 @@ def _prefix_choice(rng: np.random.Generator, rows: np.ndarray, weights: np.ndarr
     return np.minimum(np.searchsorted(cum, target, side="right"), rows - 1)
 
 
-def _customers(rng: np.random.Generator, spec: DemoSpec, clock: _Clock, start: np.datetime64,
-               window: float) -> tuple[DemoCustomers, dict]:
+def _customers(
+    rng: np.random.Generator, spec: DemoSpec, clock: _Clock, start: np.datetime64, window: float
+) -> tuple[DemoCustomers, dict]:
     n = spec.customers
     signup = np.sort(clock.sample(rng, np.zeros(n), np.full(n, window)))
 
@@ -327,7 +484,9 @@ def _customers(rng: np.random.Generator, spec: DemoSpec, clock: _Clock, start: n
         local = str(qq[i]) if d in {"qq.com", "foxmail.com"} and qq[i] % 3 else f"{EMAIL_HANDLES[handle[i]]}{i + 1}"
         emails.append(f"{local}@{d}")
 
-    today = (np.datetime64(spec.now.replace(tzinfo=None), "s") + np.timedelta64(LOCAL_OFFSET, "s")).astype("datetime64[D]")
+    today = (np.datetime64(spec.now.replace(tzinfo=None), "s") + np.timedelta64(LOCAL_OFFSET, "s")).astype(
+        "datetime64[D]"
+    )
     age_days = (np.clip(rng.normal(30, 8.5, n), 16, 72) * 365.25).astype(np.int64)
     birthdays = (today - age_days.astype("timedelta64[D]")).tolist()
     has_birthday = rng.random(n) < 0.82
@@ -366,9 +525,20 @@ def _customers(rng: np.random.Generator, spec: DemoSpec, clock: _Clock, start: n
 
     customers = DemoCustomers(
         external_id=[f"demo-c{i + 1:06d}" for i in range(n)],
-        name=names, nickname=nicknames, phone=phones, email=emails, gender=gender, birthday=birthday,
-        city=city, timezone=timezone, signup_at=start + np.floor(signup).astype("timedelta64[s]"), channel=channel, referrer=referrer, consent=consent,
-        do_not_contact=do_not_contact, tags=tags,
+        name=names,
+        nickname=nicknames,
+        phone=phones,
+        email=emails,
+        gender=gender,
+        birthday=birthday,
+        city=city,
+        timezone=timezone,
+        signup_at=start + np.floor(signup).astype("timedelta64[s]"),
+        channel=channel,
+        referrer=referrer,
+        consent=consent,
+        do_not_contact=do_not_contact,
+        tags=tags,
     )
     traits = {"channel_idx": channel_idx, "signup": signup}
     return customers, traits
@@ -421,8 +591,12 @@ def demo_generate(spec: DemoSpec) -> Demo:
     status_idx = np.where(u < refund_p, 1, np.where(u < refund_p + 0.02, 2, 0))
 
     o_order = np.argsort(order_t, kind="stable")
-    order_customer, order_t, cents, status_idx = (order_customer[o_order], order_t[o_order], cents[o_order],
-                                                   status_idx[o_order])
+    order_customer, order_t, cents, status_idx = (
+        order_customer[o_order],
+        order_t[o_order],
+        cents[o_order],
+        status_idx[o_order],
+    )
     orders = DemoOrders(
         external_id=[f"demo-o{i + 1:07d}" for i in range(len(order_t))],
         customer=order_customer,
@@ -431,13 +605,16 @@ def demo_generate(spec: DemoSpec) -> Demo:
         occurred_at=start + np.floor(order_t).astype("timedelta64[s]"),
     )
 
-    events = _events(rng, spec, customers, order_clock, start, window, signup, active_end, rate,
-                     order_customer, order_t)
+    events = _events(
+        rng, spec, customers, order_clock, start, window, signup, active_end, rate, order_customer, order_t
+    )
     _persona_tags(customers, per_customer, cents, order_customer, status_idx, basket)
     return Demo(spec=spec, customers=customers, orders=orders, events=events)
 
 
-def _events(rng, spec, customers, clock, start, window, signup, active_end, rate, order_customer, order_t) -> DemoEvents:
+def _events(
+    rng, spec, customers, clock, start, window, signup, active_end, rate, order_customer, order_t
+) -> DemoEvents:
     n = len(customers)
     N = len(order_t)
     sku_weights = 1.0 / np.arange(1, SKUS + 1) ** 1.1
@@ -469,19 +646,35 @@ def _events(rng, spec, customers, clock, start, window, signup, active_end, rate
     view_t = np.maximum(signup[order_customer], cart_t - rng.exponential(4 * 60, N) - 5)
     add("page_view", order_customer, view_t, sku_props(sku, ', "page": "product"'))
     qty = 1 + rng.poisson(0.3, N)
-    add("add_to_cart", order_customer, cart_t, [f'{{"sku": "SKU-{s:05d}", "qty": {q}}}' for s, q in zip(sku, qty, strict=True)])
+    add(
+        "add_to_cart",
+        order_customer,
+        cart_t,
+        [f'{{"sku": "SKU-{s:05d}", "qty": {q}}}' for s, q in zip(sku, qty, strict=True)],
+    )
 
     # Abandoned carts (a product view first) and browsing that goes nowhere.
     cust, t = budget(0.1 * N, engaged * span, signup, active_end)
     sku = _choice(rng, list(range(SKUS)), len(cust), sku_weights) + 1
     add("add_to_cart", cust, t, [f'{{"sku": "SKU-{s:05d}", "qty": 1}}' for s in sku])
-    add("page_view", cust, np.maximum(signup[cust], t - rng.exponential(3 * 60, len(cust)) - 5),
-        sku_props(sku, ', "page": "product"'))
+    add(
+        "page_view",
+        cust,
+        np.maximum(signup[cust], t - rng.exponential(3 * 60, len(cust)) - 5),
+        sku_props(sku, ', "page": "product"'),
+    )
     cust, t = budget(0.1 * N, engaged * span, signup, active_end)
     page = _choice(rng, PAGES, len(cust), [0.35, 0.2, 0.15, 0.1, 0.2])
     sku = _choice(rng, list(range(SKUS)), len(cust), sku_weights) + 1
-    add("page_view", cust, t, [f'{{"page": "{PAGES[p]}", "sku": "SKU-{s:05d}"}}' if p == 4 else f'{{"page": "{PAGES[p]}"}}'
-                               for p, s in zip(page, sku, strict=True)])
+    add(
+        "page_view",
+        cust,
+        t,
+        [
+            f'{{"page": "{PAGES[p]}", "sku": "SKU-{s:05d}"}}' if p == 4 else f'{{"page": "{PAGES[p]}"}}'
+            for p, s in zip(page, sku, strict=True)
+        ],
+    )
 
     # Logins: one at signup, then while active (a quiet customer stops logging in).
     everyone = np.arange(n)
@@ -496,7 +689,12 @@ def _events(rng, spec, customers, clock, start, window, signup, active_end, rate
     cust, t = budget(0.02 * N, engaged * span, signup, active_end)
     target = _choice(rng, SHARE_TARGETS, len(cust), [0.4, 0.3, 0.1, 0.12, 0.08])
     sku = _choice(rng, list(range(SKUS)), len(cust), sku_weights) + 1
-    add("share", cust, t, [f'{{"target": "{SHARE_TARGETS[g]}", "sku": "SKU-{s:05d}"}}' for g, s in zip(target, sku, strict=True)])
+    add(
+        "share",
+        cust,
+        t,
+        [f'{{"target": "{SHARE_TARGETS[g]}", "sku": "SKU-{s:05d}"}}' for g, s in zip(target, sku, strict=True)],
+    )
     members = rng.random(n) < 0.15
     cust, t = budget(0.04 * N, engaged * span * members, signup, active_end)
     kind = _choice(rng, MESSAGE_KINDS, len(cust))

@@ -40,7 +40,11 @@ class Customer(models.Model):
     signup_at = models.DateTimeField(_("signed up at"), null=True, blank=True, db_index=True)
     channel = models.CharField(_("acquisition channel"), max_length=64, blank=True, db_index=True)
     referred_by = models.ForeignKey(
-        "self", verbose_name=_("referred by"), null=True, blank=True, on_delete=models.SET_NULL,
+        "self",
+        verbose_name=_("referred by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="referrals",
     )
     consent_push = models.BooleanField(_("consent: app push"), default=False)
@@ -93,8 +97,9 @@ class OrderStatus(models.TextChoices):
 class Order(models.Model):
     external_id = models.CharField(_("external id"), max_length=64, unique=True)
     # No index of its own: order_cust_time leads with it (one index less to write per order).
-    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="orders",
-                                 db_index=False)
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="orders", db_index=False
+    )
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
     status = models.CharField(_("status"), max_length=10, choices=OrderStatus.choices, default=OrderStatus.PAID)
@@ -122,8 +127,9 @@ class Event(models.Model):
     ``x:<external_id>`` when the client sends one, else a hash of the content."""
 
     # No index of its own: event_cust_type_time leads with it.
-    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="events",
-                                 db_index=False)
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     type = models.CharField(_("type"), max_length=32)
     occurred_at = models.DateTimeField(_("occurred at"))
     properties = models.JSONField(_("properties"), default=dict, blank=True)

@@ -37,8 +37,19 @@ from .rows import CustomerRow, OrderRow
 #: rows sent to the batch service at a time (the API's batch limit is 1,000)
 IMPORT_BATCH_SIZE = 500
 
-_CUSTOMER_SCALARS = ["name", "nickname", "phone", "email", "gender", "birthday", "city", "timezone",
-                     "signup_at", "channel", "do_not_contact"]
+_CUSTOMER_SCALARS = [
+    "name",
+    "nickname",
+    "phone",
+    "email",
+    "gender",
+    "birthday",
+    "city",
+    "timezone",
+    "signup_at",
+    "channel",
+    "do_not_contact",
+]
 
 
 def _cell(value: Any) -> Any:
@@ -132,7 +143,7 @@ class _RowValidatedResource(resources.ModelResource):
         rows = [(number, dict(zip(dataset.headers, values, strict=False))) for number, values in enumerate(dataset, 1)]
         first_seen: dict[str, int] = {}
         for start in range(0, len(rows), IMPORT_BATCH_SIZE):
-            chunk = rows[start:start + IMPORT_BATCH_SIZE]
+            chunk = rows[start : start + IMPORT_BATCH_SIZE]
             errors: dict[int, dict[str, list[str]]] = {}
             validated = []
             for number, row in chunk:
@@ -144,18 +155,25 @@ class _RowValidatedResource(resources.ModelResource):
                 # The same id twice in one file is ambiguous, as in an API batch.
                 first = first_seen.setdefault(item.external_id, number)
                 if first != number:
-                    errors[number] = {"external_id": [
-                        f"Duplicate external_id {item.external_id!r} in this file (first at row {first})."]}
+                    errors[number] = {
+                        "external_id": [
+                            f"Duplicate external_id {item.external_id!r} in this file (first at row {first})."
+                        ]
+                    }
                     continue
                 validated.append((number, item))
-            stored = set(self._meta.model.objects.filter(
-                external_id__in=[item.external_id for _, item in validated]).values_list("external_id", flat=True))
+            stored = set(
+                self._meta.model.objects.filter(
+                    external_id__in=[item.external_id for _, item in validated]
+                ).values_list("external_id", flat=True)
+            )
             batch = ValidatedBatch(rows=validated, errors=[], atomic=False)
             if validated:
                 self.write_batch(batch, actor=actor)
             for error in batch.errors:
                 errors.setdefault(error.index, {}).setdefault(self.column_for(error.field.split(".")), []).append(
-                    error.message)
+                    error.message
+                )
             ids = {number: item.external_id for number, item in validated}
             for number, row in chunk:
                 self._row_result(result, number, row, errors.get(number), ids.get(number) in stored, raise_errors)

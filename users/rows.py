@@ -98,7 +98,9 @@ class OrderRow(_Row):
     external_id: ExternalId
     customer: ExternalId = Field(description="the customer's external_id")
     amount: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = Field(default=None, validate_default=True)
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = Field(
+        default=None, validate_default=True
+    )
     status: Literal["paid", "refunded", "cancelled"] = "paid"
     occurred_at: AwareDatetime
 
@@ -114,7 +116,9 @@ class OrderRow(_Row):
     def _currency(cls, value: str | None) -> str:
         value = value or settings.OPS_CURRENCY
         if value != settings.OPS_CURRENCY:
-            raise ValueError(f"currency {value} is not accepted: this installation counts money in {settings.OPS_CURRENCY}")
+            raise ValueError(
+                f"currency {value} is not accepted: this installation counts money in {settings.OPS_CURRENCY}"
+            )
         return value
 
 

@@ -12,16 +12,23 @@ from .models import Customer, CustomerTag, Event, Order, OrderStatus
 
 
 def customer_list(
-    *, tag: str | None = None, updated_since: datetime | None = None, search: str | None = None,
+    *,
+    tag: str | None = None,
+    updated_since: datetime | None = None,
+    search: str | None = None,
     ids: QuerySet | None = None,
 ) -> QuerySet[Customer]:
     """``ids``: only customers whose id is in this subquery (``values("pk")`` or a flat
     ``values_list``), e.g. ``segments.selectors.customer_ids_in(...)`` passed down by the
     composition layer; it stays one SQL statement."""
-    qs = Customer.objects.select_related("referred_by").only(
-        *[f.name for f in Customer._meta.concrete_fields if f.name != "referred_by"],
-        "referred_by__external_id",
-    ).prefetch_related(Prefetch("tags", queryset=CustomerTag.objects.order_by("tag")))
+    qs = (
+        Customer.objects.select_related("referred_by")
+        .only(
+            *[f.name for f in Customer._meta.concrete_fields if f.name != "referred_by"],
+            "referred_by__external_id",
+        )
+        .prefetch_related(Prefetch("tags", queryset=CustomerTag.objects.order_by("tag")))
+    )
     if tag:
         qs = qs.filter(tags__tag=tag)
     if updated_since:
@@ -30,9 +37,13 @@ def customer_list(
         qs = qs.filter(pk__in=ids)
     if search:
         search = search.strip()
-        qs = qs.filter(external_id=search) | qs.filter(phone=search) | qs.filter(email=search.lower()) | qs.filter(
-            nickname__icontains=search
-        ) | qs.filter(name__icontains=search)
+        qs = (
+            qs.filter(external_id=search)
+            | qs.filter(phone=search)
+            | qs.filter(email=search.lower())
+            | qs.filter(nickname__icontains=search)
+            | qs.filter(name__icontains=search)
+        )
     return qs
 
 
@@ -53,7 +64,10 @@ def customer_ref(*, external_id: str) -> Customer:
 
 def customer_refs(*, external_ids) -> dict[str, Customer]:
     """``customer_ref`` for many at once (one query); unknown ids are left out."""
-    return {c.external_id: c for c in Customer.objects.only("id", "external_id", "timezone").filter(external_id__in=set(external_ids))}
+    return {
+        c.external_id: c
+        for c in Customer.objects.only("id", "external_id", "timezone").filter(external_id__in=set(external_ids))
+    }
 
 
 def sql_tables() -> dict[str, str]:

@@ -30,8 +30,19 @@ from .models import CONSENT_FIELDS, Customer, CustomerTag, Event, Order, OrderSt
 from .rows import CustomerRow, EventRow, OrderRow
 
 # Scalar customer fields a row may set; consent, tags and referred_by are handled apart.
-_CUSTOMER_SCALARS = ["name", "nickname", "phone", "email", "gender", "birthday", "city", "timezone",
-                     "signup_at", "channel", "do_not_contact"]
+_CUSTOMER_SCALARS = [
+    "name",
+    "nickname",
+    "phone",
+    "email",
+    "gender",
+    "birthday",
+    "city",
+    "timezone",
+    "signup_at",
+    "channel",
+    "do_not_contact",
+]
 _CUSTOMER_UPDATE_FIELDS = [*_CUSTOMER_SCALARS, *CONSENT_FIELDS.values(), "updated_at"]
 _ORDER_FIELDS = ["customer_id", "amount", "currency", "status", "occurred_at"]
 _ORDER_INSERT_COLUMNS = ["external_id", *_ORDER_FIELDS, "created_at", "updated_at"]
@@ -43,8 +54,11 @@ def _customer_ids_by_external_id(external_ids: Iterable[str]) -> dict[str, int]:
 
 def _reject_unknown_customers(batch: ValidatedBatch, known: dict[str, int], field: str = "customer") -> None:
     batch.reject_many(
-        [RowError(i, field, f"Unknown customer {getattr(row, field)!r}: send it to /customers/batch first.")
-         for i, row in batch.rows if getattr(row, field) not in known]
+        [
+            RowError(i, field, f"Unknown customer {getattr(row, field)!r}: send it to /customers/batch first.")
+            for i, row in batch.rows
+            if getattr(row, field) not in known
+        ]
     )
 
 
@@ -99,15 +113,24 @@ def customers_upsert_batch(*, batch: ValidatedBatch[CustomerRow], actor=None) ->
     audit = actor is not None
     referrers = {row.referred_by for _, row in batch.rows if row.referred_by}
     stored_referrers = set(_customer_ids_by_external_id(referrers))
-    batch.reject_many([RowError(i, "referred_by", "A customer cannot refer themself.")
-                       for i, row in batch.rows if row.referred_by == row.external_id])
+    batch.reject_many(
+        [
+            RowError(i, "referred_by", "A customer cannot refer themself.")
+            for i, row in batch.rows
+            if row.referred_by == row.external_id
+        ]
+    )
     sent = {row.external_id for _, row in batch.rows}
     # Until nothing changes: a rejected row can no longer be the referrer of another.
     while True:
         in_batch = {row.external_id for _, row in batch.rows}
         unknown = [
-            RowError(i, "referred_by", f"Unknown referrer {row.referred_by!r}."
-                     + (" Its row in this batch was rejected." if row.referred_by in sent else ""))
+            RowError(
+                i,
+                "referred_by",
+                f"Unknown referrer {row.referred_by!r}."
+                + (" Its row in this batch was rejected." if row.referred_by in sent else ""),
+            )
             for i, row in batch.rows
             if row.referred_by and row.referred_by not in in_batch and row.referred_by not in stored_referrers
         ]
@@ -126,7 +149,11 @@ def customers_upsert_batch(*, batch: ValidatedBatch[CustomerRow], actor=None) ->
         existing = {c.external_id: c for c in stored_qs}
         diffs: dict[str, dict] = {}
         stored_tags: dict[int, list[str]] = {}
-        for customer_id, tag in CustomerTag.objects.filter(customer_id__in=[c.id for c in existing.values()]).order_by("tag").values_list("customer_id", "tag"):
+        for customer_id, tag in (
+            CustomerTag.objects.filter(customer_id__in=[c.id for c in existing.values()])
+            .order_by("tag")
+            .values_list("customer_id", "tag")
+        ):
             stored_tags.setdefault(customer_id, []).append(tag)
 
         now = timezone.now()
@@ -144,7 +171,10 @@ def customers_upsert_batch(*, batch: ValidatedBatch[CustomerRow], actor=None) ->
                 changed_ext.add(row.external_id)
         if to_create:
             Customer.objects.bulk_create(
-                to_create, batch_size=1000, update_conflicts=True, unique_fields=["external_id"],
+                to_create,
+                batch_size=1000,
+                update_conflicts=True,
+                unique_fields=["external_id"],
                 update_fields=_CUSTOMER_UPDATE_FIELDS,
             )
         if to_update:
@@ -188,10 +218,16 @@ def customers_upsert_batch(*, batch: ValidatedBatch[CustomerRow], actor=None) ->
             Customer.objects.bulk_update(rerefer, ["referred_by", "updated_at"], batch_size=1000)
         if audit:
             created = {c.external_id for c in to_create}
-            audit_record_many(actor=actor, action="customer.create", items=[
-                (Customer(pk=ids[ext]), diff) for ext, diff in diffs.items() if ext in created])
-            audit_record_many(actor=actor, action="customer.change", items=[
-                (Customer(pk=ids[ext]), diff) for ext, diff in diffs.items() if ext not in created and diff])
+            audit_record_many(
+                actor=actor,
+                action="customer.create",
+                items=[(Customer(pk=ids[ext]), diff) for ext, diff in diffs.items() if ext in created],
+            )
+            audit_record_many(
+                actor=actor,
+                action="customer.change",
+                items=[(Customer(pk=ids[ext]), diff) for ext, diff in diffs.items() if ext not in created and diff],
+            )
 
     created_ext = {c.external_id for c in to_create}
     result.created = len(created_ext)
@@ -229,8 +265,9 @@ def orders_upsert_batch(*, batch: ValidatedBatch[OrderRow], actor=None) -> Batch
             order = existing.get(row.external_id)
             if order is None:
                 # Plain tuples, in _ORDER_INSERT_COLUMNS order: a model instance per row costs more than the insert.
-                to_create.append((row.external_id, customer_id, row.amount, row.currency, row.status,
-                                  row.occurred_at, now, now))
+                to_create.append(
+                    (row.external_id, customer_id, row.amount, row.currency, row.status, row.occurred_at, now, now)
+                )
                 touched_customers.add(customer_id)
                 if actor is not None:
                     diffs[row.external_id] = audit_diff(None, {"customer": row.customer, **_order_values(row)})
@@ -245,7 +282,10 @@ def orders_upsert_batch(*, batch: ValidatedBatch[OrderRow], actor=None) -> Batch
             if any(getattr(order, k) != v for k, v in values.items()):
                 touched_customers.update({order.customer_id, customer_id})
                 if actor is not None:
-                    before = {"customer_id": order.customer_id, **{k: getattr(order, k) for k in values if k != "customer_id"}}
+                    before = {
+                        "customer_id": order.customer_id,
+                        **{k: getattr(order, k) for k in values if k != "customer_id"},
+                    }
                     diffs[row.external_id] = audit_diff(before, values)
                 for k, v in values.items():
                     setattr(order, k, v)
@@ -258,8 +298,13 @@ def orders_upsert_batch(*, batch: ValidatedBatch[OrderRow], actor=None) -> Batch
             order_ids = created_ids + [o.pk for o in to_update]
             _after_orders_changed(customer_ids=sorted(touched_customers), order_ids=sorted(order_ids))
         if diffs:
-            _orders_audit(actor=actor, diffs=diffs, created={r[0] for r in to_create},
-                          customer_ids=customer_ids, updated=to_update)
+            _orders_audit(
+                actor=actor,
+                diffs=diffs,
+                created={r[0] for r in to_create},
+                customer_ids=customer_ids,
+                updated=to_update,
+            )
 
     result.created, result.updated = len(to_create), len(to_update)
     result.unchanged = len(batch.rows) - result.created - result.updated
@@ -270,8 +315,9 @@ def _order_values(row: OrderRow) -> dict:
     return {"amount": row.amount, "currency": row.currency, "status": row.status, "occurred_at": row.occurred_at}
 
 
-def _orders_audit(*, actor, diffs: dict[str, dict], created: set[str], customer_ids: dict[str, int],
-                  updated: list[Order]) -> None:
+def _orders_audit(
+    *, actor, diffs: dict[str, dict], created: set[str], customer_ids: dict[str, int], updated: list[Order]
+) -> None:
     """The orders' audit rows, one insert; customers are named by external id, not row id."""
     ext_by_id = {cid: ext for ext, cid in customer_ids.items()}
     new_ids = dict(Order.objects.filter(external_id__in=created).values_list("external_id", "id")) if created else {}
@@ -279,10 +325,16 @@ def _orders_audit(*, actor, diffs: dict[str, dict], created: set[str], customer_
     for diff in diffs.values():
         if "customer_id" in diff:
             diff["customer"] = [ext_by_id.get(v, v) for v in diff.pop("customer_id")]
-    audit_record_many(actor=actor, action="order.create",
-                      items=[(Order(pk=ids[ext]), diff) for ext, diff in diffs.items() if ext in created])
-    audit_record_many(actor=actor, action="order.change",
-                      items=[(Order(pk=ids[ext]), diff) for ext, diff in diffs.items() if ext not in created])
+    audit_record_many(
+        actor=actor,
+        action="order.create",
+        items=[(Order(pk=ids[ext]), diff) for ext, diff in diffs.items() if ext in created],
+    )
+    audit_record_many(
+        actor=actor,
+        action="order.change",
+        items=[(Order(pk=ids[ext]), diff) for ext, diff in diffs.items() if ext not in created],
+    )
 
 
 def order_update(*, order: Order, actor=None, **changes) -> Order:
@@ -293,13 +345,23 @@ def order_update(*, order: Order, actor=None, **changes) -> Order:
     if unknown:
         raise ApplicationError(f"Not editable on an order: {', '.join(unknown)}.", code="invalid")
     customer = changes.pop("customer", None) or order.customer
-    data = {"external_id": order.external_id, "customer": customer.external_id, "amount": order.amount,
-            "currency": order.currency, "status": order.status, "occurred_at": order.occurred_at, **changes}
+    data = {
+        "external_id": order.external_id,
+        "customer": customer.external_id,
+        "amount": order.amount,
+        "currency": order.currency,
+        "status": order.status,
+        "occurred_at": order.occurred_at,
+        **changes,
+    }
     try:
         row = OrderRow.model_validate(data)
     except PydanticValidationError as exc:
-        raise ApplicationError("The order is not valid.", code="invalid",
-                               details={"errors": exc.errors(include_url=False, include_context=False)}) from None
+        raise ApplicationError(
+            "The order is not valid.",
+            code="invalid",
+            details={"errors": exc.errors(include_url=False, include_context=False)},
+        ) from None
     batch = ValidatedBatch(rows=[(0, row)], errors=[], atomic=True)
     orders_upsert_batch(batch=batch, actor=actor)
     order.refresh_from_db()
@@ -319,7 +381,10 @@ def _orders_insert(rows: list[tuple]) -> list[int]:
     if connection.vendor != "postgresql":
         orders = [Order(**dict(zip(_ORDER_INSERT_COLUMNS, row, strict=True))) for row in rows]
         Order.objects.bulk_create(
-            orders, batch_size=1000, update_conflicts=True, unique_fields=["external_id"],
+            orders,
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["external_id"],
             update_fields=[*_ORDER_FIELDS, "updated_at"],
         )
         if all(o.pk for o in orders):
@@ -332,8 +397,10 @@ def _orders_insert(rows: list[tuple]) -> list[int]:
     # Arrays of the base types (varchar, not varchar(64)): an explicit length cast would truncate
     # silently, while the assignment to the column refuses a too-long value as a plain INSERT does.
     arrays = ", ".join(f"%s::{re.sub(r'[(].*[)]', '', f.cast_db_type(connection))}[]" for f in fields)
-    updates = ", ".join(f"{quote(Order._meta.get_field(name).column)} = EXCLUDED.{quote(Order._meta.get_field(name).column)}"
-                        for name in [*_ORDER_FIELDS, "updated_at"])
+    updates = ", ".join(
+        f"{quote(Order._meta.get_field(name).column)} = EXCLUDED.{quote(Order._meta.get_field(name).column)}"
+        for name in [*_ORDER_FIELDS, "updated_at"]
+    )
     sql = (
         f"INSERT INTO {quote(Order._meta.db_table)} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "
         f"ON CONFLICT ({quote(Order._meta.get_field('external_id').column)}) DO UPDATE SET {updates} "
@@ -372,7 +439,9 @@ def event_dedupe_key(*, customer_id: int, row: EventRow) -> str:
     content = json.dumps(
         # In UTC: the same instant sent with another offset is the same event.
         [customer_id, row.type, row.occurred_at.astimezone(UTC).isoformat(), row.properties],
-        sort_keys=True, ensure_ascii=False, default=str,
+        sort_keys=True,
+        ensure_ascii=False,
+        default=str,
     )
     return "h:" + hashlib.sha256(content.encode()).hexdigest()[:64]
 
@@ -394,9 +463,16 @@ def events_append_batch(*, batch: ValidatedBatch[EventRow]) -> BatchResult:
     with transaction.atomic():
         stored = set(Event.objects.filter(dedupe_key__in=list(keyed)).values_list("dedupe_key", flat=True))
         new = [
-            Event(customer_id=cid, type=row.type, occurred_at=row.occurred_at, properties=row.properties,
-                  external_id=row.external_id, dedupe_key=key)
-            for key, (cid, row) in keyed.items() if key not in stored
+            Event(
+                customer_id=cid,
+                type=row.type,
+                occurred_at=row.occurred_at,
+                properties=row.properties,
+                external_id=row.external_id,
+                dedupe_key=key,
+            )
+            for key, (cid, row) in keyed.items()
+            if key not in stored
         ]
         Event.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
         _after_events_appended(new)
@@ -412,8 +488,9 @@ def _after_events_appended(events: list[Event]) -> None:
     if not events or not hooks.events_appended.subscribers:
         return
     by_type: dict[str, list[int]] = {}
-    for event_type, event_id in (Event.objects.filter(dedupe_key__in=[e.dedupe_key for e in events])
-                                 .values_list("type", "id").order_by("id")):
+    for event_type, event_id in (
+        Event.objects.filter(dedupe_key__in=[e.dedupe_key for e in events]).values_list("type", "id").order_by("id")
+    ):
         by_type.setdefault(event_type, []).append(event_id)
     hooks.events_appended.publish(event_ids_by_type=by_type)
 
@@ -427,7 +504,9 @@ def customer_unsubscribe(*, customer: Customer, channel: str, actor=None) -> Cus
             setattr(customer, field, False)
         customer.save(update_fields=[*fields, "updated_at"])
         audit_record(
-            actor=actor, action="customer.unsubscribe", obj=customer,
+            actor=actor,
+            action="customer.unsubscribe",
+            obj=customer,
             changes={f: [before[f], False] for f in fields if before[f]},
         )
     return customer
@@ -447,7 +526,9 @@ def customer_order_stats_refresh(*, customer_ids: list[int] | None = None) -> in
     targets = Customer.objects.all() if customer_ids is None else Customer.objects.filter(pk__in=customer_ids)
     return targets.update(
         paid_orders=Coalesce(Subquery(paid.annotate(n=Count("id")).values("n")), 0),
-        paid_amount=Coalesce(Subquery(paid.annotate(s=Sum("amount")).values("s")), Value(Decimal("0")), output_field=money),
+        paid_amount=Coalesce(
+            Subquery(paid.annotate(s=Sum("amount")).values("s")), Value(Decimal("0")), output_field=money
+        ),
         first_order_at=Subquery(paid.annotate(t=Min("occurred_at")).values("t")),
         last_order_at=Subquery(paid.annotate(t=Max("occurred_at")).values("t")),
     )

@@ -32,10 +32,14 @@ def customer_search(request):
         customers = selectors.customer_list(search=query).order_by("-signup_at", "-id")
         page_obj = Paginator(customers, SEARCH_PAGE_SIZE).get_page(request.GET.get("page"))
         rows = [{"customer": c, **pii_displays(c, can_see_pii=can_see_pii)} for c in page_obj]
-    return render(request, "users/customer_search.html", {
-        "query": query,
-        "page_obj": page_obj,
-        "rows": rows,
-        "can_see_pii": can_see_pii,
-        "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
-    })
+    return render(
+        request,
+        "users/customer_search.html",
+        {
+            "query": query,
+            "page_obj": page_obj,
+            "rows": rows,
+            "can_see_pii": can_see_pii,
+            "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
+        },
+    )

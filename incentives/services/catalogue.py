@@ -28,16 +28,22 @@ def _save(*, obj: models.Model, actor) -> models.Model:
         return obj
     with transaction.atomic():
         obj.save()
-        audit_record(actor=actor, action=f"{obj._meta.model_name}.{'create' if before is None else 'change'}",
-                     obj=obj, before=before or {}, after=after)
+        audit_record(
+            actor=actor,
+            action=f"{obj._meta.model_name}.{'create' if before is None else 'change'}",
+            obj=obj,
+            before=before or {},
+            after=after,
+        )
     return obj
 
 
 def _delete(*, obj: models.Model, actor) -> None:
     with transaction.atomic():
         # The audit row first: it names the primary key the delete clears.
-        audit_record(actor=actor, action=f"{obj._meta.model_name}.delete", obj=obj,
-                     before=audit_snapshot(obj), after={})
+        audit_record(
+            actor=actor, action=f"{obj._meta.model_name}.delete", obj=obj, before=audit_snapshot(obj), after={}
+        )
         obj.delete()
 
 

@@ -65,8 +65,9 @@ def accounts_lock(customer_ids: Iterable[int]) -> dict[int, PointsAccount]:
             return {row[0]: PointsAccount.from_db(connection.alias, _ACCOUNT_COLUMNS, row) for row in cur.fetchall()}
     accounts = {a.customer_id: a for a in PointsAccount.objects.filter(customer_id__in=ids)}
     if len(accounts) < len(ids):
-        PointsAccount.objects.bulk_create([PointsAccount(customer_id=i) for i in ids if i not in accounts],
-                                          ignore_conflicts=True)
+        PointsAccount.objects.bulk_create(
+            [PointsAccount(customer_id=i) for i in ids if i not in accounts], ignore_conflicts=True
+        )
         accounts = {a.customer_id: a for a in PointsAccount.objects.filter(customer_id__in=ids)}
     return accounts
 
@@ -78,7 +79,7 @@ def accounts_save(accounts: Iterable[PointsAccount], *, now: datetime) -> None:
     rows = [(a.customer_id, a.balance, a.growth_value) for a in accounts]
     with connection.cursor() as cur:
         for start in range(0, len(rows), 1000):
-            part = rows[start:start + 1000]
+            part = rows[start : start + 1000]
             cur.execute(
                 f"UPDATE {_ACCOUNT} SET balance = v.column2, growth_value = v.column3, updated_at = %s "
                 f"FROM (VALUES {', '.join(['(%s, %s, %s)'] * len(part))}) AS v "
@@ -92,9 +93,12 @@ def _due(entries, at: datetime):
     explains the formula), only where that is above zero. One GROUP BY."""
     return (
         entries.values("customer_id")
-        .annotate(lapsed=Sum("amount", filter=Q(expires_at__lte=at), default=0),
-                  debits=Sum("amount", filter=Q(amount__lt=0, expires_at__isnull=True), default=0))
-        .annotate(due=F("lapsed") + F("debits")).filter(due__gt=0)
+        .annotate(
+            lapsed=Sum("amount", filter=Q(expires_at__lte=at), default=0),
+            debits=Sum("amount", filter=Q(amount__lt=0, expires_at__isnull=True), default=0),
+        )
+        .annotate(due=F("lapsed") + F("debits"))
+        .filter(due__gt=0)
     )
 
 
@@ -118,8 +122,15 @@ def entry_build(account: PointsAccount, *, now: datetime, **fields) -> PointsEnt
 
 
 def expiry_entry_build(account: PointsAccount, *, due: int, now: datetime) -> PointsEntry:
-    return entry_build(account, now=now, kind=EntryKind.EXPIRE, amount=-due, reason="points expired",
-                       source=EntrySource.EXPIRY, idempotency_key=f"expire:{now.isoformat()}")
+    return entry_build(
+        account,
+        now=now,
+        kind=EntryKind.EXPIRE,
+        amount=-due,
+        reason="points expired",
+        source=EntrySource.EXPIRY,
+        idempotency_key=f"expire:{now.isoformat()}",
+    )
 
 
 def lapsed_expire(account: PointsAccount, *, now: datetime) -> PointsEntry | None:
@@ -186,37 +197,56 @@ def _request_error(r: EntryRequest) -> ApplicationError | None:
     if (r.kind == EntryKind.ADJUST and r.amount == 0) or (r.kind != EntryKind.ADJUST and r.amount <= 0):
         return ApplicationError("amount must be a positive whole number of points.", code="invalid_amount")
     if abs(r.amount) > MAX_POINTS_PER_ENTRY:
-        return ApplicationError(f"amount is above the largest single entry ({MAX_POINTS_PER_ENTRY}).", code="invalid_amount")
+        return ApplicationError(
+            f"amount is above the largest single entry ({MAX_POINTS_PER_ENTRY}).", code="invalid_amount"
+        )
     if not r.reason.strip():
         return ApplicationError("A reason is required.", code="reason_required")
     return None
 
 
 def _key_reused(key: str) -> Conflict:
-    return Conflict("This idempotency_key was already used with a different request.",
-                    code="idempotency_key_reused", details={"idempotency_key": key})
+    return Conflict(
+        "This idempotency_key was already used with a different request.",
+        code="idempotency_key_reused",
+        details={"idempotency_key": key},
+    )
 
 
 def _insufficient(balance: int, requested: int) -> Conflict:
-    return Conflict("Not enough points: the balance would go below zero.", code="insufficient_points",
-                    details={"balance": balance, "requested": requested})
+    return Conflict(
+        "Not enough points: the balance would go below zero.",
+        code="insufficient_points",
+        details={"balance": balance, "requested": requested},
+    )
 
 
-_ERROR_FIELDS = {"insufficient_points": "amount", "idempotency_key_reused": "idempotency_key", "invalid_kind": "kind",
-                 "invalid_amount": "amount", "reason_required": "reason"}
+_ERROR_FIELDS = {
+    "insufficient_points": "amount",
+    "idempotency_key_reused": "idempotency_key",
+    "invalid_kind": "kind",
+    "invalid_amount": "amount",
+    "reason_required": "reason",
+}
 
 
 def outcome_errors(outcomes: Sequence[EntryOutcome], indexes: Sequence[int] | None = None) -> list[RowError]:
     """The failed outcomes as batch row errors, indexed by position (or ``indexes[position]``)."""
     return [
-        RowError(indexes[i] if indexes is not None else i, _ERROR_FIELDS.get(o.error.code, "item"), o.error.message,
-                 o.error.code)
-        for i, o in enumerate(outcomes) if o.error is not None
+        RowError(
+            indexes[i] if indexes is not None else i,
+            _ERROR_FIELDS.get(o.error.code, "item"),
+            o.error.message,
+            o.error.code,
+        )
+        for i, o in enumerate(outcomes)
+        if o.error is not None
     ]
 
 
-def points_post_batch(*, requests: Sequence[EntryRequest], atomic: bool = False,
-                      now: datetime | None = None) -> list[EntryOutcome]:
+def points_post_batch(
+    *, requests: Sequence[EntryRequest], atomic: bool = False, now: datetime | None = None
+) -> list[EntryOutcome]:
     """Posts many entries in one transaction with a fixed number of queries, whatever
     their number: one lock of the accounts, one read of the keys already used, one read
     of the lapsed points of the customers who spend, one insert, one account update.
@@ -241,8 +271,9 @@ def points_post_batch(*, requests: Sequence[EntryRequest], atomic: bool = False,
         accounts = accounts_lock(customer_ids)
         seen = {
             (e.customer_id, e.idempotency_key): e
-            for e in PointsEntry.objects.filter(customer_id__in=customer_ids,
-                                                idempotency_key__in={requests[i].idempotency_key for i in todo})
+            for e in PointsEntry.objects.filter(
+                customer_id__in=customer_ids, idempotency_key__in={requests[i].idempotency_key for i in todo}
+            )
         }
         lapsed = due_to_expire({requests[i].customer_id for i in todo if requests[i].signed < 0}, now)
         new: list[PointsEntry] = []
@@ -250,8 +281,11 @@ def points_post_batch(*, requests: Sequence[EntryRequest], atomic: bool = False,
             r = requests[i]
             first = seen.get((r.customer_id, r.idempotency_key))
             if first is not None:
-                outcomes[i] = (EntryOutcome(first, replayed=True) if first.request_hash == r.fingerprint
-                               else EntryOutcome(error=_key_reused(r.idempotency_key)))
+                outcomes[i] = (
+                    EntryOutcome(first, replayed=True)
+                    if first.request_hash == r.fingerprint
+                    else EntryOutcome(error=_key_reused(r.idempotency_key))
+                )
                 continue
             account = accounts[r.customer_id]
             if r.signed < 0:
@@ -263,8 +297,15 @@ def points_post_batch(*, requests: Sequence[EntryRequest], atomic: bool = False,
                     new.append(expiry_entry_build(account, due=due, now=now))
                     lapsed[r.customer_id] = 0
             entry = entry_build(
-                account, now=now, kind=r.kind, amount=r.signed, reason=r.reason.strip(), source=r.source,
-                source_ref=r.source_ref, idempotency_key=r.idempotency_key, request_hash=r.fingerprint,
+                account,
+                now=now,
+                kind=r.kind,
+                amount=r.signed,
+                reason=r.reason.strip(),
+                source=r.source,
+                source_ref=r.source_ref,
+                idempotency_key=r.idempotency_key,
+                request_hash=r.fingerprint,
                 operator=r.operator,
                 expires_at=rules.expiry_for(now, months=expiry_months, tz=r.timezone) if r.signed > 0 else None,
             )
@@ -280,31 +321,59 @@ def points_post_batch(*, requests: Sequence[EntryRequest], atomic: bool = False,
         accounts_save((accounts[cid] for cid in {e.customer_id for e in new}), now=now)
         for r, o in zip(requests, outcomes, strict=True):
             if r.operator is not None and o.entry is not None and not o.replayed:  # an operator's adjustment
-                audit_record(actor=r.operator, action=f"points.{o.entry.kind}", obj=o.entry,
-                             changes={"customer": r.external_id or r.customer_id, "amount": o.entry.amount,
-                                      "reason": o.entry.reason})
+                audit_record(
+                    actor=r.operator,
+                    action=f"points.{o.entry.kind}",
+                    obj=o.entry,
+                    changes={
+                        "customer": r.external_id or r.customer_id,
+                        "amount": o.entry.amount,
+                        "reason": o.entry.reason,
+                    },
+                )
     return outcomes
 
 
 def points_post(
-    *, customer: Customer, kind: str, amount: int, reason: str, idempotency_key: str,
-    source: str = EntrySource.API, source_ref: str = "", operator=None, now: datetime | None = None,
+    *,
+    customer: Customer,
+    kind: str,
+    amount: int,
+    reason: str,
+    idempotency_key: str,
+    source: str = EntrySource.API,
+    source_ref: str = "",
+    operator=None,
+    now: datetime | None = None,
 ) -> PostedEntry:
     """Earns (``amount`` > 0), spends (``amount`` > 0, taken off) or adjusts (signed) points:
     a batch of one that raises its error. A spend beyond the balance is a 409 and writes
     nothing; so is a negative adjustment beyond the balance."""
-    outcome, = points_post_batch(requests=[EntryRequest(
-        customer_id=customer.pk, timezone=customer.timezone, kind=kind, amount=amount, reason=reason or "",
-        idempotency_key=idempotency_key, source=source, source_ref=source_ref, operator=operator,
-        external_id=customer.external_id,
-    )], now=now)
+    (outcome,) = points_post_batch(
+        requests=[
+            EntryRequest(
+                customer_id=customer.pk,
+                timezone=customer.timezone,
+                kind=kind,
+                amount=amount,
+                reason=reason or "",
+                idempotency_key=idempotency_key,
+                source=source,
+                source_ref=source_ref,
+                operator=operator,
+                external_id=customer.external_id,
+            )
+        ],
+        now=now,
+    )
     if outcome.error is not None:
         raise outcome.error
     return PostedEntry(outcome.entry, replayed=outcome.replayed)
 
 
-def reversal_build(account: PointsAccount, original: PointsEntry, *, reason: str, source: str, now: datetime,
-                   tz: str) -> PointsEntry | None:
+def reversal_build(
+    account: PointsAccount, original: PointsEntry, *, reason: str, source: str, now: datetime, tz: str
+) -> PointsEntry | None:
     """Builds the entry that undoes ``original`` (the caller saves it). Reversing a
     credit takes back at most what the balance holds (points already spent stay
     spent) and reduces that credit's lot, so it carries the lot's expiry."""
@@ -317,9 +386,17 @@ def reversal_build(account: PointsAccount, original: PointsEntry, *, reason: str
         amount = -original.amount
         expires_at = rules.expiry_for(now, months=policy_get().expiry_months, tz=tz)
     return entry_build(
-        account, now=now, kind=EntryKind.REVERSE, amount=amount, growth=-original.growth,
-        reason=reason, source=source, source_ref=original.source_ref, reverses=original,
-        idempotency_key=f"reverse:{original.pk}", expires_at=expires_at,
+        account,
+        now=now,
+        kind=EntryKind.REVERSE,
+        amount=amount,
+        growth=-original.growth,
+        reason=reason,
+        source=source,
+        source_ref=original.source_ref,
+        reverses=original,
+        idempotency_key=f"reverse:{original.pk}",
+        expires_at=expires_at,
     )
 
 
@@ -336,7 +413,7 @@ def points_expire(*, now: datetime | None = None, chunk: int = 5000) -> int:
     due = list(_due(PointsEntry.objects.all(), now).order_by("customer_id").values_list("customer_id", flat=True))
     written = 0
     for start in range(0, len(due), chunk):
-        part = due[start:start + chunk]
+        part = due[start : start + chunk]
         with transaction.atomic():
             accounts = accounts_lock(part)
             # Recheck under the lock: a spend may have expired some of it meanwhile.
@@ -351,7 +428,13 @@ def points_expire(*, now: datetime | None = None, chunk: int = 5000) -> int:
 def ledger_reconcile() -> list[dict]:
     """Every account whose cached balance differs from the sum of its entries (or
     whose latest entry's balance_after disagrees). Empty means no drift."""
-    sums = PointsEntry.objects.filter(customer_id=OuterRef("customer_id")).order_by().values("customer_id").annotate(s=Sum("amount")).values("s")
+    sums = (
+        PointsEntry.objects.filter(customer_id=OuterRef("customer_id"))
+        .order_by()
+        .values("customer_id")
+        .annotate(s=Sum("amount"))
+        .values("s")
+    )
     last = PointsEntry.objects.filter(customer_id=OuterRef("customer_id")).order_by("-id").values("balance_after")[:1]
     drift = (
         PointsAccount.objects.annotate(ledger=Coalesce(Subquery(sums), 0), last_after=Coalesce(Subquery(last), 0))
@@ -360,6 +443,8 @@ def ledger_reconcile() -> list[dict]:
     )
     orphans = (
         PointsEntry.objects.exclude(customer_id__in=PointsAccount.objects.values("customer_id"))
-        .values("customer_id").annotate(ledger=Sum("amount")).values("customer_id", "ledger")
+        .values("customer_id")
+        .annotate(ledger=Sum("amount"))
+        .values("customer_id", "ledger")
     )
     return [*drift, *[{**o, "balance": None, "last_after": None} for o in orphans]]

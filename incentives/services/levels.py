@@ -38,8 +38,13 @@ def growth_recompute(*, accounts, since: datetime) -> None:
             ids = list(page.select_for_update().values_list("customer_id", flat=True)[:chunk])
             if not ids:
                 return
-            growth = (PointsEntry.objects.filter(customer_id=OuterRef("customer_id"), created_at__gt=since)
-                      .order_by().values("customer_id").annotate(g=Sum("growth")).values("g"))
+            growth = (
+                PointsEntry.objects.filter(customer_id=OuterRef("customer_id"), created_at__gt=since)
+                .order_by()
+                .values("customer_id")
+                .annotate(g=Sum("growth"))
+                .values("g")
+            )
             PointsAccount.objects.filter(customer_id__in=ids).update(growth_value=Coalesce(Subquery(growth), 0))
         if len(ids) < chunk:
             return
@@ -79,14 +84,15 @@ def levels_update(*, customer_ids=None, now: datetime | None = None, recompute_g
         UPDATE {account} SET level_id = d.new_id, level_below_since = d.new_below
         FROM (
             SELECT customer_id,
-                   CASE WHEN {upgrade} THEN target_id WHEN {not_clearly_below} THEN cur_id WHEN below IS NULL THEN cur_id
+                   CASE WHEN {upgrade} THEN target_id WHEN {not_clearly_below} THEN cur_id
+                        WHEN below IS NULL THEN cur_id
                         WHEN below <= %s THEN target_id ELSE cur_id END AS new_id,
                    CASE WHEN {upgrade} THEN NULL WHEN {not_clearly_below} THEN NULL WHEN below IS NULL THEN %s
                         WHEN below <= %s THEN NULL ELSE below END AS new_below
             FROM (
                 SELECT a.customer_id, a.growth_value AS g, a.level_id AS cur_id, cl.threshold AS cur_th,
-                       a.level_below_since AS below, {target.format(col='l.id')} AS target_id,
-                       {target.format(col='l.threshold')} AS target_th
+                       a.level_below_since AS below, {target.format(col="l.id")} AS target_id,
+                       {target.format(col="l.threshold")} AS target_th
                 FROM {account} a LEFT JOIN {level} cl ON cl.id = a.level_id
                 {ids_sql}
             ) now_state
@@ -110,11 +116,18 @@ def badges_award(*, customer_ids, now: datetime | None = None) -> int:
         return 0
     awards = []
     counts = {
-        BadgeKind.CONTENT_COUNT: dict(Event.objects.filter(customer_id__in=customer_ids, type="content_accepted")
-                                      .values("customer_id").annotate(n=Count("id")).values_list("customer_id", "n")),
-        BadgeKind.INVITE_COUNT: dict(Customer.objects.filter(referred_by_id__in=customer_ids, events__type="invite_accepted")
-                                     .values("referred_by_id").annotate(n=Count("id", distinct=True))
-                                     .values_list("referred_by_id", "n")),
+        BadgeKind.CONTENT_COUNT: dict(
+            Event.objects.filter(customer_id__in=customer_ids, type="content_accepted")
+            .values("customer_id")
+            .annotate(n=Count("id"))
+            .values_list("customer_id", "n")
+        ),
+        BadgeKind.INVITE_COUNT: dict(
+            Customer.objects.filter(referred_by_id__in=customer_ids, events__type="invite_accepted")
+            .values("referred_by_id")
+            .annotate(n=Count("id", distinct=True))
+            .values_list("referred_by_id", "n")
+        ),
     }
     if any(b.kind == BadgeKind.CHECKIN_STREAK for b in badges):
         counts[BadgeKind.CHECKIN_STREAK] = checkin_streak_longest(customer_ids=customer_ids)

@@ -15,7 +15,9 @@ from ..models import EntryKind, EntrySource, Redemption, Reward
 from .ledger import accounts_lock, entry_build, lapsed_expire, request_hash, reversal_build
 
 
-def reward_redeem(*, customer: Customer, reward_id: int, idempotency_key: str, now: datetime | None = None) -> tuple[Redemption, bool]:
+def reward_redeem(
+    *, customer: Customer, reward_id: int, idempotency_key: str, now: datetime | None = None
+) -> tuple[Redemption, bool]:
     """Spends the reward's price and takes one from stock in one transaction.
 
     Stock is taken with a conditional UPDATE (``stock > 0``), so concurrent
@@ -26,28 +28,53 @@ def reward_redeem(*, customer: Customer, reward_id: int, idempotency_key: str, n
         first = Redemption.objects.filter(customer=customer, idempotency_key=idempotency_key).first()
         if first is not None:
             if first.reward_id != reward_id:
-                raise Conflict("This idempotency_key was already used for another reward.",
-                               code="idempotency_key_reused", details={"idempotency_key": idempotency_key})
+                raise Conflict(
+                    "This idempotency_key was already used for another reward.",
+                    code="idempotency_key_reused",
+                    details={"idempotency_key": idempotency_key},
+                )
             return first, True
         reward = Reward.objects.filter(pk=reward_id).first()
         if reward is None:
             raise ApplicationError(f"No reward with id {reward_id}.", code="not_found", status=404)
-        if not reward.is_active or (reward.valid_from and reward.valid_from > now) or (reward.valid_until and reward.valid_until <= now):
+        if (
+            not reward.is_active
+            or (reward.valid_from and reward.valid_from > now)
+            or (reward.valid_until and reward.valid_until <= now)
+        ):
             raise Conflict("This reward is not available for redemption now.", code="reward_unavailable")
-        if reward.stock is not None and not Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1):
+        if reward.stock is not None and not Reward.objects.filter(pk=reward.pk, stock__gt=0).update(
+            stock=F("stock") - 1
+        ):
             raise Conflict("This reward is out of stock.", code="out_of_stock")
         lapsed_expire(account, now=now)
         if account.balance < reward.points_price:
-            raise Conflict("Not enough points: the balance would go below zero.", code="insufficient_points",
-                           details={"balance": account.balance, "requested": reward.points_price})
-        entry = entry_build(account, now=now, kind=EntryKind.SPEND, amount=-reward.points_price,
-                           reason=f"redeemed: {reward.name}", source=EntrySource.REDEMPTION,
-                           source_ref=f"reward:{reward.pk}", idempotency_key=f"redeem:{idempotency_key}",
-                           request_hash=request_hash(reward=reward.pk))
+            raise Conflict(
+                "Not enough points: the balance would go below zero.",
+                code="insufficient_points",
+                details={"balance": account.balance, "requested": reward.points_price},
+            )
+        entry = entry_build(
+            account,
+            now=now,
+            kind=EntryKind.SPEND,
+            amount=-reward.points_price,
+            reason=f"redeemed: {reward.name}",
+            source=EntrySource.REDEMPTION,
+            source_ref=f"reward:{reward.pk}",
+            idempotency_key=f"redeem:{idempotency_key}",
+            request_hash=request_hash(reward=reward.pk),
+        )
         entry.save()
         account.save(update_fields=["balance", "growth_value", "updated_at"])
-        redemption = Redemption.objects.create(customer=customer, reward=reward, points=reward.points_price,
-                                               idempotency_key=idempotency_key, spend_entry=entry, created_at=now)
+        redemption = Redemption.objects.create(
+            customer=customer,
+            reward=reward,
+            points=reward.points_price,
+            idempotency_key=idempotency_key,
+            spend_entry=entry,
+            created_at=now,
+        )
     return redemption, False
 
 
@@ -59,8 +86,14 @@ def redemption_cancel(*, redemption: Redemption, actor=None, now: datetime | Non
         redemption = Redemption.objects.select_for_update().get(pk=redemption.pk)
         if redemption.status == Redemption.Status.CANCELLED:
             return redemption
-        reversal_build(account, redemption.spend_entry, reason="redemption cancelled", source=EntrySource.REDEMPTION,
-                      now=now, tz=redemption.customer.timezone).save()
+        reversal_build(
+            account,
+            redemption.spend_entry,
+            reason="redemption cancelled",
+            source=EntrySource.REDEMPTION,
+            now=now,
+            tz=redemption.customer.timezone,
+        ).save()
         account.save(update_fields=["balance", "growth_value", "updated_at"])
         Reward.objects.filter(pk=redemption.reward_id, stock__isnull=False).update(stock=F("stock") + 1)
         redemption.status, redemption.cancelled_at = Redemption.Status.CANCELLED, now

@@ -7,8 +7,13 @@ from core.services import audit_record, audit_snapshot
 
 from ..models import IncentivePolicy
 
-POLICY_FIELDS = ("expiry_months", "reminder_days", "growth_window_days", "level_grace_days",
-                 "level_downgrade_margin_pct")
+POLICY_FIELDS = (
+    "expiry_months",
+    "reminder_days",
+    "growth_window_days",
+    "level_grace_days",
+    "level_downgrade_margin_pct",
+)
 
 
 def policy_update(*, actor=None, **changes) -> IncentivePolicy:

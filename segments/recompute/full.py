@@ -48,8 +48,9 @@ def paid_orders_exist(as_of: datetime) -> bool:
         return cur.fetchone() is not None
 
 
-def aggregate_chunk(*, run: SegmentRun, window_days: int, lo: int = 0, hi: int = 0,
-                    customer_ids: list[int] | None = None) -> int:
+def aggregate_chunk(
+    *, run: SegmentRun, window_days: int, lo: int = 0, hi: int = 0, customer_ids: list[int] | None = None
+) -> int:
     """Writes the order summary of customers with ids in [lo, hi] (or just ``customer_ids``).
 
     Idempotent for id ranges: the chunk's earlier rows (a retried task) are deleted
@@ -67,10 +68,10 @@ def aggregate_chunk(*, run: SegmentRun, window_days: int, lo: int = 0, hi: int =
     sql = f"""
         INSERT INTO {AGG} (run_id, customer_id, signup_age_days, recency_days, frequency, monetary, orders_total,
                            first_order_at, last_order_at, mean_order_value, repeat_mean_value, t_x_days, age_days)
-        SELECT %s, c.id, {_days('%s', 'COALESCE(c.signup_at, c.created_at)')},
-               CASE WHEN o.last_at IS NULL THEN NULL ELSE {_whole_days('%s', 'o.last_at')} END,
+        SELECT %s, c.id, {_days("%s", "COALESCE(c.signup_at, c.created_at)")},
+               CASE WHEN o.last_at IS NULL THEN NULL ELSE {_whole_days("%s", "o.last_at")} END,
                COALESCE(o.freq, 0), COALESCE(o.money, 0), COALESCE(o.total, 0), o.first_at, o.last_at, o.mean_value,
-               o.repeat_mean, {_days('o.last_at', 'o.first_at')}, {_days('%s', 'o.first_at')}
+               o.repeat_mean, {_days("o.last_at", "o.first_at")}, {_days("%s", "o.first_at")}
         FROM {CUSTOMER} c
         LEFT JOIN (
             SELECT customer_id,
@@ -105,8 +106,11 @@ def aggregate_chunk(*, run: SegmentRun, window_days: int, lo: int = 0, hi: int =
 def summary(*, run_id: int) -> np.ndarray:
     """customer_id, x (repeat purchases), t_x, T (days), mean value of the repeat
     orders (0 when x = 0) — for buyers only."""
-    query = (f"SELECT customer_id, orders_total - 1, COALESCE(t_x_days, 0), COALESCE(age_days, 0), COALESCE(repeat_mean_value, 0) "
-             f"FROM {AGG} WHERE run_id = %s AND orders_total > 0")
+    query = (
+        "SELECT customer_id, orders_total - 1, COALESCE(t_x_days, 0), COALESCE(age_days, 0), "
+        f"COALESCE(repeat_mean_value, 0) "
+        f"FROM {AGG} WHERE run_id = %s AND orders_total > 0"
+    )
     with connection.cursor() as cur:
         if _pg():
             buf = io.StringIO()
@@ -135,12 +139,17 @@ def _unusable(bg: purchase_model.BgNbdParams, gg: purchase_model.GammaGammaParam
     if not bg.converged:
         return f"BG/NBD did not converge or is implausible: {bg.message}"
     values = {"r": bg.r, "alpha": bg.alpha, "a": bg.a, "b": bg.b, "p": gg.p}
-    bad = sorted(k for k, v in values.items() if not (np.isfinite(v) and abs(np.log(v)) <= purchase_model._LOG_PLAUSIBLE))
+    bad = sorted(
+        k for k, v in values.items() if not (np.isfinite(v) and abs(np.log(v)) <= purchase_model._LOG_PLAUSIBLE)
+    )
     if bad:
         return f"parameters outside the plausible range [1e-4, 1e4]: {', '.join(bad)}"
     mean = gg.population_mean
     if not (np.isfinite(mean) and spend[0] <= mean <= spend[1]):
-        return f"Gamma-Gamma population mean order value {mean:.6g} is outside the observed range {spend[0]:.6g}-{spend[1]:.6g}"
+        return (
+            f"Gamma-Gamma population mean order value {mean:.6g} "
+            f"is outside the observed range {spend[0]:.6g}-{spend[1]:.6g}"
+        )
     return ""
 
 
@@ -167,13 +176,19 @@ def fit_model(*, data: np.ndarray, fallback: dict | None = None) -> dict:
         if not note:
             return {"bgnbd": bg.to_dict(), "gamma_gamma": gg.to_dict(), "buyers": len(data), "refit": True}
         # JSON has no NaN/inf (PostgreSQL's jsonb refuses them): a degenerate fit's are null.
-        rejected = {name: {k: v if not isinstance(v, float) or np.isfinite(v) else None for k, v in fit.to_dict().items()}
-                    for name, fit in (("bgnbd", bg), ("gamma_gamma", gg))}
+        rejected = {
+            name: {k: v if not isinstance(v, float) or np.isfinite(v) else None for k, v in fit.to_dict().items()}
+            for name, fit in (("bgnbd", bg), ("gamma_gamma", gg))
+        }
     except purchase_model.InsufficientDataError as exc:
         note = str(exc)
     kept = {k: fallback[k] for k in ("bgnbd", "gamma_gamma")} if fallback and fallback.get("bgnbd") else {}
-    out = {**kept, "buyers": len(data), "refit": False,
-           "note": f"{note}; {'previous parameters kept' if kept else 'no previous parameters: no predictions'}"}
+    out = {
+        **kept,
+        "buyers": len(data),
+        "refit": False,
+        "note": f"{note}; {'previous parameters kept' if kept else 'no previous parameters: no predictions'}",
+    }
     return {**out, "rejected": rejected} if rejected else out
 
 
@@ -184,7 +199,13 @@ def predict(*, run_id: int, data: np.ndarray, params: dict, horizon_days: int) -
         return 0
     bg = purchase_model.BgNbdParams.from_dict(params["bgnbd"])
     gg = purchase_model.GammaGammaParams.from_dict(params["gamma_gamma"])
-    ids, x, t_x, T, m = data[:, 0].astype(np.int64), data[:, 1], data[:, 2], np.maximum(data[:, 3], data[:, 2]), data[:, 4]
+    ids, x, t_x, T, m = (
+        data[:, 0].astype(np.int64),
+        data[:, 1],
+        data[:, 2],
+        np.maximum(data[:, 3], data[:, 2]),
+        data[:, 4],
+    )
     e_h = purchase_model.expected_purchases(bg, float(horizon_days), x, t_x, T)
     eov = purchase_model.expected_order_value(gg, x, m)
     columns = {
@@ -215,8 +236,10 @@ def label_select(t: rules.Thresholds) -> tuple[str, list]:
     """SELECT list (over a relation with the score columns) for group, segment, tier, stage."""
     tier_sql, tier_params = rules.tier_sql(t)
     stage_sql, stage_params = rules.stage_sql(t, signup_age="signup_age_days")
-    return (f"{rules.rfm_group_sql(t)} AS rfm_group, {rules.rfm_segment_sql(t)} AS rfm_segment, "
-            f"{tier_sql} AS tier, {stage_sql} AS stage"), [*tier_params, *stage_params]
+    return (
+        f"{rules.rfm_group_sql(t)} AS rfm_group, {rules.rfm_segment_sql(t)} AS rfm_segment, "
+        f"{tier_sql} AS tier, {stage_sql} AS stage"
+    ), [*tier_params, *stage_params]
 
 
 def score_run(*, run: SegmentRun, t: rules.Thresholds) -> int:
@@ -284,11 +307,11 @@ def size_snapshots_insert(*, run: SegmentRun) -> int:
         f"SELECT '{dim}:' || {dim} AS k, SUM(n) AS n FROM combos WHERE {dim} <> '' GROUP BY {dim}"
         for dim in SNAPSHOT_DIMENSIONS
     )
-    sql = (f"INSERT INTO {SIZE_SNAPSHOT} (run_id, as_of, key, size) "
-           f"WITH combos AS (SELECT {dims}, COUNT(*) AS n FROM {SCORE} WHERE run_id = %s GROUP BY {dims}) "
-           f"SELECT %s, %s, k, n FROM ({parts}) s")
+    sql = (
+        f"INSERT INTO {SIZE_SNAPSHOT} (run_id, as_of, key, size) "
+        f"WITH combos AS (SELECT {dims}, COUNT(*) AS n FROM {SCORE} WHERE run_id = %s GROUP BY {dims}) "
+        f"SELECT %s, %s, k, n FROM ({parts}) s"
+    )
     with connection.cursor() as cur:
         cur.execute(sql, [run.pk, run.pk, sql_datetime(run.as_of)])
         return cur.rowcount
-
-

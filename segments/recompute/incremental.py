@@ -45,13 +45,17 @@ def _rescore(frame: dict[str, np.ndarray], dirty: np.ndarray) -> dict[str, np.nd
         new[active, j] = (5 * k + n - 1) // n
     old = np.stack([frame["r0"], frame["f0"], frame["m0"]], axis=1)
     moved = (new != old).any(axis=1) | np.isin(ids, dirty)
-    unseen = np.setdiff1d(dirty, ids, assume_unique=True)  # dirty customers the frame left out: never active, still no scores
+    unseen = np.setdiff1d(
+        dirty, ids, assume_unique=True
+    )  # dirty customers the frame left out: never active, still no scores
     customer_id = np.concatenate([ids[moved], unseen])
     order = np.argsort(customer_id, kind="stable")  # key order: the lookups that follow walk the indexes in order
     return {
         "customer_id": customer_id[order],
-        **{name: np.concatenate([new[moved, j], np.zeros(len(unseen), dtype=np.int64)])[order]
-           for j, name in enumerate(("r_score", "f_score", "m_score"))},
+        **{
+            name: np.concatenate([new[moved, j], np.zeros(len(unseen), dtype=np.int64)])[order]
+            for j, name in enumerate(("r_score", "f_score", "m_score"))
+        },
     }
 
 
@@ -67,8 +71,9 @@ def dirty_customer_ids(*, since: datetime) -> list[int]:
         return sorted(row[0] for row in cur.fetchall())
 
 
-def patch_published(*, current: SegmentRun, staging_run: SegmentRun, t: rules.Thresholds,
-                    dirty: list[int]) -> tuple[dict, np.ndarray]:
+def patch_published(
+    *, current: SegmentRun, staging_run: SegmentRun, t: rules.Thresholds, dirty: list[int]
+) -> tuple[dict, np.ndarray]:
     """Copies the re-aggregated ``dirty`` customers (staged under ``staging_run``) into the
     published run, re-ranks everyone, relabels every row whose scores moved and
     records stage changes. Call inside a transaction. Returns the counts and the ids
@@ -86,16 +91,21 @@ def patch_published(*, current: SegmentRun, staging_run: SegmentRun, t: rules.Th
     with connection.cursor() as cur:
         prefer_index_lookups(True)
         # 1. New values for the dirty customers (existing rows, then newcomers).
-        cur.execute(f"""
+        cur.execute(
+            f"""
             UPDATE {SCORE} SET recency_days = a.recency_days, frequency = a.frequency, monetary = a.monetary,
                 orders_total = a.orders_total, first_order_at = a.first_order_at, last_order_at = a.last_order_at,
                 mean_order_value = a.mean_order_value, p_alive = p.p_alive,
                 expected_purchases_90d = p.expected_purchases_90d,
-                expected_order_value = ROUND(CAST(p.expected_order_value AS NUMERIC), 2), clv = ROUND(CAST(p.clv AS NUMERIC), 2)
+                expected_order_value = ROUND(CAST(p.expected_order_value AS NUMERIC), 2),
+                clv = ROUND(CAST(p.clv AS NUMERIC), 2)
             FROM {AGG} a LEFT JOIN {PRED} p ON p.run_id = a.run_id AND p.customer_id = a.customer_id
             WHERE a.run_id = %s AND {SCORE}.run_id = %s AND {SCORE}.customer_id = a.customer_id
-        """, [staging_id, cur_id])
-        cur.execute(f"""
+        """,
+            [staging_id, cur_id],
+        )
+        cur.execute(
+            f"""
             INSERT INTO {SCORE} (run_id, customer_id, recency_days, frequency, monetary, orders_total, first_order_at,
                 last_order_at, mean_order_value, p_alive, expected_purchases_90d, expected_order_value, clv,
                 rfm_group, rfm_segment, tier, stage, operating_class)
@@ -104,8 +114,11 @@ def patch_published(*, current: SegmentRun, staging_run: SegmentRun, t: rules.Th
                 ROUND(CAST(p.expected_order_value AS NUMERIC), 2), ROUND(CAST(p.clv AS NUMERIC), 2),
                 '', '', '', '', ''
             FROM {AGG} a LEFT JOIN {PRED} p ON p.run_id = a.run_id AND p.customer_id = a.customer_id
-            WHERE a.run_id = %s AND NOT EXISTS (SELECT 1 FROM {SCORE} s WHERE s.run_id = %s AND s.customer_id = a.customer_id)
-        """, [cur_id, staging_id, cur_id])
+            WHERE a.run_id = %s
+              AND NOT EXISTS (SELECT 1 FROM {SCORE} s WHERE s.run_id = %s AND s.customer_id = a.customer_id)
+        """,
+            [cur_id, staging_id, cur_id],
+        )
         prefer_index_lookups(False)  # the next read wants every row of the run
         # 2. Re-rank the active base (and the rows scored before, which may drop out).
         frame = read_ints(
@@ -113,46 +126,59 @@ def patch_published(*, current: SegmentRun, staging_run: SegmentRun, t: rules.Th
             f"CAST(ROUND(monetary * 100) AS BIGINT), CAST(COALESCE(r_score, 0) AS SMALLINT), "
             f"CAST(COALESCE(f_score, 0) AS SMALLINT), CAST(COALESCE(m_score, 0) AS SMALLINT) "
             f"FROM {SCORE} WHERE run_id = %s AND (frequency > 0 OR r_score IS NOT NULL)",
-            [cur_id], {"id": 8, "rec": 4, "freq": 4, "cents": 8, "r0": 2, "f0": 2, "m0": 2})
+            [cur_id],
+            {"id": 8, "rec": 4, "freq": 4, "cents": 8, "r0": 2, "f0": 2, "m0": 2},
+        )
         moved = _rescore(frame, np.asarray(dirty, dtype=np.int64))
         prefer_index_lookups(True)
         # 3. Labels of the moved rows, and the stage each had.
         for table in ("tmp_rescore", RELABELLED):
             temp_table_drop(cur, table)
-        cur.execute("CREATE TEMPORARY TABLE tmp_rescore (customer_id bigint, r_score bigint, f_score bigint, m_score bigint)")
+        cur.execute(
+            "CREATE TEMPORARY TABLE tmp_rescore (customer_id bigint, r_score bigint, f_score bigint, m_score bigint)"
+        )
         write_ints("tmp_rescore", moved)
         if _pg():
             cur.execute("ANALYZE tmp_rescore")
-        cur.execute(f"""
+        cur.execute(
+            f"""
             CREATE TEMPORARY TABLE {RELABELLED} AS
             SELECT z.*, {rules.operating_class_sql()} AS operating_class FROM (
                 SELECT q.*, {labels} FROM (
                     SELECT s.customer_id, NULLIF(t.r_score, 0) AS r_score, NULLIF(t.f_score, 0) AS f_score,
                            NULLIF(t.m_score, 0) AS m_score, s.frequency, s.monetary, s.orders_total, s.recency_days,
                            s.p_alive, s.clv, s.stage AS old_stage,
-                           {_days('%s', 'COALESCE(c.signup_at, c.created_at)')} AS signup_age_days
+                           {_days("%s", "COALESCE(c.signup_at, c.created_at)")} AS signup_age_days
                     FROM tmp_rescore t
                     JOIN {SCORE} s ON s.run_id = %s AND s.customer_id = t.customer_id
                     JOIN {CUSTOMER} c ON c.id = s.customer_id
                 ) q
             ) z
-        """, [*label_params, now, cur_id])
+        """,
+            [*label_params, now, cur_id],
+        )
         cur.execute(f"SELECT COUNT(*) FROM {RELABELLED}")  # CREATE … AS has no row count on SQLite
         changed = cur.fetchone()[0]
         # 4. Scores, labels and class written back by key.
-        cur.execute(f"""
+        cur.execute(
+            f"""
             UPDATE {SCORE} SET r_score = l.r_score, f_score = l.f_score, m_score = l.m_score, rfm_group = l.rfm_group,
                 rfm_segment = l.rfm_segment, tier = l.tier, stage = l.stage, operating_class = l.operating_class
             FROM {RELABELLED} l
             WHERE {SCORE}.run_id = %s AND {SCORE}.customer_id = l.customer_id
-        """, [cur_id])
+        """,
+            [cur_id],
+        )
         # 5. History, from the temporary table alone.
         reactivated, reactivated_params = rules.reactivated_sql("old_stage", "stage")
-        cur.execute(f"""
+        cur.execute(
+            f"""
             INSERT INTO {STAGE_CHANGE} (customer_id, from_stage, to_stage, at, run_id, reactivated)
             SELECT customer_id, COALESCE(old_stage, ''), stage, %s, %s, {reactivated}
             FROM {RELABELLED} WHERE COALESCE(old_stage, '') <> stage
-        """, [now, staging_id, *reactivated_params])
+        """,
+            [now, staging_id, *reactivated_params],
+        )
         stage_changes = cur.rowcount
         temp_table_drop(cur, "tmp_rescore")  # tmp_relabel stays for the custom segments (relabelled_drop)
         prefer_index_lookups(False)  # back to the planner's own judgement for what follows
@@ -162,5 +188,3 @@ def patch_published(*, current: SegmentRun, staging_run: SegmentRun, t: rules.Th
 def relabelled_drop() -> None:
     with connection.cursor() as cur:
         temp_table_drop(cur, RELABELLED)
-
-

@@ -75,12 +75,13 @@ def read_ints(sql: str, params: list, columns: dict[str, int]) -> dict[str, np.n
     fields = [("n", ">i2")]
     for i, width in enumerate(columns.values()):
         fields += [(f"l{i}", ">i4"), (f"v{i}", _BIG_ENDIAN_INT[width])]
-    rows = np.frombuffer(payload[header:len(payload) - 2], dtype=fields)
+    rows = np.frombuffer(payload[header : len(payload) - 2], dtype=fields)
     widths = list(columns.values())
-    if len(rows) and ((rows["n"] != len(columns)).any() or any((rows[f"l{i}"] != w).any() for i, w in enumerate(widths))):
+    if len(rows) and (
+        (rows["n"] != len(columns)).any() or any((rows[f"l{i}"] != w).any() for i, w in enumerate(widths))
+    ):
         raise ValueError("a binary COPY column is NULL or not the width its cast promised")
     return {name: rows[f"v{i}"].astype(np.int64) for i, name in enumerate(columns)}
-
 
 
 def write_ints(table: str, columns: dict[str, np.ndarray]) -> None:
@@ -89,8 +90,10 @@ def write_ints(table: str, columns: dict[str, np.ndarray]) -> None:
         if _pg():
             copy_binary(cur.cursor, table, columns)
         elif len(next(iter(columns.values()))):
-            cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})",
-                            list(zip(*(c.tolist() for c in columns.values()), strict=True)))
+            cur.executemany(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})",
+                list(zip(*(c.tolist() for c in columns.values()), strict=True)),
+            )
 
 
 def analyze(*tables: str) -> None:

@@ -33,7 +33,21 @@ from .recompute import (
 from .rule_sets import rule_set_active, rule_set_save_new_version
 
 __all__ = [
-    "MAX_STATIC_ROWS", "STALE_AFTER", "recompute_chunk", "recompute_finish", "recompute_incremental", "recompute_start",
-    "recompute_sync", "rule_set_active", "rule_set_save_new_version", "scope_close", "scope_open", "scores_vacuum",
-    "segment_materialize", "segment_save", "segments_materialize", "static_segment_upload", "superseded_scores_cleanup",
+    "MAX_STATIC_ROWS",
+    "STALE_AFTER",
+    "recompute_chunk",
+    "recompute_finish",
+    "recompute_incremental",
+    "recompute_start",
+    "recompute_sync",
+    "rule_set_active",
+    "rule_set_save_new_version",
+    "scope_close",
+    "scope_open",
+    "scores_vacuum",
+    "segment_materialize",
+    "segment_save",
+    "segments_materialize",
+    "static_segment_upload",
+    "superseded_scores_cleanup",
 ]

@@ -42,10 +42,9 @@ def _published_run_id() -> int | None:
     return run.pk if run else None
 
 
-
-
-def _replace_members(segment: Segment, select_sql: str, params: list, *, at: datetime,
-                     scoped: bool = False) -> tuple[int, int, int]:
+def _replace_members(
+    segment: Segment, select_sql: str, params: list, *, at: datetime, scoped: bool = False
+) -> tuple[int, int, int]:
     """Makes the segment's members exactly the ids ``select_sql`` returns; records the
     differences. With ``scoped``, ``select_sql`` is limited to the customers of the
     scope (``scope_open``) and so are the leaves (members outside it stay as they are).
@@ -71,20 +70,32 @@ def _replace_members(segment: Segment, select_sql: str, params: list, *, at: dat
         in_scope = f" AND m.customer_id IN (SELECT id FROM {SCOPE})" if scoped else ""
         cur.execute(
             f"CREATE TEMPORARY TABLE tmp_segment_leaving AS SELECT m.customer_id AS id FROM {MEMBER} m "
-            f"WHERE m.segment_id = %s{in_scope} AND NOT EXISTS (SELECT 1 FROM tmp_segment_members t WHERE t.id = m.customer_id)",
+            f"WHERE m.segment_id = %s{in_scope} "
+            "AND NOT EXISTS (SELECT 1 FROM tmp_segment_members t WHERE t.id = m.customer_id)",
             [segment.pk],
         )
-        cur.execute(f"INSERT INTO {CHANGE} (segment_id, customer_id, change, at) "
-                    f"SELECT %s, id, 'enter', %s FROM tmp_segment_members WHERE entering = 1", [segment.pk, ts])
+        cur.execute(
+            f"INSERT INTO {CHANGE} (segment_id, customer_id, change, at) "
+            f"SELECT %s, id, 'enter', %s FROM tmp_segment_members WHERE entering = 1",
+            [segment.pk, ts],
+        )
         entered = cur.rowcount
-        cur.execute(f"INSERT INTO {MEMBER} (segment_id, customer_id, since) "
-                    f"SELECT %s, id, %s FROM tmp_segment_members WHERE entering = 1", [segment.pk, ts])
-        cur.execute(f"INSERT INTO {CHANGE} (segment_id, customer_id, change, at) "
-                    f"SELECT %s, id, 'leave', %s FROM tmp_segment_leaving", [segment.pk, ts])
+        cur.execute(
+            f"INSERT INTO {MEMBER} (segment_id, customer_id, since) "
+            f"SELECT %s, id, %s FROM tmp_segment_members WHERE entering = 1",
+            [segment.pk, ts],
+        )
+        cur.execute(
+            f"INSERT INTO {CHANGE} (segment_id, customer_id, change, at) "
+            f"SELECT %s, id, 'leave', %s FROM tmp_segment_leaving",
+            [segment.pk, ts],
+        )
         left = cur.rowcount
         if left:
-            cur.execute(f"DELETE FROM {MEMBER} WHERE segment_id = %s AND customer_id IN (SELECT id FROM tmp_segment_leaving)",
-                        [segment.pk])
+            cur.execute(
+                f"DELETE FROM {MEMBER} WHERE segment_id = %s AND customer_id IN (SELECT id FROM tmp_segment_leaving)",
+                [segment.pk],
+            )
         if scoped:  # the locked row's size, moved by what changed among the scope
             size = segment.size + entered - left
         else:
@@ -96,15 +107,18 @@ def _replace_members(segment: Segment, select_sql: str, params: list, *, at: dat
     return size, entered, left
 
 
-def segment_materialize(*, segment: Segment, run_id: int | None, at: datetime | None = None,
-                        scoped: bool = False) -> tuple[int, int, int]:
+def segment_materialize(
+    *, segment: Segment, run_id: int | None, at: datetime | None = None, scoped: bool = False
+) -> tuple[int, int, int]:
     """Works out the segment's members now. The segment's row is locked and re-read
     first: a save and a recompute materialising the same segment at once take turns,
     and each applies the definition as it is then, not as it was when its run began."""
     at = at or timezone.now()
     with transaction.atomic():
         segment = Segment.objects.select_for_update().get(pk=segment.pk)
-        qs = Customer.objects.filter(compile_definition(segment.definition, run_id=run_id, now=at, scoped=scoped)).values("id")
+        qs = Customer.objects.filter(
+            compile_definition(segment.definition, run_id=run_id, now=at, scoped=scoped)
+        ).values("id")
         try:
             sql, params = qs.query.sql_with_params()
         except EmptyResultSet:  # e.g. a score condition before any run: Django refuses to compile "matches nothing"
@@ -112,8 +126,9 @@ def segment_materialize(*, segment: Segment, run_id: int | None, at: datetime | 
         return _replace_members(segment, sql, list(params), at=at, scoped=scoped)
 
 
-def segments_materialize(*, run: SegmentRun, snapshot: bool = True, only: np.ndarray | None = None,
-                         relabelled: np.ndarray | None = None) -> int:
+def segments_materialize(
+    *, run: SegmentRun, snapshot: bool = True, only: np.ndarray | None = None, relabelled: np.ndarray | None = None
+) -> int:
     """Re-materialises every active dynamic segment against ``run`` (inside the publish
     transaction) and, for a full run, snapshots their sizes. Returns the number of
     enter/leave changes.
@@ -128,8 +143,9 @@ def segments_materialize(*, run: SegmentRun, snapshot: bool = True, only: np.nda
         scope_open(run_id=run.pk, customer_ids=only, relabelled=relabelled)
     try:
         for segment in Segment.objects.filter(is_active=True, kind=Segment.Kind.DYNAMIC):
-            size, entered, left = segment_materialize(segment=segment, run_id=run.pk, at=run.as_of if snapshot else None,
-                                                      scoped=only is not None)
+            size, entered, left = segment_materialize(
+                segment=segment, run_id=run.pk, at=run.as_of if snapshot else None, scoped=only is not None
+            )
             if snapshot:
                 SegmentSizeSnapshot.objects.create(run=run, as_of=run.as_of, key=f"custom:{segment.slug}", size=size)
             changes += entered + left
@@ -142,7 +158,9 @@ def segments_materialize(*, run: SegmentRun, snapshot: bool = True, only: np.nda
         analyze(MEMBER)  # hundreds of thousands of rows may have come or gone: fresh statistics
     if snapshot:
         for segment in Segment.objects.filter(is_active=True, kind=Segment.Kind.STATIC):
-            SegmentSizeSnapshot.objects.create(run=run, as_of=run.as_of, key=f"custom:{segment.slug}", size=segment.size)
+            SegmentSizeSnapshot.objects.create(
+                run=run, as_of=run.as_of, key=f"custom:{segment.slug}", size=segment.size
+            )
     return changes
 
 
@@ -164,15 +182,21 @@ def scope_open(*, run_id: int, customer_ids: np.ndarray, relabelled: np.ndarray 
     write_ints(SCOPE, {"id": ids})
     with connection.cursor() as cur:
         if relabelled is None:
-            cur.execute(f"CREATE TEMPORARY TABLE {SCOPED_SCORES} AS SELECT {columns} FROM {scores} "
-                        f"WHERE run_id = %s AND customer_id IN (SELECT id FROM {SCOPE})", [run_id])
+            cur.execute(
+                f"CREATE TEMPORARY TABLE {SCOPED_SCORES} AS SELECT {columns} FROM {scores} "
+                f"WHERE run_id = %s AND customer_id IN (SELECT id FROM {SCOPE})",
+                [run_id],
+            )
         else:
             cur.execute(f"CREATE TEMPORARY TABLE {SCOPED_SCORES} AS SELECT {columns} FROM {RELABELLED}")
             others = np.setdiff1d(ids, np.asarray(relabelled, dtype=np.int64), assume_unique=False).tolist()
             for start in range(0, len(others), 5000):
-                part = others[start:start + 5000]
-                cur.execute(f"INSERT INTO {SCOPED_SCORES} ({columns}) SELECT {columns} FROM {scores} "
-                            f"WHERE run_id = %s AND customer_id IN ({', '.join(['%s'] * len(part))})", [run_id, *part])
+                part = others[start : start + 5000]
+                cur.execute(
+                    f"INSERT INTO {SCOPED_SCORES} ({columns}) SELECT {columns} FROM {scores} "
+                    f"WHERE run_id = %s AND customer_id IN ({', '.join(['%s'] * len(part))})",
+                    [run_id, *part],
+                )
         cur.execute(f"CREATE UNIQUE INDEX {SCOPED_SCORES}_customer ON {SCOPED_SCORES} (customer_id)")
         # No ANALYZE: the planner reads the temporary tables' size, which is what it needs
         # here, and statistics would cost more than the statements they inform.
@@ -184,9 +208,17 @@ def scope_close() -> None:
         temp_table_drop(cur, SCOPE)
 
 
-def segment_save(*, name: str, definition: dict | None = None, actor=None, slug: str = "", description: str = "",
-                 segment: Segment | None = None, is_active: bool | None = None,
-                 kind: str = Segment.Kind.DYNAMIC) -> Segment:
+def segment_save(
+    *,
+    name: str,
+    definition: dict | None = None,
+    actor=None,
+    slug: str = "",
+    description: str = "",
+    segment: Segment | None = None,
+    is_active: bool | None = None,
+    kind: str = Segment.Kind.DYNAMIC,
+) -> Segment:
     """Creates or updates a dynamic segment (its members are materialised on save), or
     creates (empty) or updates a static one: name, description and ``is_active`` — its
     members come only from ``static_segment_upload``, ``definition`` is ignored. The
@@ -202,13 +234,20 @@ def segment_save(*, name: str, definition: dict | None = None, actor=None, slug:
     with transaction.atomic():
         if segment is None:
             if Segment.objects.filter(slug=slug).exists():
-                raise ApplicationError(f"A segment with the slug {slug!r} exists already.", code="duplicate_slug",
-                                       details={"field": "slug"})
-            segment = Segment.objects.create(slug=slug, name=name, description=description,
-                                             definition={} if static else definition,
-                                             kind=Segment.Kind.STATIC if static else Segment.Kind.DYNAMIC,
-                                             is_active=True if is_active is None else is_active,
-                                             created_by=actor if getattr(actor, "pk", None) else None)
+                raise ApplicationError(
+                    f"A segment with the slug {slug!r} exists already.",
+                    code="duplicate_slug",
+                    details={"field": "slug"},
+                )
+            segment = Segment.objects.create(
+                slug=slug,
+                name=name,
+                description=description,
+                definition={} if static else definition,
+                kind=Segment.Kind.STATIC if static else Segment.Kind.DYNAMIC,
+                is_active=True if is_active is None else is_active,
+                created_by=actor if getattr(actor, "pk", None) else None,
+            )
             action, before = "segment.create", {}
         else:
             # From the stored row: an admin form has already written its values onto ``segment``.
@@ -248,12 +287,15 @@ def static_segment_upload(*, name: str, file_bytes: bytes, actor=None, slug: str
     unique_ids = list(dict.fromkeys(ids))
     known = {}
     for start in range(0, len(unique_ids), 5000):
-        part = unique_ids[start:start + 5000]
+        part = unique_ids[start : start + 5000]
         known.update(Customer.objects.filter(external_id__in=part).values_list("external_id", "id"))
     unknown = [i for i in unique_ids if i not in known]
     if unknown:
-        raise ApplicationError(f"{len(unknown)} id(s) are not known customers; nothing was saved.", code="unknown_customers",
-                               details={"unknown": unknown[:100]})
+        raise ApplicationError(
+            f"{len(unknown)} id(s) are not known customers; nothing was saved.",
+            code="unknown_customers",
+            details={"unknown": unknown[:100]},
+        )
     name = (name or "").strip()
     if not name:
         raise ApplicationError("A segment needs a name.", code="invalid", details={"field": "name"})
@@ -261,7 +303,13 @@ def static_segment_upload(*, name: str, file_bytes: bytes, actor=None, slug: str
     now = timezone.now()
     with transaction.atomic():
         segment, created = Segment.objects.get_or_create(
-            slug=slug, defaults={"name": name, "kind": Segment.Kind.STATIC, "created_by": actor if getattr(actor, "pk", None) else None})
+            slug=slug,
+            defaults={
+                "name": name,
+                "kind": Segment.Kind.STATIC,
+                "created_by": actor if getattr(actor, "pk", None) else None,
+            },
+        )
         if not created and segment.kind != Segment.Kind.STATIC:
             raise ApplicationError(f"{slug!r} is a dynamic segment.", code="duplicate_slug", details={"field": "slug"})
         size_before = 0 if created else segment.size
@@ -269,12 +317,16 @@ def static_segment_upload(*, name: str, file_bytes: bytes, actor=None, slug: str
             temp_table_drop(cur, "tmp_static_ids")
             cur.execute("CREATE TEMPORARY TABLE tmp_static_ids (id bigint)")
             for start in range(0, len(known), 5000):
-                part = list(known.values())[start:start + 5000]
+                part = list(known.values())[start : start + 5000]
                 cur.execute(f"INSERT INTO tmp_static_ids (id) VALUES {', '.join(['(%s)'] * len(part))}", part)
         result = _replace_members(segment, "SELECT id FROM tmp_static_ids", [], at=now)
         with connection.cursor() as cur:
             temp_table_drop(cur, "tmp_static_ids")
-        audit_record(actor=actor, action="segment.static_upload", obj=segment,
-                     changes={"size": [size_before, result[0]], "entered": result[1], "left": result[2]})
+        audit_record(
+            actor=actor,
+            action="segment.static_upload",
+            obj=segment,
+            changes={"size": [size_before, result[0]], "entered": result[1], "left": result[2]},
+        )
     segment.refresh_from_db()
     return segment

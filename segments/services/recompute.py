@@ -55,7 +55,9 @@ def _phase(run: SegmentRun, name: str):
     started = time.monotonic()
     _heartbeat(run.pk)
     yield
-    _heartbeat(run.pk, phases={**(SegmentRun.objects.get(pk=run.pk).phases or {}), name: round(time.monotonic() - started, 3)})
+    _heartbeat(
+        run.pk, phases={**(SegmentRun.objects.get(pk=run.pk).phases or {}), name: round(time.monotonic() - started, 3)}
+    )
 
 
 def _fail_stale_runs() -> None:
@@ -64,10 +66,13 @@ def _fail_stale_runs() -> None:
     judged: a heartbeat landing meanwhile waits, or is seen (PostgreSQL re-checks a
     locked row's condition), so a run that has just made progress is never failed."""
     with transaction.atomic():
-        stale = list(SegmentRun.objects.select_for_update().filter(status=SegmentRun.Status.RUNNING)
-                     .alias(progress_at=Coalesce("heartbeat_at", "started_at"))
-                     .filter(progress_at__lt=timezone.now() - STALE_AFTER)
-                     .values_list("pk", flat=True))
+        stale = list(
+            SegmentRun.objects.select_for_update()
+            .filter(status=SegmentRun.Status.RUNNING)
+            .alias(progress_at=Coalesce("heartbeat_at", "started_at"))
+            .filter(progress_at__lt=timezone.now() - STALE_AFTER)
+            .values_list("pk", flat=True)
+        )
         SegmentRun.objects.filter(pk__in=stale, status=SegmentRun.Status.RUNNING).update(
             status=SegmentRun.Status.FAILED, error="abandoned (no progress)", finished_at=timezone.now()
         )
@@ -75,16 +80,21 @@ def _fail_stale_runs() -> None:
         maintenance.staging_clear(run_id=run_id)
 
 
-def recompute_start(*, as_of: datetime | None = None, chunk_size: int = 100_000) -> tuple[SegmentRun, list[tuple[int, int]]]:
+def recompute_start(
+    *, as_of: datetime | None = None, chunk_size: int = 100_000
+) -> tuple[SegmentRun, list[tuple[int, int]]]:
     """Validates, creates the run and returns it with the customer id ranges to aggregate."""
     now = timezone.now()
     as_of = as_of or now
     if as_of > now + timedelta(minutes=1):
-        raise ApplicationError("The as-of date is in the future.", code="as_of_in_future", details={"as_of": as_of.isoformat()})
+        raise ApplicationError(
+            "The as-of date is in the future.", code="as_of_in_future", details={"as_of": as_of.isoformat()}
+        )
     rule_set = rule_set_active()
     if not full.paid_orders_exist(as_of):
-        raise ApplicationError("There are no paid orders up to the as-of date: nothing to score. The last results stay.",
-                               code="no_orders")
+        raise ApplicationError(
+            "There are no paid orders up to the as-of date: nothing to score. The last results stay.", code="no_orders"
+        )
     _fail_stale_runs()
     try:
         with transaction.atomic():
@@ -120,7 +130,8 @@ def recompute_finish(*, run_id: int) -> SegmentRun:
     t = rules.Thresholds.of(run.rule_set)
     # Wall time of the fan-out (chunks on the workers) up to this join.
     SegmentRun.objects.filter(pk=run.pk).update(
-        phases={**run.phases, "aggregate_wall": round((timezone.now() - run.started_at).total_seconds(), 3)})
+        phases={**run.phases, "aggregate_wall": round((timezone.now() - run.started_at).total_seconds(), 3)}
+    )
     try:
         with _phase(run, "model_fit"):
             previous = published_run()
@@ -142,8 +153,9 @@ def recompute_finish(*, run_id: int) -> SegmentRun:
         with _phase(run, "publish"):
             _publish(run, counts={"customers": scored, "buyers": params["buyers"]})
     except Exception as exc:
-        SegmentRun.objects.filter(pk=run.pk).update(status=SegmentRun.Status.FAILED, finished_at=timezone.now(),
-                                                     error=f"{type(exc).__name__}: {exc}"[:2000])
+        SegmentRun.objects.filter(pk=run.pk).update(
+            status=SegmentRun.Status.FAILED, finished_at=timezone.now(), error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
         logger.exception("segment recompute failed", extra={"run": run.pk})
         raise
     finally:
@@ -160,8 +172,13 @@ def _publish(run: SegmentRun, *, counts: dict) -> None:
         current = published_run()
         if current is not None and current.as_of > run.as_of:
             # A backfill of an earlier date: keep it as history, don't replace the newer results.
-            previous = SegmentRun.objects.filter(status__in=[SegmentRun.Status.PUBLISHED, SegmentRun.Status.SUPERSEDED],
-                                                 as_of__lt=run.as_of).order_by("-as_of").first()
+            previous = (
+                SegmentRun.objects.filter(
+                    status__in=[SegmentRun.Status.PUBLISHED, SegmentRun.Status.SUPERSEDED], as_of__lt=run.as_of
+                )
+                .order_by("-as_of")
+                .first()
+            )
             becomes_current = False
         else:
             previous, becomes_current = current, True
@@ -172,7 +189,9 @@ def _publish(run: SegmentRun, *, counts: dict) -> None:
             SegmentRun.objects.filter(status=SegmentRun.Status.PUBLISHED).update(status=SegmentRun.Status.SUPERSEDED)
         SegmentRun.objects.filter(pk=run.pk).update(
             status=SegmentRun.Status.PUBLISHED if becomes_current else SegmentRun.Status.SUPERSEDED,
-            published_at=timezone.now(), finished_at=timezone.now(), counts=counts,
+            published_at=timezone.now(),
+            finished_at=timezone.now(),
+            counts=counts,
         )
 
 
@@ -196,8 +215,12 @@ def superseded_scores_cleanup(*, keep: int = 1) -> int:
     the nightly run's deletes and the day's incremental updates leave a million dead
     rows there, which the next run's inserts then reuse the space of."""
     current = published_run()
-    old = list(SegmentRun.objects.exclude(pk=getattr(current, "pk", None)).exclude(status=SegmentRun.Status.RUNNING)
-               .order_by("-as_of").values_list("pk", flat=True)[max(0, keep - 1):])
+    old = list(
+        SegmentRun.objects.exclude(pk=getattr(current, "pk", None))
+        .exclude(status=SegmentRun.Status.RUNNING)
+        .order_by("-as_of")
+        .values_list("pk", flat=True)[max(0, keep - 1) :]
+    )
     deleted = maintenance.scores_delete(run_ids=old)
     scores_vacuum()
     return deleted
@@ -208,7 +231,6 @@ def scores_vacuum() -> bool:
     after the nightly cleanup, and after each incremental run, whose rewritten rows leave
     tens of thousands of dead versions behind."""
     return maintenance.tables_vacuum()
-
 
 
 def recompute_incremental(*, now: datetime | None = None) -> int:
@@ -227,13 +249,18 @@ def recompute_incremental(*, now: datetime | None = None) -> int:
     current = published_run()
     if current is None:
         return 0
-    last = SegmentRun.objects.exclude(status__in=[SegmentRun.Status.FAILED, SegmentRun.Status.RUNNING]).order_by("-started_at").first()
+    last = (
+        SegmentRun.objects.exclude(status__in=[SegmentRun.Status.FAILED, SegmentRun.Status.RUNNING])
+        .order_by("-started_at")
+        .first()
+    )
     since = last.started_at if last else current.started_at
     _fail_stale_runs()
     try:
         with transaction.atomic():
-            run = SegmentRun.objects.create(kind=SegmentRun.Kind.INCREMENTAL, as_of=now, rule_set=current.rule_set,
-                                            heartbeat_at=timezone.now())
+            run = SegmentRun.objects.create(
+                kind=SegmentRun.Kind.INCREMENTAL, as_of=now, rule_set=current.rule_set, heartbeat_at=timezone.now()
+            )
     except IntegrityError:
         return 0  # a full recompute is running; it will include these changes
     t = rules.Thresholds.of(current.rule_set)
@@ -244,30 +271,52 @@ def recompute_incremental(*, now: datetime | None = None) -> int:
         if dirty:
             with _phase(run, "aggregate"):
                 for start in range(0, len(dirty), 20_000):
-                    full.aggregate_chunk(run=run, window_days=t.rfm_window_days, customer_ids=dirty[start:start + 20_000])
+                    full.aggregate_chunk(
+                        run=run, window_days=t.rfm_window_days, customer_ids=dirty[start : start + 20_000]
+                    )
             with _phase(run, "model_predict"):
                 if current.model_params:
-                    full.predict(run_id=run.pk, data=full.summary(run_id=run.pk), params=current.model_params,
-                                   horizon_days=current.rule_set.clv_horizon_days)
+                    full.predict(
+                        run_id=run.pk,
+                        data=full.summary(run_id=run.pk),
+                        params=current.model_params,
+                        horizon_days=current.rule_set.clv_horizon_days,
+                    )
         with transaction.atomic():
             if dirty:
                 with _phase(run, "patch"):
                     sql.large_sorts_in_memory()
-                    patched, relabelled = incremental.patch_published(current=current, staging_run=run, t=t, dirty=dirty)
+                    patched, relabelled = incremental.patch_published(
+                        current=current, staging_run=run, t=t, dirty=dirty
+                    )
                     counts |= patched
             # Custom segments, for the customers something happened to (see segments_materialize).
             with _phase(run, "custom_segments"):
-                affected = np.concatenate([relabelled, *(np.asarray(ids, dtype=np.int64) for ids in (
-                    dirty, points_selectors.customers_with_entries_since(since=since),
-                    users_selectors.customers_with_events_since(since=since)))])
+                affected = np.concatenate(
+                    [
+                        relabelled,
+                        *(
+                            np.asarray(ids, dtype=np.int64)
+                            for ids in (
+                                dirty,
+                                points_selectors.customers_with_entries_since(since=since),
+                                users_selectors.customers_with_events_since(since=since),
+                            )
+                        ),
+                    ]
+                )
                 if len(affected):
                     counts["segment_changes"] = segments_materialize(
-                        run=current, snapshot=False, only=affected, relabelled=relabelled if dirty else None)
+                        run=current, snapshot=False, only=affected, relabelled=relabelled if dirty else None
+                    )
             incremental.relabelled_drop()
-        SegmentRun.objects.filter(pk=run.pk).update(status=SegmentRun.Status.APPLIED, finished_at=timezone.now(), counts=counts)
+        SegmentRun.objects.filter(pk=run.pk).update(
+            status=SegmentRun.Status.APPLIED, finished_at=timezone.now(), counts=counts
+        )
     except Exception as exc:
-        SegmentRun.objects.filter(pk=run.pk).update(status=SegmentRun.Status.FAILED, finished_at=timezone.now(),
-                                                     error=f"{type(exc).__name__}: {exc}"[:2000])
+        SegmentRun.objects.filter(pk=run.pk).update(
+            status=SegmentRun.Status.FAILED, finished_at=timezone.now(), error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
         raise
     finally:
         maintenance.staging_clear(run_id=run.pk)

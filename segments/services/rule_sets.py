@@ -19,8 +19,11 @@ def rule_set_active() -> RuleSet:
 def rule_set_save_new_version(*, base: RuleSet, changes: dict, actor=None, note: str = "") -> RuleSet:
     """Saves an edit as a new version (old versions stay, so every score keeps its rules)."""
     # Every rule field is copied, not only the thresholds (e.g. the CLV horizon).
-    rule_fields = [f.name for f in RuleSet._meta.concrete_fields
-                   if f.name not in ("id", "version", "is_active", "note", "created_at", "created_by")]
+    rule_fields = [
+        f.name
+        for f in RuleSet._meta.concrete_fields
+        if f.name not in ("id", "version", "is_active", "note", "created_at", "created_by")
+    ]
     fields = {f: getattr(base, f) for f in rule_fields}
     unknown = set(changes) - set(rule_fields)
     if unknown:
@@ -36,6 +39,10 @@ def rule_set_save_new_version(*, base: RuleSet, changes: dict, actor=None, note:
         candidate.created_by = actor if getattr(actor, "pk", None) else None
         candidate.save()
         RuleSet.objects.exclude(pk=candidate.pk).update(is_active=False)
-        audit_record(actor=actor, action="segments.rule_set.new_version", obj=candidate,
-                     changes={k: [str(getattr(base, k)), str(v)] for k, v in changes.items() if getattr(base, k) != v})
+        audit_record(
+            actor=actor,
+            action="segments.rule_set.new_version",
+            obj=candidate,
+            changes={k: [str(getattr(base, k)), str(v)] for k, v in changes.items() if getattr(base, k) != v},
+        )
     return candidate

@@ -25,7 +25,8 @@ def page(monkeypatch):
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
+            executable_path=str(CHROMIUM),
+            headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
@@ -125,7 +126,10 @@ def test_operator_builds_a_segment_with_a_live_preview_and_saves_it(builder_data
     page.wait_for_selector('[data-kpi="segment-size"]')
     assert page.url.endswith("/segments/shanghai/")
     assert page.locator('[data-kpi="segment-size"] .kpi-value').inner_text() == "2"
-    assert sorted(page.locator('table[data-table="members"] tbody tr td:first-child').all_inner_texts()) == ["city-0", "city-1"]
+    assert sorted(page.locator('table[data-table="members"] tbody tr td:first-child').all_inner_texts()) == [
+        "city-0",
+        "city-1",
+    ]
 
 
 def test_operator_adjusts_points_with_a_reason_and_sees_the_ledger(builder_data, live_server, page):

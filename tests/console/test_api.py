@@ -53,8 +53,22 @@ def test_profile_404_has_the_error_shape(api):
     assert_error(api.get("/api/v1/customers/ghost"), 404, "not_found")
 
 
-SPEC_CUSTOMER_KEYS = {"external_id", "name", "phone", "email", "gender", "birthday", "city", "timezone", "signup_at",
-                      "channel", "referred_by", "tags", "consent", "do_not_contact"}
+SPEC_CUSTOMER_KEYS = {
+    "external_id",
+    "name",
+    "phone",
+    "email",
+    "gender",
+    "birthday",
+    "city",
+    "timezone",
+    "signup_at",
+    "channel",
+    "referred_by",
+    "tags",
+    "consent",
+    "do_not_contact",
+}
 SPEC_PROFILE_KEYS = {"rfm", "tier", "stage", "churn", "segments", "points", "level", "badges", "communities"}
 # Fields the API adds beyond the contract's minimum ("more fields may be added").
 EXTRA_KEYS = {"nickname", "updated_at"}
@@ -75,5 +89,3 @@ def test_list_items_have_the_contract_keys(api):
     CustomerFactory()
     [item] = api.get(LIST).json()["results"]
     assert set(item) == SPEC_CUSTOMER_KEYS | EXTRA_KEYS
-
-

@@ -14,8 +14,17 @@ login = users_pages.login
 
 # --- the 360 page ------------------------------------------------------------------
 
-EMPTY_SECTIONS = {"rfm": None, "tier": None, "stage": None, "churn": None, "segments": [], "points": None,
-                  "level": None, "badges": [], "communities": []}
+EMPTY_SECTIONS = {
+    "rfm": None,
+    "tier": None,
+    "stage": None,
+    "churn": None,
+    "segments": [],
+    "points": None,
+    "level": None,
+    "badges": [],
+    "communities": [],
+}
 
 
 def test_profile_sections_cover_every_engine(customer):
@@ -66,14 +75,27 @@ def test_customer_360_query_count_does_not_grow_with_history(client, make_user, 
 def test_filled_sections_render_generically(client, make_user, customer, monkeypatch):
     from console import selectors
 
-    monkeypatch.setattr(selectors, "customer_profile_sections", lambda *, customer: {
-        **EMPTY_SECTIONS, "communities": ["书友会", "跑团"], "new_thing": {"r": 5, "expiring_soon": 7}, "empty_thing": None,
-    })
+    monkeypatch.setattr(
+        selectors,
+        "customer_profile_sections",
+        lambda *, customer: {
+            **EMPTY_SECTIONS,
+            "communities": ["书友会", "跑团"],
+            "new_thing": {"r": 5, "expiring_soon": 7},
+            "empty_thing": None,
+        },
+    )
     login(client, make_user, "operator")
     html = client.get("/customers/cust-001/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert [s["key"] for s in client.get("/customers/cust-001/").context["sections"]] == ["communities", "new_thing", "empty_thing"]
+    assert [s["key"] for s in client.get("/customers/cust-001/").context["sections"]] == [
+        "communities",
+        "new_thing",
+        "empty_thing",
+    ]
     assert "书友会" in html and "跑团" in html
-    assert "New thing" in html and "<dt>expiring soon</dt><dd>7</dd>" in html and re.search(r"<dt>r</dt><dd>5</dd>", html)
+    assert (
+        "New thing" in html and "<dt>expiring soon</dt><dd>7</dd>" in html and re.search(r"<dt>r</dt><dd>5</dd>", html)
+    )
     assert html.count("not computed yet") == 1
 
 

@@ -36,8 +36,10 @@ def probe():
 @pytest.fixture
 def unwired():
     """Incentives unsubscribed, as if the composition layer had not wired it."""
-    wired = [(hooks.orders_changed, incentives_tasks.orders_changed_queue_rules),
-             (hooks.events_appended, incentives_tasks.events_appended_queue_rules)]
+    wired = [
+        (hooks.orders_changed, incentives_tasks.orders_changed_queue_rules),
+        (hooks.events_appended, incentives_tasks.events_appended_queue_rules),
+    ]
     for hook, subscriber in wired:
         hook.unsubscribe(subscriber)
     yield
@@ -60,37 +62,50 @@ def test_console_subscribes_incentives_to_the_users_hooks():
 
 
 def test_an_order_batch_publishes_orders_changed_and_incentives_queues_on_commit(
-        api, probe, django_capture_on_commit_callbacks):
+    api, probe, django_capture_on_commit_callbacks
+):
     _post(api, "/api/v1/customers/batch", [{"external_id": "c1"}])
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        _post(api, "/api/v1/orders/batch", [{"external_id": "o1", "customer": "c1", "amount": "10.00",
-                                             "status": "paid", "occurred_at": WHEN}])
+        _post(
+            api,
+            "/api/v1/orders/batch",
+            [{"external_id": "o1", "customer": "c1", "amount": "10.00", "status": "paid", "occurred_at": WHEN}],
+        )
     order = Order.objects.get()
     assert probe["orders_changed"] == [{"customer_ids": [order.customer_id], "order_ids": [order.pk]}]
-    assert _queued(callbacks) == [(users_tasks.customer_order_stats_refresh_task.name, [order.customer_id]),
-                                  (incentives_tasks.order_rules_apply_task.name, [order.pk])]
+    assert _queued(callbacks) == [
+        (users_tasks.customer_order_stats_refresh_task.name, [order.customer_id]),
+        (incentives_tasks.order_rules_apply_task.name, [order.pk]),
+    ]
 
 
 def test_without_the_wiring_users_queues_only_its_own_roll_up(api, unwired, django_capture_on_commit_callbacks):
     _post(api, "/api/v1/customers/batch", [{"external_id": "c1"}])
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        _post(api, "/api/v1/orders/batch", [{"external_id": "o1", "customer": "c1", "amount": "10.00",
-                                             "status": "paid", "occurred_at": WHEN}])
+        _post(
+            api,
+            "/api/v1/orders/batch",
+            [{"external_id": "o1", "customer": "c1", "amount": "10.00", "status": "paid", "occurred_at": WHEN}],
+        )
         _post(api, "/api/v1/events/batch", [{"customer": "c1", "type": "checkin", "occurred_at": WHEN}])
     assert [name for name, _ in _queued(callbacks)] == [users_tasks.customer_order_stats_refresh_task.name]
 
 
 def test_new_events_are_published_by_type_and_a_replay_publishes_nothing(
-        api, probe, django_capture_on_commit_callbacks):
+    api, probe, django_capture_on_commit_callbacks
+):
     _post(api, "/api/v1/customers/batch", [{"external_id": "c1"}])
-    items = [{"customer": "c1", "type": "checkin", "occurred_at": WHEN, "external_id": "e1"},
-             {"customer": "c1", "type": "login", "occurred_at": WHEN, "external_id": "e2"},
-             {"customer": "c1", "type": "checkin", "occurred_at": WHEN, "external_id": "e3"}]
+    items = [
+        {"customer": "c1", "type": "checkin", "occurred_at": WHEN, "external_id": "e1"},
+        {"customer": "c1", "type": "login", "occurred_at": WHEN, "external_id": "e2"},
+        {"customer": "c1", "type": "checkin", "occurred_at": WHEN, "external_id": "e3"},
+    ]
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         _post(api, "/api/v1/events/batch", items)
     ids = dict(Event.objects.values_list("external_id", "id"))
-    assert probe["events_appended"] == [{"event_ids_by_type": {"checkin": sorted([ids["e1"], ids["e3"]]),
-                                                               "login": [ids["e2"]]}}]
+    assert probe["events_appended"] == [
+        {"event_ids_by_type": {"checkin": sorted([ids["e1"], ids["e3"]]), "login": [ids["e2"]]}}
+    ]
     # Incentives queues the rule-triggering ones only (the login pays nothing).
     assert _queued(callbacks) == [(incentives_tasks.event_rules_apply_task.name, sorted([ids["e1"], ids["e3"]]))]
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

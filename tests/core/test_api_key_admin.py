@@ -39,8 +39,7 @@ def test_the_model_says_why_a_key_is_refused_and_authentication_agrees():
 
 
 def test_a_key_expiring_later_still_works():
-    key, full = api_key_create(name="backend", scopes=["customers:read"],
-                               expires_at=timezone.now() + timedelta(days=1))
+    key, full = api_key_create(name="backend", scopes=["customers:read"], expires_at=timezone.now() + timedelta(days=1))
     assert key.inactive_reason(timezone.now() + timedelta(days=2)) == "expired"
     assert _get(full).status_code == 200
 
@@ -50,8 +49,10 @@ def test_an_admin_edit_of_a_key_is_audited_from_to(make_user):
     key, _full = api_key_create(name="backend", scopes=["customers:read"], rate_limit="600/min")
     client = Client()
     client.force_login(admin)
-    r = client.post(f"/admin/core/apikey/{key.pk}/change/", {"name": "backend v2", "rate_limit": "60/min",
-                                                              "expires_at_0": "", "expires_at_1": ""})
+    r = client.post(
+        f"/admin/core/apikey/{key.pk}/change/",
+        {"name": "backend v2", "rate_limit": "60/min", "expires_at_0": "", "expires_at_1": ""},
+    )
     assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
     key.refresh_from_db()
     assert (key.name, key.rate_limit) == ("backend v2", "60/min")

@@ -12,7 +12,11 @@ def _run(tmp_path, **env) -> subprocess.CompletedProcess:
     base.update(DJANGO_SETTINGS_MODULE="ops_site.settings.production", OPS_VAR_DIR=str(tmp_path), **env)
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=base, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

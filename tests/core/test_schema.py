@@ -12,8 +12,18 @@ EXPECTED = {
     ("/api/v1/points/entries", "post"): ("201", {"customer", "entry", "balance_after"}),
     ("/api/v1/points/entries/batch", "post"): ("200", {"created", "updated", "unchanged", "errors", "entries"}),
     ("/api/v1/customers/{external_id}/points", "get"): (
-        "200", {"customer", "balance", "expiring_soon", "expiring_before", "growth_value", "level", "badges",
-                "recent_entries"}),
+        "200",
+        {
+            "customer",
+            "balance",
+            "expiring_soon",
+            "expiring_before",
+            "growth_value",
+            "level",
+            "badges",
+            "recent_entries",
+        },
+    ),
     ("/api/v1/rewards/", "get"): ("200", {"results"}),
     ("/api/v1/rewards/{reward_id}/redeem", "post"): ("201", {"customer", "redemption", "balance_after"}),
     ("/api/v1/redemptions/{redemption_id}/cancel", "post"): ("200", {"redemption"}),
@@ -22,8 +32,17 @@ EXPECTED = {
 }
 # nested bodies: component → properties
 NESTED = {
-    "PointsEntryOut": {"id", "kind", "amount", "balance_after", "reason", "source", "idempotency_key", "created_at",
-                       "expires_at"},
+    "PointsEntryOut": {
+        "id",
+        "kind",
+        "amount",
+        "balance_after",
+        "reason",
+        "source",
+        "idempotency_key",
+        "created_at",
+        "expires_at",
+    },
     "RedemptionOut": {"id", "reward", "points", "status", "idempotency_key", "created_at", "cancelled_at"},
     "RewardOut": {"id", "name", "description", "points_price", "stock", "valid_until"},
     "SegmentOut": {"slug", "name", "kind", "size", "computed_at"},
@@ -57,7 +76,11 @@ def _untyped_objects(schema, node, path, seen):
             seen.add(name)
             return _untyped_objects(schema, schema["components"]["schemas"][name], f"{path}→{name}", seen)
         found = []
-        if node.get("type") == "object" and not node.get("properties") and node.get("additionalProperties") in (None, {}):
+        if (
+            node.get("type") == "object"
+            and not node.get("properties")
+            and node.get("additionalProperties") in (None, {})
+        ):
             found.append(path)
         for key, value in node.items():
             found += _untyped_objects(schema, value, f"{path}.{key}", seen)
@@ -91,7 +114,10 @@ def test_error_responses_have_the_error_shape(schema, path, method):
         assert set(body["properties"]) == {"error"}, status
         error = _resolve(schema, body["properties"]["error"])
         assert set(error["properties"]) == {"code", "message", "details"} and set(error["required"]) == {
-            "code", "message", "details"}
+            "code",
+            "message",
+            "details",
+        }
 
 
 def test_the_refusals_clients_handle_are_declared(schema):

@@ -15,27 +15,27 @@ NOW = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)  # 20:00 in Asia/Shanghai
 @pytest.fixture
 def dataset(db):
     """Five customers; the comments give each one's part in the expected numbers."""
-    c1 = CustomerFactory(signup_at=NOW - timedelta(days=2), channel="douyin", paid_orders=2)   # new 7d, repeat
+    c1 = CustomerFactory(signup_at=NOW - timedelta(days=2), channel="douyin", paid_orders=2)  # new 7d, repeat
     c2 = CustomerFactory(signup_at=NOW - timedelta(days=10), channel="douyin", paid_orders=1)  # new 30d, buyer
     c3 = CustomerFactory(signup_at=NOW - timedelta(days=20), channel="wechat", paid_orders=0)  # new 30d
-    c4 = CustomerFactory(signup_at=NOW - timedelta(days=40), channel="", paid_orders=3)        # old, repeat
-    c5 = CustomerFactory(signup_at=NOW - timedelta(days=3), channel="", paid_orders=0)         # new 7d
+    c4 = CustomerFactory(signup_at=NOW - timedelta(days=40), channel="", paid_orders=3)  # old, repeat
+    c5 = CustomerFactory(signup_at=NOW - timedelta(days=3), channel="", paid_orders=0)  # new 7d
 
     OrderFactory(customer=c1, amount=Decimal("100.00"), occurred_at=NOW - timedelta(days=1))
     # 2026-03-26 18:00 UTC is 03-27 02:00 in Shanghai: the chart must put it on the 27th.
     OrderFactory(customer=c1, amount=Decimal("50.50"), occurred_at=datetime(2026, 3, 26, 18, 0, tzinfo=UTC))
     OrderFactory(customer=c2, amount=Decimal("30.00"), occurred_at=NOW - timedelta(days=29))
-    OrderFactory(customer=c4, amount=Decimal("200.00"), occurred_at=NOW - timedelta(days=31))   # too old
+    OrderFactory(customer=c4, amount=Decimal("200.00"), occurred_at=NOW - timedelta(days=31))  # too old
     OrderFactory(customer=c2, amount=Decimal("999.00"), status="refunded", occurred_at=NOW - timedelta(days=2))
     OrderFactory(customer=c3, amount=Decimal("77.00"), status="cancelled", occurred_at=NOW - timedelta(days=2))
-    OrderFactory(customer=c5, amount=Decimal("10.00"), occurred_at=NOW + timedelta(hours=1))     # after now
+    OrderFactory(customer=c5, amount=Decimal("10.00"), occurred_at=NOW + timedelta(hours=1))  # after now
 
     EventFactory(customer=c1, type="login", occurred_at=NOW - timedelta(hours=2))
     EventFactory(customer=c1, type="page_view", occurred_at=NOW - timedelta(hours=3))  # same customer
     EventFactory(customer=c2, type="login", occurred_at=NOW - timedelta(hours=25))
     EventFactory(customer=c3, type="checkin", occurred_at=NOW - timedelta(days=29))
-    EventFactory(customer=c4, type="login", occurred_at=NOW - timedelta(days=31))      # too old
-    EventFactory(customer=c5, type="login", occurred_at=NOW + timedelta(minutes=5))    # after now
+    EventFactory(customer=c4, type="login", occurred_at=NOW - timedelta(days=31))  # too old
+    EventFactory(customer=c5, type="login", occurred_at=NOW + timedelta(minutes=5))  # after now
     return [c1, c2, c3, c4, c5]
 
 
@@ -90,9 +90,17 @@ def test_daily_series_uses_team_days_and_fills_gaps(dataset):
 
 
 def test_job_runs_recent_newest_first(db):
-    JobRun.objects.create(job="segments_recompute", status="succeeded", started_at=NOW - timedelta(hours=2),
-                          finished_at=NOW - timedelta(hours=2) + timedelta(seconds=90))
-    JobRun.objects.create(job="campaigns_dispatch", status="failed", started_at=NOW - timedelta(hours=1),
-                          finished_at=NOW - timedelta(hours=1) + timedelta(seconds=3))
+    JobRun.objects.create(
+        job="segments_recompute",
+        status="succeeded",
+        started_at=NOW - timedelta(hours=2),
+        finished_at=NOW - timedelta(hours=2) + timedelta(seconds=90),
+    )
+    JobRun.objects.create(
+        job="campaigns_dispatch",
+        status="failed",
+        started_at=NOW - timedelta(hours=1),
+        finished_at=NOW - timedelta(hours=1) + timedelta(seconds=3),
+    )
     runs = list(selectors.job_runs_recent(limit=1))
     assert [r.job for r in runs] == ["campaigns_dispatch"]

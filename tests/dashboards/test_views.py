@@ -52,8 +52,12 @@ def test_customers_nav_is_shown_only_with_permission(client, make_user):
 
 
 def test_dashboard_renders_the_known_numbers(client, make_user, dataset, pinned_now):  # noqa: F811
-    JobRun.objects.create(job="segments_recompute", status="succeeded", started_at=NOW - timedelta(hours=2),
-                          finished_at=NOW - timedelta(hours=2) + timedelta(seconds=90))
+    JobRun.objects.create(
+        job="segments_recompute",
+        status="succeeded",
+        started_at=NOW - timedelta(hours=2),
+        finished_at=NOW - timedelta(hours=2) + timedelta(seconds=90),
+    )
     JobRun.objects.create(job="campaigns_dispatch", status="running", started_at=NOW - timedelta(minutes=5))
     client.force_login(make_user("operator"))
     response = client.get("/", HTTP_ACCEPT_LANGUAGE="en")
@@ -120,6 +124,7 @@ def test_stylesheet_loads_nothing_from_another_site():
 
 # --- languages ------------------------------------------------------------------------
 
+
 def test_chinese_is_the_default_language(client, make_user):
     client.force_login(make_user("operator"))
     html = client.get("/").content.decode()
@@ -152,6 +157,7 @@ def test_login_page_is_translated(client, db):
 
 # --- sign in, sign out, lockout --------------------------------------------------------
 
+
 def test_login_then_logout_by_post(client, make_user):
     make_user("operator", username="olivia")
     response = client.post("/login/", {"username": "olivia", "password": "correct-horse-battery"})
@@ -165,15 +171,17 @@ def test_login_locks_out_after_five_failures(client, make_user):
     make_user("operator", username="olivia")
     assert settings.AXES_FAILURE_LIMIT == 5
     for attempt in range(1, 5):
-        response = client.post("/login/", {"username": "olivia", "password": f"wrong-{attempt}"},
-                               HTTP_ACCEPT_LANGUAGE="en")
+        response = client.post(
+            "/login/", {"username": "olivia", "password": f"wrong-{attempt}"}, HTTP_ACCEPT_LANGUAGE="en"
+        )
         assert response.status_code == 200, f"attempt {attempt} should just fail"
         assert "didn't match" in response.content.decode()
     fifth = client.post("/login/", {"username": "olivia", "password": "wrong-5"}, HTTP_ACCEPT_LANGUAGE="en")
     assert fifth.status_code == 429
     # Now even the right password is refused, with the lockout page.
-    locked = client.post("/login/", {"username": "olivia", "password": "correct-horse-battery"},
-                         HTTP_ACCEPT_LANGUAGE="en")
+    locked = client.post(
+        "/login/", {"username": "olivia", "password": "correct-horse-battery"}, HTTP_ACCEPT_LANGUAGE="en"
+    )
     assert locked.status_code == 429
     assert "Account locked" in locked.content.decode()
     assert "_auth_user_id" not in client.session

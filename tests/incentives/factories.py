@@ -8,8 +8,14 @@ from incentives.models import Badge, EarningRule, IncentivePolicy, Level, Reward
 from tests.users.factories import CustomerFactory, EventFactory, OrderFactory
 
 __all__ = [
-    "BadgeFactory", "CustomerFactory", "EarningRuleFactory", "EventFactory", "LevelFactory", "OrderFactory",
-    "RewardFactory", "seed_defaults",
+    "BadgeFactory",
+    "CustomerFactory",
+    "EarningRuleFactory",
+    "EventFactory",
+    "LevelFactory",
+    "OrderFactory",
+    "RewardFactory",
+    "seed_defaults",
 ]
 
 

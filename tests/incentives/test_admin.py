@@ -71,8 +71,9 @@ def test_a_catalogue_delete_in_the_admin_is_audited(admin_client):
 
 def test_the_policy_edit_records_from_and_to(admin_client, admin_user):
     policy = IncentivePolicy.objects.get()
-    r = admin_client.post(f"/admin/incentives/incentivepolicy/{policy.pk}/change/",
-                          _post(policy, reminder_days=45, level_grace_days=60))
+    r = admin_client.post(
+        f"/admin/incentives/incentivepolicy/{policy.pk}/change/", _post(policy, reminder_days=45, level_grace_days=60)
+    )
     assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
     policy.refresh_from_db()
     assert (policy.reminder_days, policy.level_grace_days) == (45, 60)
@@ -90,14 +91,35 @@ def test_the_policy_service_validates_and_skips_a_no_op():
     assert not AuditEntry.objects.exists()
 
 
-@pytest.mark.parametrize(("resource", "model", "headers", "row", "lookup", "moved"), [
-    (EarningRuleResource, EarningRule, ["code", "name", "kind", "points"], ["daily-checkin", "Check-in", "checkin", 15],
-     {"code": "daily-checkin"}, {"points": [10, 15], "name": ["每日签到 Daily check-in", "Check-in"]}),
-    (LevelResource, Level, ["name", "threshold", "benefits"], ["Silver+", 1000, "More"],
-     {"threshold": 1000}, {"name": ["银卡 Silver", "Silver+"], "benefits": ["生日礼包 Birthday gift; 95折 5% off", "More"]}),
-    (BadgeResource, Badge, ["code", "name", "kind", "threshold"], ["invite-star-10", "Star", "invite_count", 12],
-     {"code": "invite-star-10"}, {"name": ["邀请达人 Invite Star", "Star"], "threshold": [10, 12]}),
-])
+@pytest.mark.parametrize(
+    ("resource", "model", "headers", "row", "lookup", "moved"),
+    [
+        (
+            EarningRuleResource,
+            EarningRule,
+            ["code", "name", "kind", "points"],
+            ["daily-checkin", "Check-in", "checkin", 15],
+            {"code": "daily-checkin"},
+            {"points": [10, 15], "name": ["每日签到 Daily check-in", "Check-in"]},
+        ),
+        (
+            LevelResource,
+            Level,
+            ["name", "threshold", "benefits"],
+            ["Silver+", 1000, "More"],
+            {"threshold": 1000},
+            {"name": ["银卡 Silver", "Silver+"], "benefits": ["生日礼包 Birthday gift; 95折 5% off", "More"]},
+        ),
+        (
+            BadgeResource,
+            Badge,
+            ["code", "name", "kind", "threshold"],
+            ["invite-star-10", "Star", "invite_count", 12],
+            {"code": "invite-star-10"},
+            {"name": ["邀请达人 Invite Star", "Star"], "threshold": [10, 12]},
+        ),
+    ],
+)
 def test_a_catalogue_import_is_audited_like_an_admin_save(admin_user, resource, model, headers, row, lookup, moved):
     dataset = tablib.Dataset(headers=headers)
     dataset.append(row)
@@ -126,8 +148,10 @@ def test_the_admin_import_passes_the_operator_as_the_actor(admin_client, admin_u
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     content = b"code,name,kind,points\ndaily-checkin,Check-in,checkin,12\n"
-    preview = admin_client.post("/admin/incentives/earningrule/import/",
-                                {"import_file": SimpleUploadedFile("r.csv", content), "format": "0", "resource": "0"})
+    preview = admin_client.post(
+        "/admin/incentives/earningrule/import/",
+        {"import_file": SimpleUploadedFile("r.csv", content), "format": "0", "resource": "0"},
+    )
     assert preview.status_code == 200 and preview.context["confirm_form"] is not None
     done = admin_client.post("/admin/incentives/earningrule/process_import/", preview.context["confirm_form"].initial)
     assert done.status_code == 302

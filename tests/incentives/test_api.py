@@ -47,10 +47,24 @@ def test_earn_then_spend(api, customer):
     body = r.json()
     assert body["customer"] == "cust-1" and body["balance_after"] == 100
     entry = body["entry"]
-    assert set(entry) >= {"id", "kind", "amount", "balance_after", "reason", "source", "idempotency_key",
-                          "created_at", "expires_at"}
+    assert set(entry) >= {
+        "id",
+        "kind",
+        "amount",
+        "balance_after",
+        "reason",
+        "source",
+        "idempotency_key",
+        "created_at",
+        "expires_at",
+    }
     assert (entry["kind"], entry["amount"], entry["balance_after"], entry["idempotency_key"], entry["source"]) == (
-        "earn", 100, 100, "k-1", "api")
+        "earn",
+        100,
+        100,
+        "k-1",
+        "api",
+    )
     assert entry["expires_at"] is not None and "Idempotent-Replayed" not in r.headers
     r = post_entry(api, kind="spend", amount=30, idempotency_key="k-2")
     assert r.status_code == 201
@@ -86,12 +100,23 @@ def test_overspend_is_409_and_writes_nothing(api, customer):
 
 @pytest.mark.parametrize(
     ("overrides", "field"),
-    [({"amount": 0}, "amount"), ({"amount": -5}, "amount"), ({"amount": 1.5}, "amount"), ({"amount": "10"}, "amount"),
-     ({"amount": True}, "amount"), ({"amount": ...}, "amount"), ({"amount": 10**9}, "amount"),
-     ({"kind": "expire"}, "kind"), ({"kind": "adjust"}, "kind"), ({"reason": ""}, "reason"),
-     ({"reason": ...}, "reason"), ({"idempotency_key": ...}, "idempotency_key"),
-     ({"idempotency_key": "has space"}, "idempotency_key"), ({"customer": ...}, "customer"),
-     ({"extra": 1}, "extra")],
+    [
+        ({"amount": 0}, "amount"),
+        ({"amount": -5}, "amount"),
+        ({"amount": 1.5}, "amount"),
+        ({"amount": "10"}, "amount"),
+        ({"amount": True}, "amount"),
+        ({"amount": ...}, "amount"),
+        ({"amount": 10**9}, "amount"),
+        ({"kind": "expire"}, "kind"),
+        ({"kind": "adjust"}, "kind"),
+        ({"reason": ""}, "reason"),
+        ({"reason": ...}, "reason"),
+        ({"idempotency_key": ...}, "idempotency_key"),
+        ({"idempotency_key": "has space"}, "idempotency_key"),
+        ({"customer": ...}, "customer"),
+        ({"extra": 1}, "extra"),
+    ],
 )
 def test_bad_input_is_400_with_the_field_and_writes_nothing(api, customer, overrides, field):
     err = assert_error(post_entry(api, **overrides), 400, "invalid")
@@ -142,8 +167,9 @@ def test_customer_points_level_badges_and_expiring_soon(api, customer):
     now = timezone.now()
     PointsAccount.objects.create(customer=customer, growth_value=1200, level=Level.objects.get(threshold=1000))
     CustomerBadge.objects.create(customer=customer, badge=Badge.objects.get(code="content-master-10"), awarded_at=now)
-    services.points_post(customer=customer, kind="earn", amount=40, reason="old", idempotency_key="old",
-                         now=now - timedelta(days=365))  # lapses at the start of a month within ~62 days
+    services.points_post(
+        customer=customer, kind="earn", amount=40, reason="old", idempotency_key="old", now=now - timedelta(days=365)
+    )  # lapses at the start of a month within ~62 days
     body = api.get("/api/v1/customers/cust-1/points").json()
     assert (body["balance"], body["expiring_soon"]) == (40, 40)
     assert body["level"]["threshold"] == 1000 and body["level"]["next"]["threshold"] == 5000
@@ -167,7 +193,9 @@ def test_customer_profile_carries_points_level_badges(api, customer):
 
 
 def _redeem(api, reward_id, key="r-1", customer="cust-1"):
-    return api.post(f"/api/v1/rewards/{reward_id}/redeem", {"customer": customer, "idempotency_key": key}, format="json")
+    return api.post(
+        f"/api/v1/rewards/{reward_id}/redeem", {"customer": customer, "idempotency_key": key}, format="json"
+    )
 
 
 def test_reward_list_shows_available_rewards(api):
@@ -179,7 +207,9 @@ def test_reward_list_shows_available_rewards(api):
     r = api.get("/api/v1/rewards/")
     assert r.status_code == 200
     assert [(x["id"], x["name"], x["points_price"], x["stock"]) for x in r.json()["results"]] == [
-        (unlimited.pk, "Coupon", 50, None), (shown.pk, "Mug", 300, 10)]
+        (unlimited.pk, "Coupon", 50, None),
+        (shown.pk, "Mug", 300, 10),
+    ]
 
 
 def test_redeem_success_and_replay(api, customer):
@@ -190,12 +220,19 @@ def test_redeem_success_and_replay(api, customer):
     body = r.json()
     assert body["balance_after"] == 300 and body["customer"] == "cust-1"
     assert (body["redemption"]["reward"], body["redemption"]["points"], body["redemption"]["status"]) == (
-        reward.pk, 200, "completed")
+        reward.pk,
+        200,
+        "completed",
+    )
     replay = _redeem(api, reward.pk)  # answers the first result even though the stock is now 0
     assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
     assert replay.json() == body
     reward.refresh_from_db()
-    assert (reward.stock, Redemption.objects.count(), PointsAccount.objects.get(customer=customer).balance) == (0, 1, 300)
+    assert (reward.stock, Redemption.objects.count(), PointsAccount.objects.get(customer=customer).balance) == (
+        0,
+        1,
+        300,
+    )
     assert_error(_redeem(api, reward.pk, key="r-2"), 409, "out_of_stock")
 
 
@@ -268,16 +305,23 @@ def test_every_response_matches_its_declared_schema(api, customer):
     from incentives.models import Badge, CustomerBadge, Level
 
     PointsAccount.objects.create(customer=customer, growth_value=1200, level=Level.objects.get(threshold=1000))
-    CustomerBadge.objects.create(customer=customer, badge=Badge.objects.get(code="content-master-10"),
-                                 awarded_at=timezone.now())
+    CustomerBadge.objects.create(
+        customer=customer, badge=Badge.objects.get(code="content-master-10"), awarded_at=timezone.now()
+    )
     posted = post_entry(api, amount=500)
     assert posted.status_code == 201
     points_api.PointsPostedOut.model_validate(posted.json())
-    batch = api.post(f"{ENTRIES}/batch", {"items": [
-        {"customer": "cust-1", "kind": "spend", "amount": 10, "reason": "x", "idempotency_key": "b-1"},
-        {"customer": "cust-1", "kind": "spend", "amount": 10_000, "reason": "x", "idempotency_key": "b-2"},
-        {"customer": "nobody", "kind": "earn", "amount": 1, "reason": "x", "idempotency_key": "b-3"},
-    ]}, format="json")
+    batch = api.post(
+        f"{ENTRIES}/batch",
+        {
+            "items": [
+                {"customer": "cust-1", "kind": "spend", "amount": 10, "reason": "x", "idempotency_key": "b-1"},
+                {"customer": "cust-1", "kind": "spend", "amount": 10_000, "reason": "x", "idempotency_key": "b-2"},
+                {"customer": "nobody", "kind": "earn", "amount": 1, "reason": "x", "idempotency_key": "b-3"},
+            ]
+        },
+        format="json",
+    )
     assert batch.status_code == 200 and len(batch.json()["errors"]) == 2
     points_api.PointsBatchOut.model_validate(batch.json())
     summary = api.get("/api/v1/customers/cust-1/points").json()
@@ -294,9 +338,17 @@ def test_every_response_matches_its_declared_schema(api, customer):
     cancelled = api.post(f"/api/v1/redemptions/{redeemed.json()['redemption']['id']}/cancel")
     assert cancelled.status_code == 200
     points_api.RedemptionCancelledOut.model_validate(cancelled.json())
-    for error in [post_entry(api, kind="spend", amount=99_999, idempotency_key="k-9"), _redeem(api, 999_999),
-                  api.post(f"{ENTRIES}/batch", {"items": [{"customer": "nobody", "kind": "earn", "amount": 1,
-                                                          "reason": "x", "idempotency_key": "b"}], "atomic": True},
-                           format="json")]:
+    for error in [
+        post_entry(api, kind="spend", amount=99_999, idempotency_key="k-9"),
+        _redeem(api, 999_999),
+        api.post(
+            f"{ENTRIES}/batch",
+            {
+                "items": [{"customer": "nobody", "kind": "earn", "amount": 1, "reason": "x", "idempotency_key": "b"}],
+                "atomic": True,
+            },
+            format="json",
+        ),
+    ]:
         assert error.status_code in (409, 404, 422)
         ErrorOut.model_validate(error.json())

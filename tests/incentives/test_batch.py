@@ -26,8 +26,9 @@ def _defaults():
 
 
 def req(c, kind, amount, key, reason="batch"):
-    return services.EntryRequest(customer_id=c.pk, timezone=c.timezone, kind=kind, amount=amount, reason=reason,
-                                 idempotency_key=key)
+    return services.EntryRequest(
+        customer_id=c.pk, timezone=c.timezone, kind=kind, amount=amount, reason=reason, idempotency_key=key
+    )
 
 
 def balance(c) -> int:
@@ -43,12 +44,27 @@ def ledger(c) -> list[tuple]:
 
 def test_requests_apply_in_order_and_see_each_other():
     a, b = CustomerFactory(), CustomerFactory()
-    outcomes = services.points_post_batch(requests=[
-        req(a, "earn", 100, "a1"), req(b, "earn", 5, "b1"), req(a, "spend", 60, "a2"), req(a, "spend", 60, "a3"),
-        req(b, "spend", 5, "b2"), req(a, "earn", 20, "a4"), req(a, "spend", 60, "a5"),
-    ], now=T0)
+    outcomes = services.points_post_batch(
+        requests=[
+            req(a, "earn", 100, "a1"),
+            req(b, "earn", 5, "b1"),
+            req(a, "spend", 60, "a2"),
+            req(a, "spend", 60, "a3"),
+            req(b, "spend", 5, "b2"),
+            req(a, "earn", 20, "a4"),
+            req(a, "spend", 60, "a5"),
+        ],
+        now=T0,
+    )
     assert [o.error.code if o.error else o.entry.balance_after for o in outcomes] == [
-        100, 5, 40, "insufficient_points", 0, 60, 0]
+        100,
+        5,
+        40,
+        "insufficient_points",
+        0,
+        60,
+        0,
+    ]
     assert outcomes[3].error.details == {"balance": 40, "requested": 60}
     assert ledger(a) == [("earn", 100, 100), ("spend", -60, 40), ("earn", 20, 60), ("spend", -60, 0)]
     assert ledger(b) == [("earn", 5, 5), ("spend", -5, 0)]
@@ -59,9 +75,14 @@ def test_requests_apply_in_order_and_see_each_other():
 
 def test_a_key_repeated_in_one_batch_replays_or_conflicts():
     c = CustomerFactory()
-    outcomes = services.points_post_batch(requests=[
-        req(c, "earn", 10, "k"), req(c, "earn", 10, "k"), req(c, "earn", 11, "k"),
-    ], now=T0)
+    outcomes = services.points_post_batch(
+        requests=[
+            req(c, "earn", 10, "k"),
+            req(c, "earn", 10, "k"),
+            req(c, "earn", 11, "k"),
+        ],
+        now=T0,
+    )
     assert not outcomes[0].replayed and outcomes[1].replayed and outcomes[1].entry is outcomes[0].entry
     assert outcomes[2].error.code == "idempotency_key_reused"
     assert ledger(c) == [("earn", 10, 10)]
@@ -89,9 +110,15 @@ def test_lapsed_points_expire_before_the_first_spend_in_a_batch():
     services.points_post_batch(requests=[req(c, "earn", 100, "old")], now=datetime(2026, 1, 10, tzinfo=UTC))
     services.points_post_batch(requests=[req(c, "earn", 20, "new")], now=datetime(2026, 6, 1, tzinfo=UTC))
     after = datetime(2027, 2, 5, tzinfo=UTC)  # "old" lapsed on 2027-02-01
-    outcomes = services.points_post_batch(requests=[
-        req(c, "spend", 50, "s1"), req(c, "spend", 15, "s2"), req(c, "spend", 5, "s3"), req(c, "spend", 1, "s4"),
-    ], now=after)
+    outcomes = services.points_post_batch(
+        requests=[
+            req(c, "spend", 50, "s1"),
+            req(c, "spend", 15, "s2"),
+            req(c, "spend", 5, "s3"),
+            req(c, "spend", 1, "s4"),
+        ],
+        now=after,
+    )
     assert outcomes[0].error.code == "insufficient_points" and outcomes[0].error.details["balance"] == 20
     assert [o.error.code if o.error else o.entry.balance_after for o in outcomes[1:]] == [5, 0, "insufficient_points"]
     assert ledger(c)[2:] == [("expire", -100, 20), ("spend", -15, 5), ("spend", -5, 0)]  # expired once
@@ -104,16 +131,29 @@ def test_atomic_batch_with_one_refusal_writes_nothing():
     with pytest.raises(ApplicationError) as exc:
         services.points_post_batch(requests=[req(c, "earn", 10, "a"), req(c, "spend", 11, "b")], atomic=True, now=T0)
     assert exc.value.status_code == 422 and exc.value.code == "batch_rejected"
-    assert exc.value.details["errors"] == [{"index": 1, "field": "amount", "code": "insufficient_points",
-                                            "message": "Not enough points: the balance would go below zero."}]
+    assert exc.value.details["errors"] == [
+        {
+            "index": 1,
+            "field": "amount",
+            "code": "insufficient_points",
+            "message": "Not enough points: the balance would go below zero.",
+        }
+    ]
     assert not PointsEntry.objects.exists() and not PointsAccount.objects.exists()
 
 
-@pytest.mark.parametrize(("kind", "amount", "code"), [
-    ("earn", 0, "invalid_amount"), ("spend", -5, "invalid_amount"), ("earn", 1.5, "invalid_amount"),
-    ("earn", True, "invalid_amount"), ("earn", services.MAX_POINTS_PER_ENTRY + 1, "invalid_amount"),
-    ("gift", 5, "invalid_kind"), ("adjust", 0, "invalid_amount"),
-])
+@pytest.mark.parametrize(
+    ("kind", "amount", "code"),
+    [
+        ("earn", 0, "invalid_amount"),
+        ("spend", -5, "invalid_amount"),
+        ("earn", 1.5, "invalid_amount"),
+        ("earn", True, "invalid_amount"),
+        ("earn", services.MAX_POINTS_PER_ENTRY + 1, "invalid_amount"),
+        ("gift", 5, "invalid_kind"),
+        ("adjust", 0, "invalid_amount"),
+    ],
+)
 def test_invalid_requests_are_refused_one_by_one(kind, amount, code):
     c = CustomerFactory()
     outcomes = services.points_post_batch(requests=[req(c, "earn", 10, "ok"), req(c, kind, amount, "bad")], now=T0)
@@ -156,18 +196,32 @@ def customer():
 
 def test_batch_api_posts_and_reports_each_item(api, customer):
     CustomerFactory(external_id="cust-2")
-    r = api.post(BATCH, {"items": [
-        item(amount=50), item(customer="cust-2", amount=7, key="k-2"), item(kind="spend", amount=60, key="k-3"),
-        item(kind="spend", amount=20, key="k-4"), item(customer="nobody", key="k-5"), item(amount=-1, key="k-6"),
-    ]}, format="json")
+    r = api.post(
+        BATCH,
+        {
+            "items": [
+                item(amount=50),
+                item(customer="cust-2", amount=7, key="k-2"),
+                item(kind="spend", amount=60, key="k-3"),
+                item(kind="spend", amount=20, key="k-4"),
+                item(customer="nobody", key="k-5"),
+                item(amount=-1, key="k-6"),
+            ]
+        },
+        format="json",
+    )
     assert r.status_code == 200, r.content
     body = r.json()
     assert (body["created"], body["updated"], body["unchanged"]) == (3, 0, 0)
     assert [(e["field"], e.get("code")) for e in body["errors"]] == [
-        ("amount", "insufficient_points"), ("customer", "not_found"), ("amount", None)]
+        ("amount", "insufficient_points"),
+        ("customer", "not_found"),
+        ("amount", None),
+    ]
     assert [e["index"] for e in body["errors"]] == [2, 4, 5]
-    assert [(e["index"], e["customer"], e["entry"]["amount"], e["entry"]["balance_after"]) for e in body["entries"]] == [
-        (0, "cust-1", 50, 50), (1, "cust-2", 7, 7), (3, "cust-1", -20, 30)]
+    assert [
+        (e["index"], e["customer"], e["entry"]["amount"], e["entry"]["balance_after"]) for e in body["entries"]
+    ] == [(0, "cust-1", 50, 50), (1, "cust-2", 7, 7), (3, "cust-1", -20, 30)]
     assert body["entries"][0]["entry"]["idempotency_key"] == "k-1"  # the client's key, not the stored one
     assert balance(customer) == 30
 
@@ -186,12 +240,22 @@ def test_batch_api_shares_keys_with_the_single_endpoint(api, customer):
     api.post("/api/v1/points/entries", item(), format="json")
     body = api.post(BATCH, {"items": [item(), item(amount=11)]}, format="json").json()
     assert body["unchanged"] == 1
-    assert body["errors"] == [{"index": 1, "field": "idempotency_key", "code": "idempotency_key_reused",
-                               "message": "This idempotency_key was already used with a different request."}]
+    assert body["errors"] == [
+        {
+            "index": 1,
+            "field": "idempotency_key",
+            "code": "idempotency_key_reused",
+            "message": "This idempotency_key was already used with a different request.",
+        }
+    ]
 
 
 def test_batch_api_atomic_rejects_everything_on_one_bad_item(api, customer):
-    for bad in (item(kind="spend", amount=999, key="k-2"), item(customer="nobody", key="k-2"), item(amount="ten", key="k-2")):
+    for bad in (
+        item(kind="spend", amount=999, key="k-2"),
+        item(customer="nobody", key="k-2"),
+        item(amount="ten", key="k-2"),
+    ):
         r = api.post(BATCH, {"items": [item(), bad], "atomic": True}, format="json")
         assert r.status_code == 422, r.content
         err = r.json()["error"]
@@ -199,13 +263,16 @@ def test_batch_api_atomic_rejects_everything_on_one_bad_item(api, customer):
     assert not PointsEntry.objects.exists()
 
 
-@pytest.mark.parametrize(("payload", "code"), [
-    ([], "malformed_request"),
-    ({"entries": []}, "malformed_request"),
-    ({"items": {}}, "malformed_request"),
-    ({"items": [], "atomic": "yes"}, "malformed_request"),
-    ({"items": [item(key=f"k{i}") for i in range(1001)]}, "batch_too_large"),
-])
+@pytest.mark.parametrize(
+    ("payload", "code"),
+    [
+        ([], "malformed_request"),
+        ({"entries": []}, "malformed_request"),
+        ({"items": {}}, "malformed_request"),
+        ({"items": [], "atomic": "yes"}, "malformed_request"),
+        ({"items": [item(key=f"k{i}") for i in range(1001)]}, "batch_too_large"),
+    ],
+)
 def test_batch_api_malformed_envelope_is_400(api, customer, payload, code):
     r = api.post(BATCH, payload, format="json")
     assert r.status_code == 400 and r.json()["error"]["code"] == code
@@ -213,10 +280,15 @@ def test_batch_api_malformed_envelope_is_400(api, customer, payload, code):
 
 
 def test_batch_api_row_shape_errors_name_the_field(api, customer):
-    body = api.post(BATCH, {"items": [item(amount=1.5), item(key="bad key!"), item(extra=1), item(kind="gift")]},
-                    format="json").json()
+    body = api.post(
+        BATCH, {"items": [item(amount=1.5), item(key="bad key!"), item(extra=1), item(kind="gift")]}, format="json"
+    ).json()
     assert [(e["index"], e["field"]) for e in body["errors"]] == [
-        (0, "amount"), (1, "idempotency_key"), (2, "extra"), (3, "kind")]
+        (0, "amount"),
+        (1, "idempotency_key"),
+        (2, "extra"),
+        (3, "kind"),
+    ]
     assert body["created"] == 0 and not PointsEntry.objects.exists()
 
 

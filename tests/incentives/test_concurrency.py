@@ -47,8 +47,9 @@ def _race(calls):
 
 
 def _post(customer, kind, amount, key):
-    return lambda: services.points_post(customer=customer, kind=kind, amount=amount, reason=f"race {kind}",
-                                        idempotency_key=key)
+    return lambda: services.points_post(
+        customer=customer, kind=kind, amount=amount, reason=f"race {kind}", idempotency_key=key
+    )
 
 
 def _assert_ledger_consistent(customer):
@@ -104,8 +105,12 @@ def test_mixed_earns_and_spends_for_one_customer():
 
     # every earn succeeded; every failed spend failed for lack of points
     assert all(f"earn-{i}" in applied for i in range(20))
-    assert set(refused) <= {("spend", "insufficient_points"), ("dup-spend", "insufficient_points"),
-                            ("dup-earn-7", "idempotency_key_reused"), ("dup-earn-8", "idempotency_key_reused")}
+    assert set(refused) <= {
+        ("spend", "insufficient_points"),
+        ("dup-spend", "insufficient_points"),
+        ("dup-earn-7", "idempotency_key_reused"),
+        ("dup-earn-8", "idempotency_key_reused"),
+    }
     spends_ok = sum(1 for k in applied if k.startswith("spend-"))
     assert spends_ok + refused[("spend", "insufficient_points")] == 30
     assert refused[("spend", "insufficient_points")] >= 30 - (300 + 200 + 8) // 30  # the balance cannot cover them all
@@ -165,8 +170,12 @@ def test_concurrent_redemption_replays_take_stock_once():
     reward = RewardFactory(points_price=100, stock=3)
     c = CustomerFactory()
     services.points_post(customer=c, kind="earn", amount=1000, reason="start", idempotency_key="start")
-    results = _race([lambda: services.reward_redeem(customer=c, reward_id=reward.pk, idempotency_key="same")[0].pk
-                     for _ in range(10)])
+    results = _race(
+        [
+            lambda: services.reward_redeem(customer=c, reward_id=reward.pk, idempotency_key="same")[0].pk
+            for _ in range(10)
+        ]
+    )
     assert {r[0] for r in results} == {"ok"}
     assert len({r[1] for r in results}) == 1
     assert Reward.objects.get(pk=reward.pk).stock == 2
@@ -177,11 +186,22 @@ def _batch(customers, steps, tag):
     """A batch touching the customers in the given order: an earn of 10 then a spend of 7 each."""
     requests = []
     for c in customers:
-        requests.append(services.EntryRequest(customer_id=c.pk, timezone=c.timezone, kind="earn", amount=10,
-                                              reason="race", idempotency_key=f"{tag}-e"))
+        requests.append(
+            services.EntryRequest(
+                customer_id=c.pk, timezone=c.timezone, kind="earn", amount=10, reason="race", idempotency_key=f"{tag}-e"
+            )
+        )
         for s in range(steps):
-            requests.append(services.EntryRequest(customer_id=c.pk, timezone=c.timezone, kind="spend", amount=7,
-                                                  reason="race", idempotency_key=f"{tag}-s{s}"))
+            requests.append(
+                services.EntryRequest(
+                    customer_id=c.pk,
+                    timezone=c.timezone,
+                    kind="spend",
+                    amount=7,
+                    reason="race",
+                    idempotency_key=f"{tag}-s{s}",
+                )
+            )
     return lambda: services.points_post_batch(requests=requests)
 
 
@@ -212,7 +232,9 @@ def test_overlapping_batches_on_new_accounts_never_deadlock_or_drift():
     for c in customers:
         assert _assert_ledger_consistent(c) == written[c.pk] + (c in customers[::3])
     # each batch earns 10 then asks 7 twice: the second spend fits only when earlier batches left enough
-    assert PointsEntry.objects.filter(kind="earn").exclude(idempotency_key="start").count() == sum(8 + t % 8 for t in range(16))
+    assert PointsEntry.objects.filter(kind="earn").exclude(idempotency_key="start").count() == sum(
+        8 + t % 8 for t in range(16)
+    )
 
 
 def test_concurrent_rule_tasks_for_one_order_converge_on_its_status():
@@ -239,6 +261,7 @@ def test_concurrent_rule_tasks_for_one_order_converge_on_its_status():
 
 def _growth_by_ledger():
     from django.db.models import Sum
+
     return dict(PointsEntry.objects.values("customer_id").annotate(g=Sum("growth")).values_list("customer_id", "g"))
 
 

@@ -47,4 +47,6 @@ def test_drift_as_json(capsys):
     assert exc.value.code == 1
     report = json.loads(capsys.readouterr().out)
     assert report["drift_accounts"] == 1
-    assert report["drift"] == [{"customer_id": a.pk, "balance": 101, "ledger": 100, "last_after": 100, "external_id": "alice"}]
+    assert report["drift"] == [
+        {"customer_id": a.pk, "balance": 101, "ledger": 100, "last_after": 100, "external_id": "alice"}
+    ]

@@ -96,8 +96,17 @@ def test_streak_lengths_order_does_not_matter_and_crosses_month_ends():
 
 @pytest.mark.parametrize(
     ("length", "n", "pays"),
-    [(7, 7, True), (14, 7, True), (21, 7, True), (6, 7, False), (8, 7, False), (13, 7, False),
-     (0, 7, False), (7, 0, False), (3, 3, True)],
+    [
+        (7, 7, True),
+        (14, 7, True),
+        (21, 7, True),
+        (6, 7, False),
+        (8, 7, False),
+        (13, 7, False),
+        (0, 7, False),
+        (7, 0, False),
+        (3, 3, True),
+    ],
 )
 def test_streak_pays(length, n, pays):
     assert rules.streak_pays(length, n) is pays
@@ -108,8 +117,15 @@ def test_streak_pays(length, n, pays):
 
 @pytest.mark.parametrize(
     ("requested", "already", "cap", "expected"),
-    [(20, 0, 100, 20), (20, 80, 100, 20), (20, 90, 100, 10), (20, 100, 100, 0), (20, 120, 100, 0),
-     (20, 500, 0, 20), (1000, 0, 0, 1000)],
+    [
+        (20, 0, 100, 20),
+        (20, 80, 100, 20),
+        (20, 90, 100, 10),
+        (20, 100, 100, 0),
+        (20, 120, 100, 0),
+        (20, 500, 0, 20),
+        (1000, 0, 0, 1000),
+    ],
 )
 def test_clamp_to_cap(requested, already, cap, expected):
     assert rules.clamp_to_cap(requested, already_today=already, cap=cap) == expected
@@ -135,8 +151,9 @@ def test_level_for_below_every_threshold_and_without_levels():
 
 
 def _next(current, growth, below_since=None, now=NOW):
-    return rules.next_level(current=current, growth=growth, below_since=below_since, now=now, levels=LEVELS,
-                            grace_days=30, margin_pct=10)
+    return rules.next_level(
+        current=current, growth=growth, below_since=below_since, now=now, levels=LEVELS, grace_days=30, margin_pct=10
+    )
 
 
 def test_next_level_upgrade_is_immediate_and_clears_below_since():
@@ -169,8 +186,15 @@ def test_next_level_recovery_resets_below_since():
 
 def test_next_level_downgrade_may_drop_several_levels_and_to_no_level():
     assert _next(GOLD, 500, below_since=NOW - timedelta(days=31)) == (MEMBER, None)
-    level, below = rules.next_level(current=LevelStep(9, 100), growth=10, below_since=NOW - timedelta(days=31),
-                                    now=NOW, levels=[LevelStep(9, 100)], grace_days=30, margin_pct=10)
+    level, below = rules.next_level(
+        current=LevelStep(9, 100),
+        growth=10,
+        below_since=NOW - timedelta(days=31),
+        now=NOW,
+        levels=[LevelStep(9, 100)],
+        grace_days=30,
+        margin_pct=10,
+    )
     assert (level, below) == (None, None)
 
 

@@ -20,10 +20,17 @@ _keys = count()
 
 
 def _checkins(customer, times):
-    Event.objects.bulk_create([
-        Event(customer=customer, type="checkin", occurred_at=at, dedupe_key=f"streak-test:{next(_keys)}") for at in times
-    ])
-    return list(Event.objects.filter(customer=customer, type="checkin").order_by("-id").values_list("id", flat=True)[:len(times)])
+    Event.objects.bulk_create(
+        [
+            Event(customer=customer, type="checkin", occurred_at=at, dedupe_key=f"streak-test:{next(_keys)}")
+            for at in times
+        ]
+    )
+    return list(
+        Event.objects.filter(customer=customer, type="checkin")
+        .order_by("-id")
+        .values_list("id", flat=True)[: len(times)]
+    )
 
 
 def _python_lengths(customer_ids):
@@ -53,8 +60,12 @@ def test_streaks_in_sql_match_the_python_definition_on_random_check_ins(seed):
     expected = _python_lengths(ids)
 
     streaks = selectors.checkin_streaks(customer_ids=ids)
-    got = {cid: {s.start + timedelta(days=i): s.length_on(s.start + timedelta(days=i))
-                 for s in runs for i in range(s.length)} for cid, runs in streaks.items()}
+    got = {
+        cid: {
+            s.start + timedelta(days=i): s.length_on(s.start + timedelta(days=i)) for s in runs for i in range(s.length)
+        }
+        for cid, runs in streaks.items()
+    }
     assert got == expected
     for runs in streaks.values():  # oldest first, separated by at least one missed day
         assert all(a.end + timedelta(days=1) < b.start for a, b in pairwise(runs))

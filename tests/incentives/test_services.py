@@ -34,11 +34,15 @@ def _defaults():
 
 
 def earn(c, amount, key, at=T0, **kw):
-    return services.points_post(customer=c, kind="earn", amount=amount, reason="test earn", idempotency_key=key, now=at, **kw)
+    return services.points_post(
+        customer=c, kind="earn", amount=amount, reason="test earn", idempotency_key=key, now=at, **kw
+    )
 
 
 def spend(c, amount, key, at=T0):
-    return services.points_post(customer=c, kind="spend", amount=amount, reason="test spend", idempotency_key=key, now=at)
+    return services.points_post(
+        customer=c, kind="spend", amount=amount, reason="test spend", idempotency_key=key, now=at
+    )
 
 
 def balance(c) -> int:
@@ -69,10 +73,12 @@ def test_adjust_by_operator_is_signed_audited_and_cannot_overdraw(make_user):
     operator = make_user("admin")
     c = CustomerFactory(timezone="UTC")
     earn(c, 100, "k1")
-    up = services.points_post(customer=c, kind="adjust", amount=25, reason="goodwill", idempotency_key="adj1",
-                              operator=operator, now=T0)
-    down = services.points_post(customer=c, kind="adjust", amount=-45, reason="correction", idempotency_key="adj2",
-                                operator=operator, now=T0)
+    up = services.points_post(
+        customer=c, kind="adjust", amount=25, reason="goodwill", idempotency_key="adj1", operator=operator, now=T0
+    )
+    down = services.points_post(
+        customer=c, kind="adjust", amount=-45, reason="correction", idempotency_key="adj2", operator=operator, now=T0
+    )
     assert (up.entry.amount, down.entry.amount, balance(c)) == (25, -45, 80)
     assert up.entry.operator == operator and up.entry.expires_at is not None and down.entry.expires_at is None
     audits = AuditEntry.objects.filter(action="points.adjust", actor=operator).order_by("id")
@@ -81,22 +87,33 @@ def test_adjust_by_operator_is_signed_audited_and_cannot_overdraw(make_user):
         {"customer": c.external_id, "amount": -45, "reason": "correction"},
     ]
     assert [a.object_id for a in audits] == [str(up.entry.pk), str(down.entry.pk)]
-    services.points_post(customer=c, kind="adjust", amount=25, reason="goodwill", idempotency_key="adj1",
-                         operator=operator, now=T0)  # a replay: no second audit row
+    services.points_post(
+        customer=c, kind="adjust", amount=25, reason="goodwill", idempotency_key="adj1", operator=operator, now=T0
+    )  # a replay: no second audit row
     assert audits.count() == 2
     with pytest.raises(Conflict) as exc:
-        services.points_post(customer=c, kind="adjust", amount=-81, reason="too much", idempotency_key="adj3",
-                             operator=operator, now=T0)
+        services.points_post(
+            customer=c, kind="adjust", amount=-81, reason="too much", idempotency_key="adj3", operator=operator, now=T0
+        )
     assert exc.value.code == "insufficient_points"
     assert balance(c) == 80 and len(entries(c)) == 3
 
 
 @pytest.mark.parametrize(
     ("kind", "amount", "code"),
-    [("earn", 0, "invalid_amount"), ("earn", -5, "invalid_amount"), ("spend", 0, "invalid_amount"),
-     ("spend", -5, "invalid_amount"), ("adjust", 0, "invalid_amount"), ("earn", 1.5, "invalid_amount"),
-     ("earn", True, "invalid_amount"), ("earn", "10", "invalid_amount"), ("earn", 10**8, "invalid_amount"),
-     ("expire", 10, "invalid_kind"), ("reverse", 10, "invalid_kind")],
+    [
+        ("earn", 0, "invalid_amount"),
+        ("earn", -5, "invalid_amount"),
+        ("spend", 0, "invalid_amount"),
+        ("spend", -5, "invalid_amount"),
+        ("adjust", 0, "invalid_amount"),
+        ("earn", 1.5, "invalid_amount"),
+        ("earn", True, "invalid_amount"),
+        ("earn", "10", "invalid_amount"),
+        ("earn", 10**8, "invalid_amount"),
+        ("expire", 10, "invalid_kind"),
+        ("reverse", 10, "invalid_kind"),
+    ],
 )
 def test_points_post_rejects_bad_input_and_writes_nothing(kind, amount, code):
     c = CustomerFactory()
@@ -163,11 +180,11 @@ def test_spend_by_a_customer_without_an_account_writes_nothing():
 
 def test_fifo_expiry_across_lots_with_spends_in_between():
     c = CustomerFactory(timezone="UTC")
-    earn(c, 100, "a", at=datetime(2026, 1, 10, tzinfo=UTC))   # lot A, lapses 2027-02-01
-    earn(c, 50, "b", at=datetime(2026, 2, 10, tzinfo=UTC))    # lot B, lapses 2027-03-01
-    spend(c, 30, "s1", at=datetime(2026, 3, 1, tzinfo=UTC))   # A 70 left
-    earn(c, 40, "c", at=datetime(2026, 4, 10, tzinfo=UTC))    # lot C, lapses 2027-05-01
-    spend(c, 90, "s2", at=datetime(2026, 5, 1, tzinfo=UTC))   # A 0, B 30, C 40
+    earn(c, 100, "a", at=datetime(2026, 1, 10, tzinfo=UTC))  # lot A, lapses 2027-02-01
+    earn(c, 50, "b", at=datetime(2026, 2, 10, tzinfo=UTC))  # lot B, lapses 2027-03-01
+    spend(c, 30, "s1", at=datetime(2026, 3, 1, tzinfo=UTC))  # A 70 left
+    earn(c, 40, "c", at=datetime(2026, 4, 10, tzinfo=UTC))  # lot C, lapses 2027-05-01
+    spend(c, 90, "s2", at=datetime(2026, 5, 1, tzinfo=UTC))  # A 0, B 30, C 40
     assert balance(c) == 70
 
     # A lapses, but the spends consumed it all
@@ -202,7 +219,7 @@ def test_expiry_job_only_touches_customers_with_lapsed_points():
 def test_lapsed_points_cannot_be_spent_before_the_job_runs():
     c = CustomerFactory(timezone="UTC")
     earn(c, 100, "old", at=datetime(2026, 1, 10, tzinfo=UTC))  # lapses 2027-02-01
-    earn(c, 20, "new", at=datetime(2026, 6, 1, tzinfo=UTC))    # lapses 2027-07-01
+    earn(c, 20, "new", at=datetime(2026, 6, 1, tzinfo=UTC))  # lapses 2027-07-01
     after = datetime(2027, 2, 5, tzinfo=UTC)
     assert balance(c) == 120  # the job has not run yet
     with pytest.raises(Conflict) as exc:
@@ -224,18 +241,20 @@ def test_no_expiry_when_the_policy_says_never():
 
 def test_customers_with_points_expiring():
     soon, later, spent = (CustomerFactory(timezone="UTC") for _ in range(3))
-    earn(soon, 100, "k", at=datetime(2026, 1, 10, tzinfo=UTC))   # lapses 2027-02-01
-    earn(later, 70, "k", at=datetime(2026, 2, 10, tzinfo=UTC))   # lapses 2027-03-01
-    earn(spent, 50, "k", at=datetime(2026, 1, 10, tzinfo=UTC))   # lapses 2027-02-01 ...
+    earn(soon, 100, "k", at=datetime(2026, 1, 10, tzinfo=UTC))  # lapses 2027-02-01
+    earn(later, 70, "k", at=datetime(2026, 2, 10, tzinfo=UTC))  # lapses 2027-03-01
+    earn(spent, 50, "k", at=datetime(2026, 1, 10, tzinfo=UTC))  # lapses 2027-02-01 ...
     spend(spent, 50, "s", at=datetime(2026, 1, 11, tzinfo=UTC))  # ... but is all spent
-    earn(later, 5, "k2", at=datetime(2026, 1, 12, tzinfo=UTC))   # lapses 2027-02-01 too
+    earn(later, 5, "k2", at=datetime(2026, 1, 12, tzinfo=UTC))  # lapses 2027-02-01 too
     spend(soon, 30, "s", at=datetime(2026, 3, 1, tzinfo=UTC))
     now = datetime(2027, 1, 15, tzinfo=UTC)
     assert list(selectors.customers_with_points_expiring(now=now)) == [
-        {"customer_id": soon.pk, "expiring": 70}, {"customer_id": later.pk, "expiring": 5},
+        {"customer_id": soon.pk, "expiring": 70},
+        {"customer_id": later.pk, "expiring": 5},
     ]
     assert list(selectors.customers_with_points_expiring(now=now, within_days=60)) == [
-        {"customer_id": soon.pk, "expiring": 70}, {"customer_id": later.pk, "expiring": 75},
+        {"customer_id": soon.pk, "expiring": 70},
+        {"customer_id": later.pk, "expiring": 75},
     ]
     # already lapsed points are not "expiring soon"
     assert list(selectors.customers_with_points_expiring(now=datetime(2027, 2, 2, tzinfo=UTC))) == [
@@ -247,11 +266,21 @@ def test_customers_with_points_expiring():
 
 
 def _upsert_order(customer, status, amount="99.90", external_id="o-1"):
-    payload = {"items": [{"external_id": external_id, "customer": customer.external_id, "amount": amount,
-                          "status": status, "occurred_at": "2026-03-01T10:00:00+08:00"}]}
+    payload = {
+        "items": [
+            {
+                "external_id": external_id,
+                "customer": customer.external_id,
+                "amount": amount,
+                "status": status,
+                "occurred_at": "2026-03-01T10:00:00+08:00",
+            }
+        ]
+    }
     result = orders_upsert_batch(batch=validate_batch(payload, OrderRow))
     assert not result.errors
     from users.models import Order
+
     return Order.objects.get(external_id=external_id)
 
 
@@ -268,7 +297,13 @@ def test_purchase_points_on_paid_order_and_reversed_on_refund():
     assert services.order_rules_apply(order_ids=[order.pk], now=T0 + timedelta(days=1)) == 1
     assert services.order_rules_apply(order_ids=[order.pk], now=T0 + timedelta(days=1)) == 0
     rev = entries(c)[-1]
-    assert (rev.kind, rev.amount, rev.growth, rev.reverses_id, rev.balance_after) == ("reverse", -99, -99, earned[0].pk, 0)
+    assert (rev.kind, rev.amount, rev.growth, rev.reverses_id, rev.balance_after) == (
+        "reverse",
+        -99,
+        -99,
+        earned[0].pk,
+        0,
+    )
     account = PointsAccount.objects.get(customer=c)
     assert (account.balance, account.growth_value) == (0, 0)
     assert services.ledger_reconcile() == []
@@ -289,7 +324,12 @@ def test_an_order_paid_again_after_a_refund_earns_again_once():
     _upsert_order(c, "paid", amount="50.00")
     assert services.order_rules_apply(order_ids=[order.pk], now=T0) == 1
     assert [(e.kind, e.amount, e.balance_after) for e in entries(c)] == [
-        ("earn", 50, 50), ("reverse", -50, 0), ("earn", 50, 50), ("reverse", -50, 0), ("earn", 50, 50)]
+        ("earn", 50, 50),
+        ("reverse", -50, 0),
+        ("earn", 50, 50),
+        ("reverse", -50, 0),
+        ("earn", 50, 50),
+    ]
     assert PointsAccount.objects.get(customer=c).growth_value == 50
     assert services.ledger_reconcile() == []
 
@@ -305,7 +345,11 @@ def test_an_order_paid_again_after_a_clamped_refund_earns_back_only_what_was_tak
     assert services.order_rules_apply(order_ids=[order.pk], now=T0) == 1
     assert services.order_rules_apply(order_ids=[order.pk], now=T0) == 0
     assert [(e.kind, e.amount, e.balance_after) for e in entries(c)] == [
-        ("earn", 100, 100), ("spend", -70, 30), ("reverse", -30, 0), ("earn", 30, 30)]
+        ("earn", 100, 100),
+        ("spend", -70, 30),
+        ("reverse", -30, 0),
+        ("earn", 30, 30),
+    ]
     assert services.ledger_reconcile() == []
 
 
@@ -416,11 +460,15 @@ def test_inactive_purchase_rule_pays_nothing():
 
 def test_checkin_pays_once_per_local_day_in_the_customers_timezone():
     c = CustomerFactory(timezone="Asia/Shanghai")
-    ids = _events(c, "checkin", [
-        datetime(2026, 3, 1, 15, 0, tzinfo=UTC),   # 2026-03-01 23:00 in Shanghai
-        datetime(2026, 3, 1, 16, 30, tzinfo=UTC),  # 2026-03-02 00:30 — same UTC day, another local day
-        datetime(2026, 3, 2, 15, 0, tzinfo=UTC),   # 2026-03-02 23:00 — another UTC day, same local day
-    ])
+    ids = _events(
+        c,
+        "checkin",
+        [
+            datetime(2026, 3, 1, 15, 0, tzinfo=UTC),  # 2026-03-01 23:00 in Shanghai
+            datetime(2026, 3, 1, 16, 30, tzinfo=UTC),  # 2026-03-02 00:30 — same UTC day, another local day
+            datetime(2026, 3, 2, 15, 0, tzinfo=UTC),  # 2026-03-02 23:00 — another UTC day, same local day
+        ],
+    )
     assert services.event_rules_apply(event_ids=ids, now=T0) == 2
     assert sorted((e.earned_on, e.amount) for e in entries(c)) == [(date(2026, 3, 1), 10), (date(2026, 3, 2), 10)]
 
@@ -560,7 +608,9 @@ def test_growth_recompute_pages_through_the_accounts_in_chunks(monkeypatch):
     monkeypatch.setattr(levels, "GROWTH_RECOMPUTE_CHUNK", 2)
     customers = [CustomerFactory() for _ in range(5)]
     for i, c in enumerate(customers):
-        services.order_rules_apply(order_ids=[_upsert_order(c, "paid", amount=f"{10 * (i + 1)}.00", external_id=f"o-{i}").pk], now=T0)
+        services.order_rules_apply(
+            order_ids=[_upsert_order(c, "paid", amount=f"{10 * (i + 1)}.00", external_id=f"o-{i}").pk], now=T0
+        )
     PointsAccount.objects.update(growth_value=7)  # wrong everywhere: every chunk must set it back
     services.levels_update(recompute_growth=True, now=T0 + timedelta(days=1))
     assert sorted(PointsAccount.objects.values_list("growth_value", flat=True)) == [10, 20, 30, 40, 50]
@@ -584,12 +634,15 @@ def test_levels_update_in_sql_decides_like_rules_next_level():
     for _ in range(300):
         c = CustomerFactory()
         current = rng.choice([None, *levels])
-        growth = rng.choice([0, 50, 99, 100, 899, 900, 950, 999, 1000, 4499, 4500, 4999, 5000, 9000, rng.randrange(0, 6000)])
+        growth = rng.choice(
+            [0, 50, 99, 100, 899, 900, 950, 999, 1000, 4499, 4500, 4999, 5000, 9000, rng.randrange(0, 6000)]
+        )
         below = rng.choice([None, now, now - timedelta(days=29), now - timedelta(days=30), now - timedelta(days=90)])
         PointsAccount.objects.create(customer=c, growth_value=growth, level=current, level_below_since=below)
         step = rules.LevelStep(current.pk, current.threshold) if current else None
-        expected, expected_below = rules.next_level(current=step, growth=growth, below_since=below, now=now, levels=steps,
-                                                    grace_days=30, margin_pct=10)
+        expected, expected_below = rules.next_level(
+            current=step, growth=growth, below_since=below, now=now, levels=steps, grace_days=30, margin_pct=10
+        )
         cases.append((c.pk, expected.id if expected else None, expected_below))
         moved += (expected.id if expected else None, expected_below) != (current.pk if current else None, below)
     changed = services.levels_update(now=now)
@@ -605,7 +658,11 @@ START, END = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
 
 
 def test_invite_leaderboard_orders_by_accepted_invites_within_the_period():
-    top, second, third = CustomerFactory(nickname="top"), CustomerFactory(nickname="second"), CustomerFactory(nickname="third")
+    top, second, third = (
+        CustomerFactory(nickname="top"),
+        CustomerFactory(nickname="second"),
+        CustomerFactory(nickname="third"),
+    )
     for referrer, times in [
         (top, [START, START + timedelta(days=5), END - timedelta(seconds=1)]),
         (second, [START + timedelta(days=1), START - timedelta(seconds=1), END]),  # two outside the period
@@ -632,7 +689,11 @@ def test_checkin_leaderboard_counts_checkin_days_within_the_period():
     for minute in range(3):
         EventFactory(customer=dup, type="checkin", occurred_at=START + timedelta(days=3, hours=2, minutes=minute))
     board = selectors.leaderboard(kind="checkins", start=START, end=END)
-    assert [(r["customer"], r["score"]) for r in board] == [(a.external_id, 4), (b.external_id, 2), (dup.external_id, 1)]
+    assert [(r["customer"], r["score"]) for r in board] == [
+        (a.external_id, 4),
+        (b.external_id, 2),
+        (dup.external_id, 1),
+    ]
     with pytest.raises(ValueError):
         selectors.leaderboard(kind="purchases", start=START, end=END)
 
@@ -749,7 +810,7 @@ def test_ledger_reconcile_reports_an_account_without_entries_and_entries_without
 def test_summary_balance_leaves_out_lapsed_points_before_the_job_runs():
     c = CustomerFactory(timezone="UTC")
     earn(c, 100, "old", at=datetime(2026, 1, 10, tzinfo=UTC))  # lapses 2027-02-01
-    earn(c, 20, "new", at=datetime(2026, 2, 10, tzinfo=UTC))   # lapses 2027-03-01
+    earn(c, 20, "new", at=datetime(2026, 2, 10, tzinfo=UTC))  # lapses 2027-03-01
     summary = selectors.points_summary(customer=c, now=datetime(2027, 2, 5, tzinfo=UTC))
     # what the customer can spend right now: a spend of 21 would be refused
     assert (summary["balance"], summary["expiring_soon"]) == (20, 20)

@@ -49,8 +49,15 @@ def _balance(external_id):
 
 def test_checkins_pay_in_the_worker_not_in_the_request(api, django_capture_on_commit_callbacks):
     _customers(api, {"external_id": "u1", "timezone": "UTC"})
-    items = [{"customer": "u1", "type": "checkin", "occurred_at": (DAY0 + timedelta(days=d)).isoformat(),
-              "external_id": f"ci-{d}"} for d in range(7)]
+    items = [
+        {
+            "customer": "u1",
+            "type": "checkin",
+            "occurred_at": (DAY0 + timedelta(days=d)).isoformat(),
+            "external_id": f"ci-{d}",
+        }
+        for d in range(7)
+    ]
     items.append({"customer": "u1", "type": "login", "occurred_at": DAY0.isoformat()})
     queued = _ingest(api, django_capture_on_commit_callbacks, "/api/v1/events/batch", items)
     ids = queued["incentives.event_rules_apply"]
@@ -67,15 +74,24 @@ def test_checkins_pay_in_the_worker_not_in_the_request(api, django_capture_on_co
 
 def test_order_paid_then_refunded(api, django_capture_on_commit_callbacks):
     _customers(api, {"external_id": "u1"})
-    order = {"external_id": "o-1", "customer": "u1", "amount": "199.99", "status": "paid",
-             "occurred_at": DAY0.isoformat()}
-    ids = _ingest(api, django_capture_on_commit_callbacks, "/api/v1/orders/batch", [order])["incentives.order_rules_apply"]
+    order = {
+        "external_id": "o-1",
+        "customer": "u1",
+        "amount": "199.99",
+        "status": "paid",
+        "occurred_at": DAY0.isoformat(),
+    }
+    ids = _ingest(api, django_capture_on_commit_callbacks, "/api/v1/orders/batch", [order])[
+        "incentives.order_rules_apply"
+    ]
     assert not PointsEntry.objects.exists()
     assert tasks.order_rules_apply_task(ids) == 1
     assert tasks.order_rules_apply_task(ids) == 0
     assert _balance("u1") == 199
     refunded = {**order, "status": "refunded"}
-    ids2 = _ingest(api, django_capture_on_commit_callbacks, "/api/v1/orders/batch", [refunded])["incentives.order_rules_apply"]
+    ids2 = _ingest(api, django_capture_on_commit_callbacks, "/api/v1/orders/batch", [refunded])[
+        "incentives.order_rules_apply"
+    ]
     assert ids2 == ids
     assert PointsEntry.objects.count() == 1  # the refund request itself reversed nothing
     assert tasks.order_rules_apply_task(ids2) == 1
@@ -86,8 +102,12 @@ def test_order_paid_then_refunded(api, django_capture_on_commit_callbacks):
 
 def test_invite_accepted_pays_both(api, django_capture_on_commit_callbacks):
     _customers(api, {"external_id": "inviter"}, {"external_id": "invitee", "referred_by": "inviter"})
-    items = [{"customer": "invitee", "type": "invite_accepted", "occurred_at": DAY0.isoformat(), "external_id": "inv-1"}]
-    ids = _ingest(api, django_capture_on_commit_callbacks, "/api/v1/events/batch", items)["incentives.event_rules_apply"]
+    items = [
+        {"customer": "invitee", "type": "invite_accepted", "occurred_at": DAY0.isoformat(), "external_id": "inv-1"}
+    ]
+    ids = _ingest(api, django_capture_on_commit_callbacks, "/api/v1/events/batch", items)[
+        "incentives.event_rules_apply"
+    ]
     assert not PointsEntry.objects.exists()
     tasks.event_rules_apply_task(ids)
     assert (_balance("inviter"), _balance("invitee")) == (100, 100)
@@ -96,9 +116,18 @@ def test_invite_accepted_pays_both(api, django_capture_on_commit_callbacks):
 def test_content_accepted_capped_and_badge(api, django_capture_on_commit_callbacks):
     _customers(api, {"external_id": "writer", "timezone": "UTC"})
     # 12 accepted posts on one day: 5 pay (cap 100 at 20 each); 10+ earn the content-master badge
-    items = [{"customer": "writer", "type": "content_accepted", "occurred_at": (DAY0 + timedelta(minutes=i)).isoformat(),
-              "external_id": f"post-{i}"} for i in range(12)]
-    ids = _ingest(api, django_capture_on_commit_callbacks, "/api/v1/events/batch", items)["incentives.event_rules_apply"]
+    items = [
+        {
+            "customer": "writer",
+            "type": "content_accepted",
+            "occurred_at": (DAY0 + timedelta(minutes=i)).isoformat(),
+            "external_id": f"post-{i}",
+        }
+        for i in range(12)
+    ]
+    ids = _ingest(api, django_capture_on_commit_callbacks, "/api/v1/events/batch", items)[
+        "incentives.event_rules_apply"
+    ]
     assert not PointsEntry.objects.exists() and not CustomerBadge.objects.exists()
     assert tasks.event_rules_apply_task(ids) == 5
     assert _balance("writer") == 100

@@ -63,11 +63,20 @@ def test_customer_360_shows_balance_ledger_level_and_badges(client, make_user, c
     LevelFactory(name="Silver", threshold=50)
     LevelFactory(name="Gold", threshold=500)
     earn(customer, 120, "e1", reason="welcome bonus")
-    services.points_post(customer=customer, kind="adjust", amount=-20, reason="goodwill correction",
-                         idempotency_key="a1", source=EntrySource.OPERATOR, operator=operator)
+    services.points_post(
+        customer=customer,
+        kind="adjust",
+        amount=-20,
+        reason="goodwill correction",
+        idempotency_key="a1",
+        source=EntrySource.OPERATOR,
+        operator=operator,
+    )
     PointsAccount.objects.filter(customer=customer).update(growth_value=120)  # rules pay growth; points_post does not
     services.levels_update(customer_ids=[customer.pk])
-    CustomerBadge.objects.create(customer=customer, badge=BadgeFactory(name="连续签到王者"), awarded_at=datetime.now(UTC))
+    CustomerBadge.objects.create(
+        customer=customer, badge=BadgeFactory(name="连续签到王者"), awarded_at=datetime.now(UTC)
+    )
     client.force_login(make_user("viewer"))
 
     response = client.get(reverse("users:detail", args=[customer.external_id]), **EN)
@@ -79,12 +88,12 @@ def test_customer_360_shows_balance_ledger_level_and_badges(client, make_user, c
     assert "goodwill correction" in html and "welcome bonus" in html
     assert "op-anna" in html  # the operator of the adjustment
     assert "+120" in html and "-20" in html
-    ledger = html[html.index('data-table="points-ledger"'):]
+    ledger = html[html.index('data-table="points-ledger"') :]
     assert re.search(r'<td class="num">100</td>', ledger)  # balance_after of the latest entry
     # Growth value 120 reached Silver; Gold (500) is next.
     assert panel["level"]["name"] == "Silver"
     assert "Next level: Gold (380 growth value to go)" in html
-    assert "连续签到王者" in html[html.index('data-field="points-badges"'):]
+    assert "连续签到王者" in html[html.index('data-field="points-badges"') :]
     # A viewer has no adjust_points: no button.
     assert adjust_url(customer) not in html
 
@@ -122,7 +131,9 @@ def test_operator_adjusts_with_a_reason_and_the_entry_records_them(client, make_
     assert operator.has_perm("incentives.adjust_points")
     key = form_key(client, customer)
 
-    response = client.post(adjust_url(customer), {"amount": "250", "reason": "  compensation for ticket #42 ", "key": key}, **EN)
+    response = client.post(
+        adjust_url(customer), {"amount": "250", "reason": "  compensation for ticket #42 ", "key": key}, **EN
+    )
 
     assert response.status_code == 302
     assert response["Location"] == reverse("users:detail", args=[customer.external_id])
@@ -139,7 +150,9 @@ def test_operator_adjusts_with_a_reason_and_the_entry_records_them(client, make_
 def test_negative_adjustment_within_the_balance_takes_points(client, make_user, customer):
     login(client, make_user, "operator")
     earn(customer, 100, "e1")
-    response = client.post(adjust_url(customer), {"amount": "-40", "reason": "fraud clawback", "key": form_key(client, customer)})
+    response = client.post(
+        adjust_url(customer), {"amount": "-40", "reason": "fraud clawback", "key": form_key(client, customer)}
+    )
     assert response.status_code == 302
     assert balance(customer) == 60
 
@@ -172,7 +185,9 @@ def test_negative_adjustment_beyond_the_balance_is_refused(client, make_user, cu
     login(client, make_user, "operator")
     earn(customer, 30, "e1")
 
-    response = client.post(adjust_url(customer), {"amount": "-50", "reason": "clawback", "key": form_key(client, customer)}, **EN)
+    response = client.post(
+        adjust_url(customer), {"amount": "-50", "reason": "clawback", "key": form_key(client, customer)}, **EN
+    )
 
     assert response.status_code == 200
     assert response.context["form"].non_field_errors() == ["Not enough points: the balance (30) would go below zero."]
@@ -218,7 +233,9 @@ def test_missing_key_is_refused(client, make_user, customer):
 def test_roles_without_adjust_points_get_403(client, make_user, customer, role):
     login(client, make_user, role)
     assert client.get(adjust_url(customer)).status_code == 403
-    response = client.post(adjust_url(customer), {"amount": "5", "reason": "r", "key": "0b5e7d0e-8c1e-4f0e-9d55-9a3c9e4e4c11"})
+    response = client.post(
+        adjust_url(customer), {"amount": "5", "reason": "r", "key": "0b5e7d0e-8c1e-4f0e-9d55-9a3c9e4e4c11"}
+    )
     assert response.status_code == 403
     assert not PointsEntry.objects.exists()
 
@@ -255,7 +272,9 @@ def board_data(db):
     EventFactory(customer=c, type="checkin", occurred_at=at(2026, 3, 7, 16, 0))
     EventFactory(customer=c, type="checkin", occurred_at=at(2026, 3, 7, 16, 1))
     # Invites: c's two invitees accepted in the period, a's one; one of a's is outside.
-    for n, (referrer, when) in enumerate([(c, at(2026, 3, 2)), (c, at(2026, 3, 3)), (a, at(2026, 3, 4)), (a, at(2026, 4, 1))]):
+    for n, (referrer, when) in enumerate(
+        [(c, at(2026, 3, 2)), (c, at(2026, 3, 3)), (a, at(2026, 3, 4)), (a, at(2026, 4, 1))]
+    ):
         invitee = CustomerFactory(external_id=f"inv-{n}", referred_by=referrer)
         EventFactory(customer=invitee, type="invite_accepted", occurred_at=when)
     return a, b, c
@@ -269,11 +288,13 @@ def test_leaderboards_rank_invites_and_checkins_in_the_period(client, make_user,
     assert response.status_code == 200
     boards = response.context["boards"]
     assert [(r["rank"], r["customer"], r["score"]) for r in boards["checkins"]] == [
-        (1, "lb-b", 3), (2, "lb-a", 2), (3, "lb-c", 1),
+        (1, "lb-b", 3),
+        (2, "lb-a", 2),
+        (3, "lb-c", 1),
     ]
     assert [(r["rank"], r["customer"], r["score"]) for r in boards["invites"]] == [(1, "lb-c", 2), (2, "lb-a", 1)]
     html = response.content.decode()
-    checkins = html[html.index('data-table="checkins"'):]
+    checkins = html[html.index('data-table="checkins"') :]
     assert re.search(r'data-rank="1" data-customer="lb-b"', checkins)
     assert 'data-rank="3" data-customer="lb-c"' in checkins
     assert "From 2026-03-01 to 2026-03-07" in html
@@ -289,12 +310,15 @@ def test_leaderboards_default_to_the_last_30_days(client, make_user, db):
     assert [r["customer"] for r in response.context["boards"]["checkins"]] == [customer.external_id]
 
 
-@pytest.mark.parametrize(("params", "message"), [
-    ({"start": "2026-13-45", "end": "2026-03-07"}, "Enter a valid date."),
-    ({"start": "yesterday", "end": "2026-03-07"}, "Enter a valid date."),
-    ({"start": "2026-03-08", "end": "2026-03-01"}, "The start date must not be after the end date."),
-    ({"start": "2024-01-01", "end": "2026-03-01"}, "The period can be at most 366 days long."),
-])
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"start": "2026-13-45", "end": "2026-03-07"}, "Enter a valid date."),
+        ({"start": "yesterday", "end": "2026-03-07"}, "Enter a valid date."),
+        ({"start": "2026-03-08", "end": "2026-03-01"}, "The start date must not be after the end date."),
+        ({"start": "2024-01-01", "end": "2026-03-01"}, "The period can be at most 366 days long."),
+    ],
+)
 def test_bad_period_shows_an_error_and_no_board(client, make_user, board_data, params, message):
     login(client, make_user, "viewer")
     response = client.get(reverse("incentives:home"), params, **EN)
@@ -315,7 +339,7 @@ def test_points_mall_lists_rewards_with_stock_and_validity(client, make_user, db
     states = {item["reward"].name: item["state"] for item in response.context["rewards"]}
     assert states == {"Mug": "available", "Sticker": "out_of_stock", "Old tote": "ended"}
     html = response.content.decode()
-    mall = html[html.index('data-table="rewards"'):]
+    mall = html[html.index('data-table="rewards"') :]
     assert mall.index("Sticker") < mall.index("Mug") < mall.index("Old tote")  # by price
     assert "unlimited" in mall and "out of stock" in mall and "2021-01-01" in mall
 

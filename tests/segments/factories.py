@@ -10,7 +10,17 @@ from segments.models import RuleSet, Segment
 from tests.users.factories import CustomerFactory, EventFactory, OrderFactory
 from users.models import Customer, Order
 
-__all__ = ["AS_OF", "CustomerFactory", "EventFactory", "OrderFactory", "ensure_rule_set", "generate_history", "reference_rfm", "rule_set", "segment"]
+__all__ = [
+    "AS_OF",
+    "CustomerFactory",
+    "EventFactory",
+    "OrderFactory",
+    "ensure_rule_set",
+    "generate_history",
+    "reference_rfm",
+    "rule_set",
+    "segment",
+]
 
 # A fixed instant in the past (as-of dates in the future are refused).
 AS_OF = datetime(2026, 10, 31, 12, 0, tzinfo=UTC)
@@ -22,8 +32,9 @@ def ensure_rule_set() -> RuleSet:
     from segments.models import default_rfm_groups, default_rfm_segments
 
     if not RuleSet.objects.exists():
-        RuleSet.objects.create(version=1, note="SPEC.md defaults", rfm_groups=default_rfm_groups(),
-                               rfm_segments=default_rfm_segments())
+        RuleSet.objects.create(
+            version=1, note="SPEC.md defaults", rfm_groups=default_rfm_groups(), rfm_segments=default_rfm_segments()
+        )
     return rule_set()
 
 
@@ -82,8 +93,15 @@ def generate_history(*, customers: int = 300, orders: int = 3000, seed: int = 7,
         if j % 331 == 1:
             at = as_of + timedelta(days=2)  # after as-of: ignored
         status = "refunded" if status_roll[j] < 0.08 else "cancelled" if status_roll[j] < 0.12 else "paid"
-        rows.append(Order(external_id=f"g{seed}-{j:06d}", customer=people[c], amount=Decimal(menu[amount_idx[j]]),
-                          status=status, occurred_at=at))
+        rows.append(
+            Order(
+                external_id=f"g{seed}-{j:06d}",
+                customer=people[c],
+                amount=Decimal(menu[amount_idx[j]]),
+                status=status,
+                occurred_at=at,
+            )
+        )
     Order.objects.bulk_create(rows, batch_size=1000)
     return people
 
@@ -103,12 +121,14 @@ def reference_rfm(*, as_of: datetime, window_days: int = 365):
     import pandas as pd
 
     people = pd.DataFrame.from_records(
-        Customer.objects.values("id", "signup_at", "created_at"), columns=["id", "signup_at", "created_at"])
+        Customer.objects.values("id", "signup_at", "created_at"), columns=["id", "signup_at", "created_at"]
+    )
     people["known_at"] = people["signup_at"].fillna(people["created_at"])
     people = people[people["known_at"] <= as_of].set_index("id")
     orders = pd.DataFrame.from_records(
         Order.objects.values("customer_id", "amount", "status", "occurred_at"),
-        columns=["customer_id", "amount", "status", "occurred_at"])
+        columns=["customer_id", "amount", "status", "occurred_at"],
+    )
     paid = orders[(orders["status"] == "paid") & (orders["occurred_at"] <= as_of)].copy()
     paid["cents"] = paid["amount"].map(lambda d: int(d * 100))
     start = as_of - timedelta(days=window_days)
@@ -117,8 +137,9 @@ def reference_rfm(*, as_of: datetime, window_days: int = 365):
     out = pd.DataFrame(index=people.index)
     out["orders_total"] = paid.groupby("customer_id").size().reindex(out.index, fill_value=0)
     last = paid.groupby("customer_id")["occurred_at"].max().reindex(out.index)
-    out["recency_days"] = pd.Series([None if pd.isna(v) else int((as_of - v) // timedelta(days=1)) for v in last],
-                                    index=out.index, dtype=object)
+    out["recency_days"] = pd.Series(
+        [None if pd.isna(v) else int((as_of - v) // timedelta(days=1)) for v in last], index=out.index, dtype=object
+    )
     out["frequency"] = in_window.groupby("customer_id").size().reindex(out.index, fill_value=0)
     cents = in_window.groupby("customer_id")["cents"].sum().reindex(out.index, fill_value=0)
     out["monetary"] = [Decimal(int(c)) / 100 for c in cents]

@@ -32,8 +32,9 @@ def admin_client(client, make_user):
 def rule_set_post(rule_set: RuleSet, **changes) -> dict:
     data = model_to_dict(rule_set, fields=RuleSetAdminForm._meta.fields)
     data.update(changes)
-    return {k: json.dumps(v) if k in ("rfm_groups", "rfm_segments") else ("" if v is None else v)
-            for k, v in data.items()}
+    return {
+        k: json.dumps(v) if k in ("rfm_groups", "rfm_segments") else ("" if v is None else v) for k, v in data.items()
+    }
 
 
 def test_editing_a_rule_set_creates_version_2_and_leaves_version_1_unchanged(admin_client):
@@ -48,8 +49,9 @@ def test_editing_a_rule_set_creates_version_2_and_leaves_version_1_unchanged(adm
     assert v2.created_by is not None and v2.created_by.username == "admin-user"
     assert v2.clv_horizon_days == v1.clv_horizon_days and v2.rfm_groups == v1.rfm_groups
     v1.refresh_from_db()
-    assert {k: v for k, v in model_to_dict(v1).items() if k != "is_active"} == \
-        {k: v for k, v in before.items() if k != "is_active"}
+    assert {k: v for k, v in model_to_dict(v1).items() if k != "is_active"} == {
+        k: v for k, v in before.items() if k != "is_active"
+    }
     assert not v1.is_active
     assert services.rule_set_active() == v2
 
@@ -73,15 +75,19 @@ def test_saving_without_changes_makes_no_version(admin_client):
     assert RuleSet.objects.count() == 1
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"rfm_window_days": 0}, "The RFM window must be at least 1 day."),
-    ({"tier_normal_monthly": "3000", "tier_active_monthly": "2000"}, "tiers overlap"),
-    ({"rfm_groups": [{"code": "x", "r": [4, 9], "f": [1, 5], "m": [1, 5]}]}, "must be [low, high]"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"rfm_window_days": 0}, "The RFM window must be at least 1 day."),
+        ({"tier_normal_monthly": "3000", "tier_active_monthly": "2000"}, "tiers overlap"),
+        ({"rfm_groups": [{"code": "x", "r": [4, 9], "f": [1, 5], "m": [1, 5]}]}, "must be [low, high]"),
+    ],
+)
 def test_a_rule_set_that_makes_no_sense_is_refused_with_the_reason(admin_client, changes, message):
     v1 = RuleSet.objects.get(version=1)
-    response = admin_client.post(reverse("admin:segments_ruleset_change", args=[v1.pk]),
-                                 rule_set_post(v1, **changes), **EN)
+    response = admin_client.post(
+        reverse("admin:segments_ruleset_change", args=[v1.pk]), rule_set_post(v1, **changes), **EN
+    )
     assert response.status_code == 200
     html = response.content.decode()
     assert "errorlist" in html and message in html.replace("&#x27;", "'")
@@ -91,8 +97,9 @@ def test_a_rule_set_that_makes_no_sense_is_refused_with_the_reason(admin_client,
 
 def test_adding_a_rule_set_goes_through_the_service_as_the_next_version(admin_client):
     v1 = RuleSet.objects.get(version=1)
-    response = admin_client.post(reverse("admin:segments_ruleset_add"),
-                                 rule_set_post(v1, mature_min_orders=4, note="stricter mature"))
+    response = admin_client.post(
+        reverse("admin:segments_ruleset_add"), rule_set_post(v1, mature_min_orders=4, note="stricter mature")
+    )
     assert response.status_code == 302
     new = RuleSet.objects.get(version=2)
     assert new.mature_min_orders == 4 and new.is_active
@@ -100,6 +107,7 @@ def test_adding_a_rule_set_goes_through_the_service_as_the_next_version(admin_cl
 
 
 # --- history is read-only -----------------------------------------------------------------------
+
 
 @pytest.fixture
 def scored(db):
@@ -125,41 +133,72 @@ def test_runs_and_stage_changes_are_read_only(admin_client, scored):
     assert admin_client.post(reverse("admin:segments_stagechange_change", args=[change.pk]), {}).status_code == 403
     listing = admin_client.get(reverse("admin:segments_stagechange_changelist"), {"to_stage": change.to_stage}, **EN)
     assert listing.status_code == 200 and "ad-" in listing.content.decode()
-    assert admin_client.get(reverse("admin:segments_segmentsizesnapshot_changelist"), {"q": "stage:"}).status_code == 200
+    assert (
+        admin_client.get(reverse("admin:segments_segmentsizesnapshot_changelist"), {"q": "stage:"}).status_code == 200
+    )
 
 
 # --- custom segments ----------------------------------------------------------------------------
 
+
 def test_admin_segment_with_a_bad_definition_is_refused(admin_client, scored):
-    response = admin_client.post(reverse("admin:segments_segment_add"), {
-        "name": "Broken", "slug": "broken", "description": "", "kind": "dynamic", "is_active": "on",
-        "definition": json.dumps({"op": "and", "conditions": [{"field": "nope", "op": "eq", "value": 1}]})}, **EN)
+    response = admin_client.post(
+        reverse("admin:segments_segment_add"),
+        {
+            "name": "Broken",
+            "slug": "broken",
+            "description": "",
+            "kind": "dynamic",
+            "is_active": "on",
+            "definition": json.dumps({"op": "and", "conditions": [{"field": "nope", "op": "eq", "value": 1}]}),
+        },
+        **EN,
+    )
     assert response.status_code == 200
     assert "definition.conditions[0].field" in response.content.decode()
     assert not Segment.objects.exists()
 
 
 def test_admin_segment_is_saved_through_the_service_and_materialised(admin_client, scored):
-    response = admin_client.post(reverse("admin:segments_segment_add"), {
-        "name": "Tagged", "slug": "tagged", "description": "", "kind": "dynamic", "is_active": "on",
-        "definition": json.dumps({"op": "and", "conditions": [{"field": "tag", "op": "has", "value": "vip"}]})})
+    response = admin_client.post(
+        reverse("admin:segments_segment_add"),
+        {
+            "name": "Tagged",
+            "slug": "tagged",
+            "description": "",
+            "kind": "dynamic",
+            "is_active": "on",
+            "definition": json.dumps({"op": "and", "conditions": [{"field": "tag", "op": "has", "value": "vip"}]}),
+        },
+    )
     assert response.status_code == 302
     segment = Segment.objects.get(slug="tagged")
     assert segment.size == 1
-    assert list(SegmentMembership.objects.filter(segment=segment).values_list("customer__external_id", flat=True)) == ["ad-5"]
+    assert list(SegmentMembership.objects.filter(segment=segment).values_list("customer__external_id", flat=True)) == [
+        "ad-5"
+    ]
 
 
 def test_segment_definitions_export_and_import(admin_client, scored):
     Segment.objects.create(slug="placeholder", name="Placeholder", kind=Segment.Kind.STATIC)
-    export = admin_client.post(reverse("admin:segments_segment_export"), {"format": "0", "resource": "0",
-                                                                          "segmentresource_slug": "on",
-                                                                          "segmentresource_definition": "on"})
+    export = admin_client.post(
+        reverse("admin:segments_segment_export"),
+        {"format": "0", "resource": "0", "segmentresource_slug": "on", "segmentresource_definition": "on"},
+    )
     assert export.status_code == 200
     assert "placeholder" in export.content.decode()
 
     dataset = tablib.Dataset(headers=["slug", "name", "description", "kind", "definition", "is_active"])
-    dataset.append(["big-spenders", "Big spenders", "", "dynamic",
-                    json.dumps({"op": "and", "conditions": [{"field": "orders", "op": "gte", "value": 5}]}), "1"])
+    dataset.append(
+        [
+            "big-spenders",
+            "Big spenders",
+            "",
+            "dynamic",
+            json.dumps({"op": "and", "conditions": [{"field": "orders", "op": "gte", "value": 5}]}),
+            "1",
+        ]
+    )
     result = SegmentResource().import_data(dataset, dry_run=False, use_transactions=True)
     assert not result.has_errors() and not result.has_validation_errors()
     segment = Segment.objects.get(slug="big-spenders")
@@ -167,8 +206,9 @@ def test_segment_definitions_export_and_import(admin_client, scored):
 
     bad = tablib.Dataset(headers=["slug", "name", "description", "kind", "definition", "is_active"])
     bad.append(["bad-one", "Bad", "", "dynamic", json.dumps({"op": "xor", "conditions": []}), "1"])
-    result = SegmentResource().import_data(bad, dry_run=False, use_transactions=True,
-                                           rollback_on_validation_errors=True)
+    result = SegmentResource().import_data(
+        bad, dry_run=False, use_transactions=True, rollback_on_validation_errors=True
+    )
     assert result.has_validation_errors()
     assert not Segment.objects.filter(slug="bad-one").exists()
 
@@ -184,8 +224,10 @@ def test_a_static_segment_edit_goes_through_the_service_with_from_to(admin_clien
     from core.models import AuditEntry
 
     segment = _static_segment()
-    r = admin_client.post(reverse("admin:segments_segment_change", args=[segment.pk]), {
-        "name": "Renamed list", "description": "", "definition": "{}"})
+    r = admin_client.post(
+        reverse("admin:segments_segment_change", args=[segment.pk]),
+        {"name": "Renamed list", "description": "", "definition": "{}"},
+    )
     assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
     segment.refresh_from_db()
     assert (segment.name, segment.is_active, segment.size) == ("Renamed list", False, 1)
@@ -201,8 +243,10 @@ def test_switching_a_dynamic_segment_off_is_audited(admin_client, scored):
 
     definition = {"op": "and", "conditions": [{"field": "tag", "op": "has", "value": "vip"}]}
     segment = segment_save(name="Tagged", definition=definition)
-    r = admin_client.post(reverse("admin:segments_segment_change", args=[segment.pk]), {
-        "name": "Tagged", "description": "", "definition": json.dumps(definition)})
+    r = admin_client.post(
+        reverse("admin:segments_segment_change", args=[segment.pk]),
+        {"name": "Tagged", "description": "", "definition": json.dumps(definition)},
+    )
     assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
     assert Segment.objects.get(pk=segment.pk).is_active is False
     entry = AuditEntry.objects.get(action="segment.change", object_id=str(segment.pk))

@@ -52,15 +52,28 @@ def test_segment_list_has_built_ins_with_sizes(run, api):
     assert response.status_code == 200
     rows = {row["slug"]: row for row in response.json()["results"]}
     all_scores = scores(run)
-    for prefix, column in (("stage", "stage"), ("tier", "tier"), ("class", "operating_class"),
-                           ("rfm", "rfm_group"), ("rfm-segment", "rfm_segment")):
+    for prefix, column in (
+        ("stage", "stage"),
+        ("tier", "tier"),
+        ("class", "operating_class"),
+        ("rfm", "rfm_group"),
+        ("rfm-segment", "rfm_segment"),
+    ):
         counts = Counter(getattr(s, column) for s in all_scores if getattr(s, column))
         for value, n in counts.items():
             assert rows[f"{prefix}-{value}"]["size"] == n
             assert rows[f"{prefix}-{value}"]["kind"] == "builtin"
     assert datetime.fromisoformat(rows["stage-mature"]["computed_at"]) == AS_OF
-    assert {"stage-prospect", "stage-churned", "tier-super_vip", "rfm-high_value", "rfm-general",
-            "rfm-segment-champions", "rfm-segment-other", "class-churn_risk"} <= set(rows)
+    assert {
+        "stage-prospect",
+        "stage-churned",
+        "tier-super_vip",
+        "rfm-high_value",
+        "rfm-general",
+        "rfm-segment-champions",
+        "rfm-segment-other",
+        "class-churn_risk",
+    } <= set(rows)
     custom = rows["big-spenders"]
     assert custom["kind"] == "dynamic"
     assert custom["size"] == sum(1 for s in all_scores if s.monetary >= 5000) > 0
@@ -132,17 +145,28 @@ def test_a_bad_filter_value_is_a_400_in_the_error_shape(run, api, params, field)
 
 
 def test_profile_has_the_segment_sections(run, api):
-    score = (CustomerScore.objects.filter(run=run, p_alive__isnull=False, frequency__gt=1)
-             .select_related("customer").order_by("customer_id").first())
+    score = (
+        CustomerScore.objects.filter(run=run, p_alive__isnull=False, frequency__gt=1)
+        .select_related("customer")
+        .order_by("customer_id")
+        .first()
+    )
     segment_save(name="Frequent", definition={"field": "frequency", "op": "gte", "value": 1})
     body = api.get(f"/api/v1/customers/{score.customer.external_id}").json()
     assert body["external_id"] == score.customer.external_id
     rfm = body["rfm"]
     assert {"recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "group"} <= set(rfm)
     assert (rfm["recency_days"], rfm["frequency"], Decimal(rfm["monetary"])) == (
-        score.recency_days, score.frequency, score.monetary)
+        score.recency_days,
+        score.frequency,
+        score.monetary,
+    )
     assert (rfm["r_score"], rfm["f_score"], rfm["m_score"], rfm["group"]) == (
-        score.r_score, score.f_score, score.m_score, score.rfm_group)
+        score.r_score,
+        score.f_score,
+        score.m_score,
+        score.rfm_group,
+    )
     assert isinstance(rfm["monetary"], str)
     assert body["tier"] == score.tier and body["stage"] == score.stage
     churn = body["churn"]

@@ -44,12 +44,15 @@ def test_an_as_of_in_the_future_fails_clearly(orders):
     assert not SegmentRun.objects.exists()
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("31/10/2026", "is not a date"),
-    ("2026-13-01", "is not a date"),
-    ("yesterday", "is not a date"),
-    ("2026-10-31T12:00:00", "needs a UTC offset"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("31/10/2026", "is not a date"),
+        ("2026-13-01", "is not a date"),
+        ("yesterday", "is not a date"),
+        ("2026-10-31T12:00:00", "needs a UTC offset"),
+    ],
+)
 def test_a_bad_date_fails_clearly(orders, value, message):
     with pytest.raises(CommandError, match=message):
         run_command("--sync", "--as-of", value)
@@ -71,8 +74,11 @@ def test_incremental_prints_json(orders):
 
 def test_without_sync_the_work_is_queued(orders, monkeypatch):
     sent = []
-    monkeypatch.setattr(recompute_segments.segments_recompute_task, "delay",
-                        lambda *args: sent.append(args) or SimpleNamespace(id="task-1"))
+    monkeypatch.setattr(
+        recompute_segments.segments_recompute_task,
+        "delay",
+        lambda *args: sent.append(args) or SimpleNamespace(id="task-1"),
+    )
     out = run_command("--as-of", "2026-10-31T12:00:00+08:00", "--chunk-size", "500")
     assert "queued recompute (task task-1)" in out
     assert sent == [("2026-10-31T12:00:00+08:00", 500)]

@@ -171,8 +171,9 @@ def test_a_run_without_recent_progress_is_failed_as_stale(first_run):
     running, ranges = services.recompute_start(as_of=AS_OF, chunk_size=20)
     services.recompute_chunk(run_id=running.pk, lo=ranges[0][0], hi=ranges[0][1])
     no_progress_since = timezone.now() - services.STALE_AFTER - timedelta(minutes=1)
-    SegmentRun.objects.filter(pk=running.pk).update(started_at=timezone.now() - timedelta(hours=2),
-                                                    heartbeat_at=no_progress_since)
+    SegmentRun.objects.filter(pk=running.pk).update(
+        started_at=timezone.now() - timedelta(hours=2), heartbeat_at=no_progress_since
+    )
     services.recompute_incremental()
     running.refresh_from_db()
     assert running.status == SegmentRun.Status.FAILED and "abandoned" in running.error

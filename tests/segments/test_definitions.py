@@ -45,11 +45,23 @@ def members(definition, *, run_id=None) -> set[str]:
 def world(db):
     gold = Level.objects.create(name="Gold-T", threshold=987_001)
     silver = Level.objects.create(name="Silver-T", threshold=987_000)
-    c1 = CustomerFactory(external_id="c1", gender="female", city="北京", birthday=date(1990, 5, 3),
-                         signup_at=datetime(2025, 1, 10, tzinfo=UTC), consent_sms=False)
+    c1 = CustomerFactory(
+        external_id="c1",
+        gender="female",
+        city="北京",
+        birthday=date(1990, 5, 3),
+        signup_at=datetime(2025, 1, 10, tzinfo=UTC),
+        consent_sms=False,
+    )
     c2 = CustomerFactory(external_id="c2", gender="male", city="上海", signup_at=datetime(2025, 6, 1, tzinfo=UTC))
-    c3 = CustomerFactory(external_id="c3", gender="female", city="上海市", birthday=date(1988, 12, 24),
-                         signup_at=datetime(2026, 2, 1, tzinfo=UTC), do_not_contact=True)
+    c3 = CustomerFactory(
+        external_id="c3",
+        gender="female",
+        city="上海市",
+        birthday=date(1988, 12, 24),
+        signup_at=datetime(2026, 2, 1, tzinfo=UTC),
+        do_not_contact=True,
+    )
     c4 = CustomerFactory(external_id="c4", gender="unknown", city="广州", signup_at=datetime(2026, 9, 1, tzinfo=UTC))
     PointsAccount.objects.create(customer=c1, balance=1500, level=gold)
     PointsAccount.objects.create(customer=c3, balance=0, level=silver)
@@ -67,7 +79,11 @@ def world(db):
     EventFactory(customer=c2, type="checkin", occurred_at=NOW + timedelta(hours=1))  # after "now"
     # Orders: c1 three paid in March (one on the evening of the 31st, operators' time), c2 a refund in March and a
     # paid one in May.
-    for at in (datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 15, tzinfo=UTC), datetime(2026, 3, 31, 23, tzinfo=SHANGHAI)):
+    for at in (
+        datetime(2026, 3, 2, tzinfo=UTC),
+        datetime(2026, 3, 15, tzinfo=UTC),
+        datetime(2026, 3, 31, 23, tzinfo=SHANGHAI),
+    ):
         OrderFactory(customer=c1, amount=Decimal("500.00"), occurred_at=at)
     OrderFactory(customer=c2, status="refunded", occurred_at=datetime(2026, 3, 10, tzinfo=UTC))
     OrderFactory(customer=c2, amount=Decimal("80.00"), occurred_at=datetime(2026, 5, 1, tzinfo=UTC))
@@ -198,11 +214,16 @@ def test_nested_and_or(world):
     definition = either(
         cond("tag", "has", "kol"),
         both(cond("gender", "eq", "male"), cond("city", "eq", "上海")),
-        both(cond("points_balance", "gte", 100), either(cond("city", "eq", "广州"), cond("level", "eq", "Gold-T")),
-             cond("event", "lte", 0, event_type="checkin", within_days=7)),
+        both(
+            cond("points_balance", "gte", 100),
+            either(cond("city", "eq", "广州"), cond("level", "eq", "Gold-T")),
+            cond("event", "lte", 0, event_type="checkin", within_days=7),
+        ),
     )
     assert members(definition) == {"c3", "c2", "c4"}
-    assert members(both(cond("tag", "has", "vip"), cond("gender", "eq", "female"), cond("do_not_contact", "eq", False))) == {"c1"}
+    assert members(
+        both(cond("tag", "has", "vip"), cond("gender", "eq", "female"), cond("do_not_contact", "eq", False))
+    ) == {"c1"}
 
 
 def test_score_fields_read_the_given_run(world):
@@ -242,7 +263,11 @@ def test_score_fields_read_the_given_run(world):
         ({"op": "xor", "conditions": [cond("city", "eq", "x")]}, "definition.op", "'and' or 'or'"),
         ({"op": "and", "conditions": []}, "definition.conditions", "non-empty list"),
         ({"op": "and", "conditions": [cond("city", "eq", "x")], "limit": 3}, "definition", "unknown key"),
-        (both(cond("favourite_colour", "eq", "red")), "definition.conditions[0].field", "unknown field 'favourite_colour'"),
+        (
+            both(cond("favourite_colour", "eq", "red")),
+            "definition.conditions[0].field",
+            "unknown field 'favourite_colour'",
+        ),
         (both({"op": "eq", "value": 1}), "definition.conditions[0].field", "unknown field None"),
         (both(cond("r_score", "gte", "4")), "definition.conditions[0].value", "expected a number"),
         (both(cond("r_score", "gte", 4.5)), "definition.conditions[0].value", "expected a number"),
@@ -258,7 +283,11 @@ def test_score_fields_read_the_given_run(world):
         (both(cond("city", "gt", "x")), "definition.conditions[0].op", "city takes op in"),
         (both(cond("r_score", "like", 3)), "definition.conditions[0].op", "r_score takes op in"),
         (both(cond("tag", "eq", "vip")), "definition.conditions[0].op", "tag takes op in"),
-        (both(cond("event", "gt", 1, event_type="checkin", within_days=7)), "definition.conditions[0].op", "takes op in"),
+        (
+            both(cond("event", "gt", 1, event_type="checkin", within_days=7)),
+            "definition.conditions[0].op",
+            "takes op in",
+        ),
         (both(cond("r_score", "between", [4])), "definition.conditions[0].value", "between takes [low, high]"),
         (both(cond("r_score", "between", 4)), "definition.conditions[0].value", "between takes [low, high]"),
         (both(cond("r_score", "between", [5, 1])), "definition.conditions[0].value", "low <= high"),
@@ -268,9 +297,21 @@ def test_score_fields_read_the_given_run(world):
         (both({"field": "city", "op": "eq"}), "definition.conditions[0].value", "needs a value"),
         (both(cond("city", "eq", "x", within_days=3)), "definition.conditions[0]", "unknown key"),
         (both(cond("event", "gte", 1, within_days=7)), "definition.conditions[0].event_type", "event type"),
-        (both(cond("event", "gte", 1, event_type="checkin", within_days=0)), "definition.conditions[0].within_days", "1 to 3650"),
-        (both(cond("event", "gte", 1, event_type="checkin", within_days="7")), "definition.conditions[0].within_days", "1 to 3650"),
-        (both(cond("orders", "gte", 1, **{"from": "2026-03-31", "to": "2026-03-01"})), "definition.conditions[0].to", "before"),
+        (
+            both(cond("event", "gte", 1, event_type="checkin", within_days=0)),
+            "definition.conditions[0].within_days",
+            "1 to 3650",
+        ),
+        (
+            both(cond("event", "gte", 1, event_type="checkin", within_days="7")),
+            "definition.conditions[0].within_days",
+            "1 to 3650",
+        ),
+        (
+            both(cond("orders", "gte", 1, **{"from": "2026-03-31", "to": "2026-03-01"})),
+            "definition.conditions[0].to",
+            "before",
+        ),
         (both(cond("orders", "gte", 1, **{"from": "March"})), "definition.conditions[0].from", "ISO date"),
         (both(cond("orders", "gte", -1)), "definition.conditions[0].value", "must be at least 0"),
         (either(both(cond("city", "eq", "x"), "oops")), "definition.conditions[0].conditions[1]", "expected an object"),
@@ -285,11 +326,18 @@ def test_bad_definitions_name_the_bad_part(db, definition, path, fragment):
     assert exc.value.message.startswith(path)
 
 
-@pytest.mark.parametrize(("definition", "english", "chinese"), [
-    (both(cond("favourite_colour", "eq", "red")), "unknown field 'favourite_colour'", "未知字段 'favourite_colour'"),
-    (both(cond("r_score", "gte", 6)), "must be between 1 and 5", "必须介于 1 和 5 之间"),
-    (both(cond("stage", "in", [])), "in takes a non-empty list", "in 需要一个非空列表"),
-])
+@pytest.mark.parametrize(
+    ("definition", "english", "chinese"),
+    [
+        (
+            both(cond("favourite_colour", "eq", "red")),
+            "unknown field 'favourite_colour'",
+            "未知字段 'favourite_colour'",
+        ),
+        (both(cond("r_score", "gte", 6)), "must be between 1 and 5", "必须介于 1 和 5 之间"),
+        (both(cond("stage", "in", [])), "in takes a non-empty list", "in 需要一个非空列表"),
+    ],
+)
 def test_definition_errors_speak_the_operators_language(db, definition, english, chinese):
     for language, expected in (("en", english), ("zh-hans", chinese)):
         with translation.override(language), pytest.raises(DefinitionError) as exc:
@@ -319,24 +367,35 @@ def test_a_definition_has_a_limited_number_of_conditions(db):
 
 
 def changes_of(segment) -> set[tuple[str, str]]:
-    return {(c.customer.external_id, c.change)
-            for c in SegmentMembershipChange.objects.filter(segment=segment).select_related("customer")}
+    return {
+        (c.customer.external_id, c.change)
+        for c in SegmentMembershipChange.objects.filter(segment=segment).select_related("customer")
+    }
 
 
 def test_segment_save_materialises_members_and_records_changes(world):
     segment = segment_save(name="VIPs", definition=cond("tag", "has", "vip"))
     assert segment.slug == "vips" and segment.size == 2 and segment.computed_at is not None
-    assert set(SegmentMembership.objects.filter(segment=segment).values_list("customer__external_id", flat=True)) == {"c1", "c3"}
+    assert set(SegmentMembership.objects.filter(segment=segment).values_list("customer__external_id", flat=True)) == {
+        "c1",
+        "c3",
+    }
     assert changes_of(segment) == {("c1", "enter"), ("c3", "enter")}
 
-    segment = segment_save(name="VIPs", segment=segment,
-                           definition=either(cond("tag", "has", "kol"), cond("gender", "eq", "male")))
+    segment = segment_save(
+        name="VIPs", segment=segment, definition=either(cond("tag", "has", "kol"), cond("gender", "eq", "male"))
+    )
     assert segment.size == 2
-    assert set(SegmentMembership.objects.filter(segment=segment).values_list("customer__external_id", flat=True)) == {"c2", "c3"}
+    assert set(SegmentMembership.objects.filter(segment=segment).values_list("customer__external_id", flat=True)) == {
+        "c2",
+        "c3",
+    }
     assert changes_of(segment) == {("c1", "enter"), ("c3", "enter"), ("c1", "leave"), ("c2", "enter")}
 
     # Saving the same definition again changes nothing.
-    segment_save(name="VIPs", segment=segment, definition=either(cond("tag", "has", "kol"), cond("gender", "eq", "male")))
+    segment_save(
+        name="VIPs", segment=segment, definition=either(cond("tag", "has", "kol"), cond("gender", "eq", "male"))
+    )
     assert SegmentMembershipChange.objects.filter(segment=segment).count() == 4
 
 
@@ -369,7 +428,10 @@ def test_static_upload(world):
     with pytest.raises(ApplicationError) as exc:
         static_segment_upload(name="List", file_bytes=b"c2\nnobody\n")
     assert exc.value.code == "unknown_customers"
-    assert set(SegmentMembership.objects.filter(segment=segment).values_list("customer__external_id", flat=True)) == {"c3", "c4"}
+    assert set(SegmentMembership.objects.filter(segment=segment).values_list("customer__external_id", flat=True)) == {
+        "c3",
+        "c4",
+    }
 
 
 def test_a_score_segment_saved_before_any_run_is_empty_until_the_first_run(world):

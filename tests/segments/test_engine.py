@@ -49,8 +49,13 @@ def assert_matches_reference(run, *, as_of, t: rules.Thresholds):
         f = None if pd_isna(row["f_score"]) else int(row["f_score"])
         m = None if pd_isna(row["m_score"]) else int(row["m_score"])
         expected = {
-            "recency_days": row["recency_days"], "frequency": int(row["frequency"]), "monetary": row["monetary"],
-            "orders_total": int(row["orders_total"]), "r_score": r, "f_score": f, "m_score": m,
+            "recency_days": row["recency_days"],
+            "frequency": int(row["frequency"]),
+            "monetary": row["monetary"],
+            "orders_total": int(row["orders_total"]),
+            "r_score": r,
+            "f_score": f,
+            "m_score": m,
         }
         actual = {k: getattr(s, k) for k in expected}
         if actual != expected:
@@ -58,10 +63,21 @@ def assert_matches_reference(run, *, as_of, t: rules.Thresholds):
             continue
         tier = rules.tier(frequency=s.frequency, monetary=s.monetary, t=t)
         group = rules.rfm_group(r, f, m, t)
-        stage = rules.stage(orders_total=s.orders_total, frequency=s.frequency, recency_days=s.recency_days,
-                            signup_age_days=row["signup_age_days"], p_alive=s.p_alive, t=t)
-        labels = {"tier": tier, "rfm_group": group, "rfm_segment": rules.rfm_segment(r, f, m, t), "stage": stage,
-                  "operating_class": rules.operating_class(stage_=stage, tier_=tier, group=group)}
+        stage = rules.stage(
+            orders_total=s.orders_total,
+            frequency=s.frequency,
+            recency_days=s.recency_days,
+            signup_age_days=row["signup_age_days"],
+            p_alive=s.p_alive,
+            t=t,
+        )
+        labels = {
+            "tier": tier,
+            "rfm_group": group,
+            "rfm_segment": rules.rfm_segment(r, f, m, t),
+            "stage": stage,
+            "operating_class": rules.operating_class(stage_=stage, tier_=tier, group=group),
+        }
         actual = {k: getattr(s, k) for k in labels}
         if actual != labels:
             mismatches.append((cid, labels, actual))
@@ -91,7 +107,14 @@ def test_recompute_matches_an_independent_pandas_computation(history):
     assert Counter(active["r_score"]).keys() == {1, 2, 3, 4, 5}
     assert Order.objects.exclude(status="paid").count() > 200
     # Every tier occurs, so the tier thresholds were really compared.
-    assert {s.tier for s in CustomerScore.objects.filter(run=run)} >= {"super_vip", "core", "active", "normal", "potential", ""}
+    assert {s.tier for s in CustomerScore.objects.filter(run=run)} >= {
+        "super_vip",
+        "core",
+        "active",
+        "normal",
+        "potential",
+        "",
+    }
     assert run.counts["customers"] == len(ref)
     assert set(run.phases) >= {"aggregate", "model_fit", "model_predict", "score", "publish"}
     # Staging is cleaned up after publishing.
@@ -105,7 +128,9 @@ def test_results_do_not_depend_on_chunking(history):
     assert many.chunks_total >= 8 and many.chunks_done == many.chunks_total
     fields = ("recency_days", "frequency", "monetary", "r_score", "f_score", "m_score", "tier", "rfm_group", "stage")
     a, b = scores_of(one), scores_of(many)
-    assert {c: [getattr(s, f) for f in fields] for c, s in a.items()} == {c: [getattr(s, f) for f in fields] for c, s in b.items()}
+    assert {c: [getattr(s, f) for f in fields] for c, s in a.items()} == {
+        c: [getattr(s, f) for f in fields] for c, s in b.items()
+    }
 
 
 def test_size_snapshots_equal_the_group_counts(history):
@@ -194,7 +219,12 @@ def test_a_single_customer_with_one_order(db):
     # Nobody bought twice: the model cannot be fitted, so no churn prediction.
     assert s.p_alive is None and run.model_params.get("refit") is False
     assert (s.rfm_group, s.rfm_segment, s.tier, s.stage, s.operating_class) == (
-        "high_value", "champions", "potential", "growing", "core_value")
+        "high_value",
+        "champions",
+        "potential",
+        "growing",
+        "core_value",
+    )
 
 
 def test_an_as_of_in_the_future_is_refused(db):
@@ -224,8 +254,9 @@ def test_an_as_of_in_the_past_ignores_later_orders_and_customers(db):
 def test_a_rule_edit_takes_effect_on_the_next_run(history):
     first = services.recompute_sync(as_of=AS_OF)
     base = rule_set()
-    new = services.rule_set_save_new_version(base=base, changes={"mature_min_orders": 2,
-                                                                 "tier_super_vip_annual": Decimal("60000")})
+    new = services.rule_set_save_new_version(
+        base=base, changes={"mature_min_orders": 2, "tier_super_vip_annual": Decimal("60000")}
+    )
     assert new.version == 2 and new.is_active and not RuleSet.objects.get(pk=base.pk).is_active
     second = services.recompute_sync(as_of=AS_OF)
     assert first.rule_set.version == 1 and second.rule_set.version == 2
@@ -237,13 +268,18 @@ def test_a_rule_edit_takes_effect_on_the_next_run(history):
     # Stage changes on the second run: exactly the customers whose stage moved.
     changes = StageChange.objects.filter(run=second)
     assert {c.customer_id for c in changes} == {c for c in after if before[c].stage != after[c].stage}
-    assert all(c.from_stage == before[c.customer_id].stage and c.to_stage == after[c.customer_id].stage for c in changes)
+    assert all(
+        c.from_stage == before[c.customer_id].stage and c.to_stage == after[c.customer_id].stage for c in changes
+    )
 
 
 def test_a_rule_set_that_makes_no_sense_is_refused_and_nothing_changes(history):
     run = services.recompute_sync(as_of=AS_OF)
-    for changes in ({"rfm_window_days": 0}, {"tier_normal_monthly": Decimal("3000")},
-                    {"rfm_groups": [{"code": "x", "r": [0, 5], "f": [1, 5], "m": [1, 5]}]}):
+    for changes in (
+        {"rfm_window_days": 0},
+        {"tier_normal_monthly": Decimal("3000")},
+        {"rfm_groups": [{"code": "x", "r": [0, 5], "f": [1, 5], "m": [1, 5]}]},
+    ):
         with pytest.raises(ApplicationError) as exc:
             services.rule_set_save_new_version(base=rule_set(), changes=changes)
         assert exc.value.code == "invalid_rule_set"
@@ -272,8 +308,9 @@ def test_stage_history_and_transition_matrix(history):
     assert {c.customer_id for c in StageChange.objects.filter(run=second)} == changed
     assert {n.pk for n in newcomers} <= changed
     reactivated = [c for c in StageChange.objects.filter(run=second) if c.reactivated]
-    assert all(c.from_stage in ("churn_warning", "churned") and c.to_stage in ("new", "growing", "mature")
-               for c in reactivated)
+    assert all(
+        c.from_stage in ("churn_warning", "churned") and c.to_stage in ("new", "growing", "mature") for c in reactivated
+    )
     assert reactivated, "some churned buyers came back"
 
     matrix = selectors.transition_matrix(start=AS_OF, end=later)

@@ -15,8 +15,18 @@ from users.models import Order
 from .factories import AS_OF, CustomerFactory, OrderFactory, generate_history
 from .test_engine import assert_matches_reference
 
-COMPARED = ("recency_days", "frequency", "monetary", "orders_total", "r_score", "f_score", "m_score", "tier",
-            "rfm_group", "rfm_segment")
+COMPARED = (
+    "recency_days",
+    "frequency",
+    "monetary",
+    "orders_total",
+    "r_score",
+    "f_score",
+    "m_score",
+    "tier",
+    "rfm_group",
+    "rfm_segment",
+)
 
 
 def snapshot(run) -> dict[int, dict]:
@@ -38,9 +48,16 @@ def change_some_orders(people, *, seed=11):
     chosen = rng.choice(len(people), size=len(people) // 20, replace=False)
     for i, index in enumerate(chosen):
         for k in range(1 + i % 4):
-            OrderFactory(customer=people[int(index)], amount=Decimal(["99.00", "1288.00", "12000.00"][k % 3]),
-                         occurred_at=AS_OF - timedelta(days=int(rng.integers(0, 40)), hours=k))
-    refunded = Order.objects.filter(status="paid", occurred_at__gt=AS_OF - timedelta(days=200)).order_by("-amount", "id").first()
+            OrderFactory(
+                customer=people[int(index)],
+                amount=Decimal(["99.00", "1288.00", "12000.00"][k % 3]),
+                occurred_at=AS_OF - timedelta(days=int(rng.integers(0, 40)), hours=k),
+            )
+    refunded = (
+        Order.objects.filter(status="paid", occurred_at__gt=AS_OF - timedelta(days=200))
+        .order_by("-amount", "id")
+        .first()
+    )
     refunded.status = "refunded"
     refunded.save()
     newcomer = CustomerFactory(signup_at=AS_OF - timedelta(days=5))
@@ -51,7 +68,9 @@ def change_some_orders(people, *, seed=11):
 def test_incremental_equals_a_full_recompute_as_of_the_same_instant(published):
     people, run = published
     before = snapshot(run)
-    segment_before = set(SegmentMembership.objects.filter(segment__slug="frequent").values_list("customer_id", flat=True))
+    segment_before = set(
+        SegmentMembership.objects.filter(segment__slug="frequent").values_list("customer_id", flat=True)
+    )
     dirty = change_some_orders(people)
 
     changed = services.recompute_incremental(now=AS_OF)
@@ -75,7 +94,9 @@ def test_incremental_equals_a_full_recompute_as_of_the_same_instant(published):
 
     # Custom segment membership follows, with enter/leave changes.
     expected = {c for c, row in patched.items() if row["frequency"] >= 4}
-    segment_after = set(SegmentMembership.objects.filter(segment__slug="frequent").values_list("customer_id", flat=True))
+    segment_after = set(
+        SegmentMembership.objects.filter(segment__slug="frequent").values_list("customer_id", flat=True)
+    )
     assert segment_after == expected and segment_after != segment_before
     since_inc = SegmentMembershipChange.objects.filter(segment__slug="frequent", at__gte=inc.started_at)
     assert {c.customer_id for c in since_inc if c.change == "enter"} == segment_after - segment_before
@@ -99,7 +120,9 @@ def test_incremental_later_shifts_only_the_changed_customers(published):
     assert services.recompute_incremental(now=later) == 1
     after = snapshot(run)
     assert after[customer.pk]["recency_days"] == 2
-    assert after[customer.pk]["frequency"] == before[customer.pk]["frequency"] + 1 or before[customer.pk]["frequency"] == 0
+    assert (
+        after[customer.pk]["frequency"] == before[customer.pk]["frequency"] + 1 or before[customer.pk]["frequency"] == 0
+    )
     untouched = [c for c in before if c != customer.pk]
     assert all(after[c]["recency_days"] == before[c]["recency_days"] for c in untouched)
     assert all(after[c]["frequency"] == before[c]["frequency"] for c in untouched)
@@ -134,14 +157,18 @@ def test_incremental_membership_follows_points_and_keeps_sizes_right(published):
     people, _run = published
     rich = segment_save(name="Rich", definition={"field": "points_balance", "op": "gte", "value": 500})
     assert rich.size == 0
-    frequent_before = set(SegmentMembership.objects.filter(segment__slug="frequent").values_list("customer_id", flat=True))
+    frequent_before = set(
+        SegmentMembership.objects.filter(segment__slug="frequent").values_list("customer_id", flat=True)
+    )
     points_post(customer=people[3], kind="earn", amount=600, reason="gift", idempotency_key="rich-1")
     change_some_orders(people)
 
     services.recompute_incremental(now=AS_OF)
 
-    members = {slug: set(SegmentMembership.objects.filter(segment__slug=slug).values_list("customer_id", flat=True))
-               for slug in ("rich", "frequent")}
+    members = {
+        slug: set(SegmentMembership.objects.filter(segment__slug=slug).values_list("customer_id", flat=True))
+        for slug in ("rich", "frequent")
+    }
     assert members["rich"] == {people[3].pk}  # points moved: looked at although no order changed
     assert members["frequent"] != frequent_before
     for segment in Segment.objects.filter(slug__in=members):  # sizes kept by enter/leave counts match the members
@@ -155,8 +182,10 @@ def test_incremental_membership_follows_a_late_event(published):
     from tests.users.factories import EventFactory
 
     people, _run = published
-    checkers = segment_save(name="Checked in", definition={
-        "field": "event", "event_type": "checkin", "op": "gte", "value": 1, "within_days": 3650})
+    checkers = segment_save(
+        name="Checked in",
+        definition={"field": "event", "event_type": "checkin", "op": "gte", "value": 1, "within_days": 3650},
+    )
     assert checkers.size == 0
     EventFactory(customer=people[5], type="checkin", occurred_at=AS_OF - timedelta(days=40))
 

@@ -151,8 +151,9 @@ def build_cdnow_orders() -> dict:
         orders.append(Order(external_id=f"cdnow-{cid}-0", customer=customer, amount=first_amount, occurred_at=first))
         for i, amount in enumerate(repeats, start=1):
             at = first + (last - first) * i / x
-            orders.append(Order(external_id=f"cdnow-{cid}-{i}", customer=customer, amount=Decimal(amount) / 100,
-                                occurred_at=at))
+            orders.append(
+                Order(external_id=f"cdnow-{cid}-{i}", customer=customer, amount=Decimal(amount) / 100, occurred_at=at)
+            )
     Order.objects.bulk_create(orders, batch_size=2000)
     return by_id
 

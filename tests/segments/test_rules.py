@@ -78,9 +78,17 @@ def test_tier_scales_a_shorter_window_to_a_year():
 @pytest.mark.parametrize(
     ("r", "f", "m", "group"),
     [
-        (5, 5, 5, "high_value"), (4, 4, 4, "high_value"), (3, 4, 4, "potential"), (4, 4, 3, "potential"),
-        (2, 5, 2, "potential"), (1, 1, 1, "silent"), (2, 2, 2, "silent"), (3, 3, 3, "general"),
-        (1, 5, 5, "general"), (5, 1, 1, "general"), (None, None, None, ""),
+        (5, 5, 5, "high_value"),
+        (4, 4, 4, "high_value"),
+        (3, 4, 4, "potential"),
+        (4, 4, 3, "potential"),
+        (2, 5, 2, "potential"),
+        (1, 1, 1, "silent"),
+        (2, 2, 2, "silent"),
+        (3, 3, 3, "general"),
+        (1, 5, 5, "general"),
+        (5, 1, 1, "general"),
+        (None, None, None, ""),
     ],
 )
 def test_rfm_group(r, f, m, group):
@@ -90,11 +98,20 @@ def test_rfm_group(r, f, m, group):
 @pytest.mark.parametrize(
     ("r", "f", "m", "segment"),
     [
-        (5, 5, 5, "champions"), (4, 4, 3, "champions"),  # fm = round(3.5) = 4
-        (1, 5, 4, "cant_lose_them"), (3, 3, 3, "loyal"), (2, 4, 3, "at_risk"), (5, 1, 1, "new"),
+        (5, 5, 5, "champions"),
+        (4, 4, 3, "champions"),  # fm = round(3.5) = 4
+        (1, 5, 4, "cant_lose_them"),
+        (3, 3, 3, "loyal"),
+        (2, 4, 3, "at_risk"),
+        (5, 1, 1, "new"),
         (5, 2, 1, "potential_loyalist"),  # fm = round(1.5) = 2
-        (4, 1, 1, "promising"), (2, 2, 2, "need_attention"), (3, 1, 1, "promising"), (2, 1, 1, "about_to_sleep"),
-        (1, 2, 2, "hibernating"), (1, 1, 1, "lost"), (None, None, None, ""),
+        (4, 1, 1, "promising"),
+        (2, 2, 2, "need_attention"),
+        (3, 1, 1, "promising"),
+        (2, 1, 1, "about_to_sleep"),
+        (1, 2, 2, "hibernating"),
+        (1, 1, 1, "lost"),
+        (None, None, None, ""),
     ],
 )
 def test_rfm_segment(r, f, m, segment):
@@ -254,6 +271,7 @@ def test_the_sql_form_of_reactivation_agrees_with_the_rule_for_every_pair_of_sta
     for from_stage in [None, "", *rules.STAGES]:
         for to_stage in rules.STAGES:
             with connection.cursor() as cur:
-                cur.execute(f"SELECT {expr} FROM (SELECT %s AS from_stage, %s AS to_stage) x",
-                            [*params, from_stage, to_stage])
+                cur.execute(
+                    f"SELECT {expr} FROM (SELECT %s AS from_stage, %s AS to_stage) x", [*params, from_stage, to_stage]
+                )
                 assert bool(cur.fetchone()[0]) is rules.reactivated(from_stage, to_stage), (from_stage, to_stage)

@@ -56,11 +56,13 @@ def operator(client, make_user):
 
 
 def _preview(client, definition):
-    return client.post(reverse("segments:preview"), data=json.dumps({"definition": definition}),
-                       content_type="application/json")
+    return client.post(
+        reverse("segments:preview"), data=json.dumps({"definition": definition}), content_type="application/json"
+    )
 
 
 # --- list ------------------------------------------------------------------------------
+
 
 def test_list_shows_builtin_segments_with_their_sizes(operator, world):
     html = operator.get(reverse("segments:list"), **EN).content.decode()
@@ -96,6 +98,7 @@ def test_nav_shows_segments_with_permission_only(client, make_user, db):
 
 # --- preview -----------------------------------------------------------------------------
 
+
 def test_preview_returns_the_size_and_sample_of_a_simple_definition(operator, world):
     response = _preview(operator, {"op": "and", "conditions": [{"field": "tag", "op": "has", "value": "vip"}]})
     assert response.status_code == 200
@@ -103,23 +106,40 @@ def test_preview_returns_the_size_and_sample_of_a_simple_definition(operator, wo
     assert body["size"] == 2
     assert body["sample"] == ["sv-00", "sv-05"]
 
-    response = _preview(operator, {"op": "or", "conditions": [
-        {"field": "orders", "op": "gte", "value": 3},
-        {"field": "tag", "op": "has", "value": "vip"},
-    ]})
+    response = _preview(
+        operator,
+        {
+            "op": "or",
+            "conditions": [
+                {"field": "orders", "op": "gte", "value": 3},
+                {"field": "tag", "op": "has", "value": "vip"},
+            ],
+        },
+    )
     assert response.json()["size"] == 5  # sv-02..sv-05 have 3+ orders, plus sv-00
 
 
 def test_preview_accepts_a_bare_definition_too(operator, world):
-    response = operator.post(reverse("segments:preview"), content_type="application/json",
-                             data=json.dumps({"op": "and", "conditions": [{"field": "orders", "op": "eq", "value": 0}]}))
+    response = operator.post(
+        reverse("segments:preview"),
+        content_type="application/json",
+        data=json.dumps({"op": "and", "conditions": [{"field": "orders", "op": "eq", "value": 0}]}),
+    )
     assert response.status_code == 200
     assert response.json()["size"] == 2
 
 
 def test_preview_of_an_unknown_field_is_a_400_naming_the_path(operator, world):
-    response = _preview(operator, {"op": "and", "conditions": [
-        {"field": "tag", "op": "has", "value": "vip"}, {"field": "shoe_size", "op": "eq", "value": 42}]})
+    response = _preview(
+        operator,
+        {
+            "op": "and",
+            "conditions": [
+                {"field": "tag", "op": "has", "value": "vip"},
+                {"field": "shoe_size", "op": "eq", "value": 42},
+            ],
+        },
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_definition"
@@ -158,9 +178,12 @@ def test_preview_needs_post_and_the_csrf_token(make_user, world):
 
 # --- builder: save --------------------------------------------------------------------------
 
+
 def test_builder_page_carries_the_fields_and_the_local_script(operator, world):
     html = operator.get(reverse("segments:create"), **EN).content.decode()
-    meta = json.loads(re.search(r'<script id="segment-builder-meta" type="application/json">(.*?)</script>', html, re.S).group(1))
+    meta = json.loads(
+        re.search(r'<script id="segment-builder-meta" type="application/json">(.*?)</script>', html, re.S).group(1)
+    )
     names = {f["name"] for f in meta["fields"]}
     assert {"stage", "tier", "r_score", "tag", "event", "orders", "points_balance"} <= names
     event = next(f for f in meta["fields"] if f["name"] == "event")
@@ -172,8 +195,10 @@ def test_builder_page_carries_the_fields_and_the_local_script(operator, world):
 
 def test_saving_a_segment_materialises_members_and_records_enter_changes(operator, world):
     definition = {"op": "and", "conditions": [{"field": "orders", "op": "gte", "value": 4}]}
-    response = operator.post(reverse("segments:create"), {
-        "name": "Frequent buyers", "slug": "", "description": "4+ orders", "definition": json.dumps(definition)})
+    response = operator.post(
+        reverse("segments:create"),
+        {"name": "Frequent buyers", "slug": "", "description": "4+ orders", "definition": json.dumps(definition)},
+    )
     assert response.status_code == 302
     segment = Segment.objects.get()
     assert response["Location"] == reverse("segments:detail", args=[segment.slug])
@@ -185,8 +210,10 @@ def test_saving_a_segment_materialises_members_and_records_enter_changes(operato
     assert set(entered.values_list("customer__external_id", flat=True)) == members
     # Editing narrows it: one leaves, and that is recorded too.
     narrower = {"op": "and", "conditions": [{"field": "orders", "op": "gte", "value": 5}]}
-    response = operator.post(reverse("segments:edit", args=[segment.slug]), {
-        "name": "Frequent buyers", "description": "", "definition": json.dumps(narrower)})
+    response = operator.post(
+        reverse("segments:edit", args=[segment.slug]),
+        {"name": "Frequent buyers", "description": "", "definition": json.dumps(narrower)},
+    )
     assert response.status_code == 302
     assert SegmentMembershipChange.objects.filter(segment=segment, change="leave").get().customer.external_id == "sv-03"
     segment.refresh_from_db()
@@ -194,8 +221,13 @@ def test_saving_a_segment_materialises_members_and_records_enter_changes(operato
 
 
 def test_a_bad_definition_writes_nothing_and_shows_the_path(operator, world):
-    bad = {"op": "and", "conditions": [{"field": "orders", "op": "gte", "value": 1},
-                                       {"field": "stage", "op": "eq", "value": "royalty"}]}
+    bad = {
+        "op": "and",
+        "conditions": [
+            {"field": "orders", "op": "gte", "value": 1},
+            {"field": "stage", "op": "eq", "value": "royalty"},
+        ],
+    }
     response = operator.post(reverse("segments:create"), {"name": "Bad", "definition": json.dumps(bad)}, **EN)
     assert response.status_code == 400
     html = response.content.decode()
@@ -217,6 +249,7 @@ def test_invalid_json_and_duplicate_slug_are_form_errors(operator, world):
 
 # --- static upload -------------------------------------------------------------------------------
 
+
 def test_static_upload_saves_exactly_the_listed_customers(operator, world):
     upload = SimpleUploadedFile("ids.csv", b"external_id\nsv-01\nsv-07\nsv-01\n", content_type="text/csv")
     response = operator.post(reverse("segments:upload"), {"name": "Panel", "slug": "panel", "file": upload})
@@ -228,7 +261,9 @@ def test_static_upload_saves_exactly_the_listed_customers(operator, world):
     edit = operator.get(reverse("segments:edit", args=["panel"]))
     assert edit.status_code == 302 and edit["Location"] == f"{reverse('segments:upload')}?slug=panel&name=Panel"
     again = SimpleUploadedFile("ids.csv", b"sv-02\n", content_type="text/csv")
-    assert operator.post(reverse("segments:upload"), {"name": "Panel", "slug": "panel", "file": again}).status_code == 302
+    assert (
+        operator.post(reverse("segments:upload"), {"name": "Panel", "slug": "panel", "file": again}).status_code == 302
+    )
     assert list(segment.memberships.values_list("customer__external_id", flat=True)) == ["sv-02"]
 
 
@@ -243,6 +278,7 @@ def test_static_upload_with_an_unknown_id_writes_nothing_and_lists_it(operator, 
 
 
 # --- segment page ----------------------------------------------------------------------------------
+
 
 def test_custom_segment_page_lists_members_definition_and_size_history(operator, world):
     definition = {"op": "and", "conditions": [{"field": "tag", "op": "has", "value": "vip"}]}
@@ -273,6 +309,7 @@ def test_unknown_segment_is_404(operator, world):
 
 # --- 360 page ---------------------------------------------------------------------------------------
 
+
 def test_customer_page_shows_stage_why_and_stage_history(operator, world):
     customer = world["customers"][5]
     score = selectors.customer_score(customer=customer)
@@ -300,14 +337,16 @@ def test_customer_page_before_any_recompute_says_not_scored(operator, db):
 
 # --- transitions -----------------------------------------------------------------------------------
 
+
 def test_transitions_page_renders_the_matrix(operator, world):
     today = timezone.localdate()
     start, end = today - timedelta(days=7), today + timedelta(days=1)
     response = operator.get(reverse("segments:transitions"), {"start": start.isoformat(), "end": end.isoformat()}, **EN)
     assert response.status_code == 200
     table = response.content.decode().split('data-table="transitions"')[1].split("</table>")[0]
-    expected = selectors.transition_matrix(start=world["run"].as_of - timedelta(days=8),
-                                           end=world["run"].as_of + timedelta(days=1))
+    expected = selectors.transition_matrix(
+        start=world["run"].as_of - timedelta(days=8), end=world["run"].as_of + timedelta(days=1)
+    )
     assert set(expected) == {"none"}  # everyone got their first stage in the one run
     row = re.search(r'<tr data-from="none">(.*?)</tr>', table, re.S).group(1)
     cells = [int(n) for n in re.findall(r'<td class="num[^"]*">(\d+)</td>', row)]
@@ -327,8 +366,14 @@ def test_transitions_page_rejects_a_bad_date(operator, world):
 
 def test_transitions_export_as_csv(operator, world):
     today = timezone.localdate()
-    response = operator.get(reverse("segments:transitions"), {
-        "start": (today - timedelta(days=3)).isoformat(), "end": (today + timedelta(days=1)).isoformat(), "format": "csv"})
+    response = operator.get(
+        reverse("segments:transitions"),
+        {
+            "start": (today - timedelta(days=3)).isoformat(),
+            "end": (today + timedelta(days=1)).isoformat(),
+            "format": "csv",
+        },
+    )
     assert response["Content-Type"].startswith("text/csv")
     lines = response.content.decode("utf-8-sig").splitlines()
     assert lines[0].split(",")[1:] == list(Stage.values)
@@ -336,6 +381,7 @@ def test_transitions_export_as_csv(operator, world):
 
 
 # --- dashboard and recompute ---------------------------------------------------------------------------
+
 
 def test_dashboard_shows_recompute_progress_and_stage_sizes(operator, world):
     html = operator.get("/", **EN).content.decode()
@@ -352,8 +398,9 @@ def test_dashboard_shows_recompute_progress_and_stage_sizes(operator, world):
 
 
 def test_dashboard_shows_a_running_recompute_part_way(operator, world):
-    SegmentRun.objects.create(as_of=timezone.now(), rule_set=world["run"].rule_set, chunks_total=4, chunks_done=1,
-                              phases={"aggregate": 1.5})
+    SegmentRun.objects.create(
+        as_of=timezone.now(), rule_set=world["run"].rule_set, chunks_total=4, chunks_done=1, phases={"aggregate": 1.5}
+    )
     card = operator.get("/", **EN).content.decode().split('data-card="segments"')[1].split("</section>")[0]
     assert "running" in card and "1 of 4 chunks done" in card and 'aria-valuenow="25"' in card
 
@@ -405,8 +452,11 @@ def test_operator_builds_and_previews_a_segment_in_the_browser(world, make_user,
 
     elsewhere, posted = [], []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         page = browser.new_context(locale="en-US").new_page()
         page.set_default_timeout(15_000)
         page.on("request", lambda r: None if r.url.startswith(live_server.url) else elsewhere.append(r.url))
@@ -440,7 +490,9 @@ def test_operator_builds_and_previews_a_segment_in_the_browser(world, make_user,
         third = page.locator("[data-role=row]").nth(2)
         third.locator("[data-role=field]").select_option("event")
         third.locator("[data-role=value]").fill("1")
-        page.wait_for_function("document.querySelector('[data-role=error]').textContent.includes('conditions[2].event_type')")
+        page.wait_for_function(
+            "document.querySelector('[data-role=error]').textContent.includes('conditions[2].event_type')"
+        )
         assert size.inner_text() == "—"
         third.locator("[data-role=remove]").click()
         page.wait_for_function("document.querySelector('[data-segment-preview] [data-role=size]').textContent === '3'")
@@ -454,6 +506,8 @@ def test_operator_builds_and_previews_a_segment_in_the_browser(world, make_user,
     assert elsewhere == []
     assert posted and all("csrf" not in (p or "") for p in posted)  # the token goes in a header
     segment = Segment.objects.get(slug="browser-vips")
-    assert segment.definition == {"op": "or", "conditions": [
-        {"field": "tag", "op": "has", "value": "vip"}, {"field": "orders", "op": "gte", "value": 5}]}
+    assert segment.definition == {
+        "op": "or",
+        "conditions": [{"field": "tag", "op": "has", "value": "vip"}, {"field": "orders", "op": "gte", "value": 5}],
+    }
     assert segment.size == 3

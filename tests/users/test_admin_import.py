@@ -17,8 +17,18 @@ from .factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
 
-CUSTOMER_HEADERS = ["external_id", "name", "phone", "email", "gender", "timezone", "signup_at", "tags",
-                    "consent_sms", "do_not_contact"]
+CUSTOMER_HEADERS = [
+    "external_id",
+    "name",
+    "phone",
+    "email",
+    "gender",
+    "timezone",
+    "signup_at",
+    "tags",
+    "consent_sms",
+    "do_not_contact",
+]
 
 
 def _csv(headers: list[str], rows: list[list]) -> bytes:
@@ -60,8 +70,18 @@ def _import(client: Client, model: str, content: bytes, *, fmt: int = 0, name: s
 
 
 GOOD_ROWS = [
-    ["c1", "张伟", "13812341633", "Zhang.Wei@Example.com", "male", "Asia/Shanghai", "2026-01-02T10:00:00+08:00",
-     "vip, new", "1", "0"],
+    [
+        "c1",
+        "张伟",
+        "13812341633",
+        "Zhang.Wei@Example.com",
+        "male",
+        "Asia/Shanghai",
+        "2026-01-02T10:00:00+08:00",
+        "vip, new",
+        "1",
+        "0",
+    ],
     ["c2", "李娜", "", "", "female", "", "", "", "", ""],
 ]
 
@@ -90,7 +110,10 @@ def test_preview_writes_nothing(admin_client):
 
 
 def test_file_with_one_bad_row_imports_nothing_and_reports_the_row(admin_client):
-    rows = [*GOOD_ROWS, ["c3", "Bad", "not-a-phone", "x@example.com", "robot", "Mars/Base", "2026-01-02 10:00", "", "", ""]]
+    rows = [
+        *GOOD_ROWS,
+        ["c3", "Bad", "not-a-phone", "x@example.com", "robot", "Mars/Base", "2026-01-02 10:00", "", "", ""],
+    ]
     preview, done = _import(admin_client, "customer", _csv(CUSTOMER_HEADERS, rows))
     assert done is None  # no confirm step is offered
     result = preview.context["result"]
@@ -129,25 +152,33 @@ def test_unknown_customer_and_bad_amounts_are_row_errors(settings):
     dataset.append(["o7", "c1", "1.00", "CNY", "lost", "2026-05-01T10:00:00+08:00"])
     result = OrderResource().import_data(dataset, dry_run=True, raise_errors=False, use_transactions=True)
     errors = {row.number: set(row.field_specific_errors) for row in result.invalid_rows}
-    assert errors == {2: {"customer"}, 3: {"amount"}, 4: {"amount"}, 5: {"currency"}, 6: {"occurred_at"},
-                      7: {"status"}}
+    assert errors == {2: {"customer"}, 3: {"amount"}, 4: {"amount"}, 5: {"currency"}, 6: {"occurred_at"}, 7: {"status"}}
     assert Order.objects.count() == 0
 
 
 def test_order_csv_import_writes_orders(admin_client, django_capture_on_commit_callbacks):
     customer = CustomerFactory(external_id="c1")
     headers = ["external_id", "customer", "amount", "currency", "status", "occurred_at"]
-    content = _csv(headers, [["o1", "c1", "10.50", "CNY", "paid", "2026-05-01T10:00:00+08:00"],
-                             ["o2", "c1", "5", "", "refunded", "2026-05-02T10:00:00Z"]])
+    content = _csv(
+        headers,
+        [
+            ["o1", "c1", "10.50", "CNY", "paid", "2026-05-01T10:00:00+08:00"],
+            ["o2", "c1", "5", "", "refunded", "2026-05-02T10:00:00Z"],
+        ],
+    )
     with django_capture_on_commit_callbacks(execute=False) as preview_callbacks:
         upload = SimpleUploadedFile("orders.csv", content)
-        preview = admin_client.post("/admin/users/order/import/", {"import_file": upload, "format": "0", "resource": "0"})
+        preview = admin_client.post(
+            "/admin/users/order/import/", {"import_file": upload, "format": "0", "resource": "0"}
+        )
     assert preview_callbacks == []  # the preview queued nothing
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         done = admin_client.post("/admin/users/order/process_import/", preview.context["confirm_form"].initial)
     assert done.status_code == 302
     assert {o.external_id: (o.amount, o.status) for o in Order.objects.all()} == {
-        "o1": (Decimal("10.50"), "paid"), "o2": (Decimal("5.00"), "refunded")}
+        "o1": (Decimal("10.50"), "paid"),
+        "o2": (Decimal("5.00"), "refunded"),
+    }
     # The roll-up and points follow, as for API batches.
     assert queued_tasks(callbacks) == {
         "users.customer_order_stats_refresh": [([customer.pk],)],
@@ -156,8 +187,20 @@ def test_order_csv_import_writes_orders(admin_client, django_capture_on_commit_c
 
 
 def test_xlsx_import_works(admin_client):
-    rows = [["c9", "王芳", 13812341633, "wf@example.com", "female", "Asia/Shanghai", "2026-01-02T10:00:00+08:00",
-             "vip", True, False]]
+    rows = [
+        [
+            "c9",
+            "王芳",
+            13812341633,
+            "wf@example.com",
+            "female",
+            "Asia/Shanghai",
+            "2026-01-02T10:00:00+08:00",
+            "vip",
+            True,
+            False,
+        ]
+    ]
     _preview, done = _import(admin_client, "customer", _xlsx(CUSTOMER_HEADERS, rows), fmt=1, name="c.xlsx")
     assert done is not None and done.status_code == 302
     customer = Customer.objects.get(external_id="c9")
@@ -175,19 +218,30 @@ def test_import_updates_by_external_id_and_keeps_empty_cells(admin_client):
 
 def _staff_without_pii(make_user):
     user = make_user(None, username="staff-nopii", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(
-        content_type__app_label="users", codename__in=["view_customer", "view_order"]))
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="users", codename__in=["view_customer", "view_order"])
+    )
     return user
 
 
 def _export_rows(client: Client) -> list[dict]:
-    response = client.post("/admin/users/customer/export/", {
-        "format": "0", "resource": "0",
-        **{f"customerresource_{name}": "on" for name in ["external_id", "phone", "email", "tags"]},
-    })
+    response = client.post(
+        "/admin/users/customer/export/",
+        {
+            "format": "0",
+            "resource": "0",
+            **{f"customerresource_{name}": "on" for name in ["external_id", "phone", "email", "tags"]},
+        },
+    )
     assert response.status_code == 200, response.content[:500]
     assert response["Content-Type"].startswith("text/csv")
-    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content if response.streaming else [response.content]).decode("utf-8-sig"))))
+    return list(
+        csv.DictReader(
+            io.StringIO(
+                b"".join(response.streaming_content if response.streaming else [response.content]).decode("utf-8-sig")
+            )
+        )
+    )
 
 
 def test_export_masks_pii_for_a_user_without_view_pii(make_user):
@@ -225,8 +279,9 @@ def test_exported_file_reimports_unchanged(admin_client):
 def test_masked_export_cannot_overwrite_real_values():
     CustomerFactory(external_id="c1", phone="13812341633", email="zhang.wei@example.com")
     dataset = CustomerResource(pii=False).export(Customer.objects.all())
-    result = CustomerResource(pii=False).import_data(dataset, dry_run=False, use_transactions=True,
-                                                     rollback_on_validation_errors=True)
+    result = CustomerResource(pii=False).import_data(
+        dataset, dry_run=False, use_transactions=True, rollback_on_validation_errors=True
+    )
     assert result.has_validation_errors()
     assert Customer.objects.get().phone == "13812341633"
 
@@ -252,8 +307,13 @@ def test_changelist_shows_pii_with_view_pii(admin_client):
 
 def test_order_and_event_admin_pages_render_without_a_customer_select(admin_client):
     order = OrderFactory()
-    for url in ["/admin/users/order/", f"/admin/users/order/{order.pk}/change/", "/admin/users/event/",
-                "/admin/users/event/add/", f"/admin/users/customer/{order.customer.pk}/change/"]:
+    for url in [
+        "/admin/users/order/",
+        f"/admin/users/order/{order.pk}/change/",
+        "/admin/users/event/",
+        "/admin/users/event/add/",
+        f"/admin/users/customer/{order.customer.pk}/change/",
+    ]:
         response = admin_client.get(url)
         assert response.status_code == 200, url
         assert b'<select name="customer"' not in response.content
@@ -265,11 +325,25 @@ def test_admin_change_writes_an_audit_entry(admin_client):
 
     customer = CustomerFactory(external_id="c1", city="上海")
     data = {
-        "external_id": "c1", "name": customer.name, "nickname": customer.nickname, "phone": customer.phone,
-        "email": customer.email, "gender": "unknown", "city": "北京", "timezone": "Asia/Shanghai",
-        "signup_at_0": "2026-01-01", "signup_at_1": "00:00:00", "channel": "", "referred_by": "",
-        "consent_push": "on", "consent_sms": "on", "consent_email": "on",
-        "tags-TOTAL_FORMS": "0", "tags-INITIAL_FORMS": "0", "tags-MIN_NUM_FORMS": "0", "tags-MAX_NUM_FORMS": "1000",
+        "external_id": "c1",
+        "name": customer.name,
+        "nickname": customer.nickname,
+        "phone": customer.phone,
+        "email": customer.email,
+        "gender": "unknown",
+        "city": "北京",
+        "timezone": "Asia/Shanghai",
+        "signup_at_0": "2026-01-01",
+        "signup_at_1": "00:00:00",
+        "channel": "",
+        "referred_by": "",
+        "consent_push": "on",
+        "consent_sms": "on",
+        "consent_email": "on",
+        "tags-TOTAL_FORMS": "0",
+        "tags-INITIAL_FORMS": "0",
+        "tags-MIN_NUM_FORMS": "0",
+        "tags-MAX_NUM_FORMS": "1000",
     }
     response = admin_client.post(f"/admin/users/customer/{customer.pk}/change/", data)
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
@@ -281,10 +355,14 @@ def test_xlsx_export_masks_pii_too(make_user):
     CustomerFactory(external_id="c1", phone="13812341633", email="zhang.wei@example.com")
     client = Client()
     client.force_login(_staff_without_pii(make_user))
-    response = client.post("/admin/users/customer/export/", {
-        "format": "1", "resource": "0",
-        **{f"customerresource_{name}": "on" for name in ["external_id", "phone", "email"]},
-    })
+    response = client.post(
+        "/admin/users/customer/export/",
+        {
+            "format": "1",
+            "resource": "0",
+            **{f"customerresource_{name}": "on" for name in ["external_id", "phone", "email"]},
+        },
+    )
     assert response.status_code == 200
     sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
     rows = list(sheet.iter_rows(values_only=True))

@@ -54,8 +54,14 @@ def _balance(customer) -> int:
 
 
 def _api_order(api, capture, **fields):
-    item = {"external_id": "o-1", "customer": "u1", "amount": "120.00", "status": "paid", "occurred_at": PAID_AT,
-            **fields}
+    item = {
+        "external_id": "o-1",
+        "customer": "u1",
+        "amount": "120.00",
+        "status": "paid",
+        "occurred_at": PAID_AT,
+        **fields,
+    }
     with capture(execute=False) as callbacks:
         r = api.post("/api/v1/orders/batch", {"items": [item]}, format="json")
     assert r.status_code == 200 and not r.json()["errors"], r.content
@@ -63,16 +69,23 @@ def _api_order(api, capture, **fields):
 
 
 def _admin_order_post(order: Order, **changes) -> dict:
-    data = {"external_id": order.external_id, "customer": str(order.customer_id), "amount": str(order.amount),
-            "currency": order.currency, "status": order.status,
-            "occurred_at_0": order.occurred_at.date().isoformat(), "occurred_at_1": order.occurred_at.strftime("%H:%M:%S")}
+    data = {
+        "external_id": order.external_id,
+        "customer": str(order.customer_id),
+        "amount": str(order.amount),
+        "currency": order.currency,
+        "status": order.status,
+        "occurred_at_0": order.occurred_at.date().isoformat(),
+        "occurred_at_1": order.occurred_at.strftime("%H:%M:%S"),
+    }
     data.update(changes)
     return data
 
 
 @pytest.mark.parametrize("path", ["api", "admin"])
 def test_a_refund_reverses_the_points_and_the_roll_up_whichever_path_sets_it(
-        path, api, admin_client, django_capture_on_commit_callbacks):
+    path, api, admin_client, django_capture_on_commit_callbacks
+):
     customer = CustomerFactory(external_id="u1")
     _api_order(api, django_capture_on_commit_callbacks)
     customer.refresh_from_db()
@@ -98,8 +111,15 @@ def test_a_refund_reverses_the_points_and_the_roll_up_whichever_path_sets_it(
 
 def test_an_order_added_in_the_admin_is_paid_like_an_api_order(admin_client, django_capture_on_commit_callbacks):
     customer = CustomerFactory(external_id="u1")
-    data = {"external_id": "o-9", "customer": str(customer.pk), "amount": "35.50", "currency": "CNY",
-            "status": "paid", "occurred_at_0": "2026-05-01", "occurred_at_1": "10:00:00"}
+    data = {
+        "external_id": "o-9",
+        "customer": str(customer.pk),
+        "amount": "35.50",
+        "currency": "CNY",
+        "status": "paid",
+        "occurred_at_0": "2026-05-01",
+        "occurred_at_1": "10:00:00",
+    }
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         r = admin_client.post("/admin/users/order/add/", data)
     assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
@@ -113,8 +133,14 @@ def test_an_order_added_in_the_admin_is_paid_like_an_api_order(admin_client, dja
 
 def test_an_invalid_order_edit_is_a_form_error_not_a_500(admin_client):
     customer = CustomerFactory(external_id="u1")
-    order = Order.objects.create(external_id="o-1", customer=customer, amount=Decimal("10"), currency="CNY",
-                                 status="paid", occurred_at="2026-05-01T10:00:00Z")
+    order = Order.objects.create(
+        external_id="o-1",
+        customer=customer,
+        amount=Decimal("10"),
+        currency="CNY",
+        status="paid",
+        occurred_at="2026-05-01T10:00:00Z",
+    )
     order.refresh_from_db()
     r = admin_client.post(f"/admin/users/order/{order.pk}/change/", _admin_order_post(order, currency="USD"))
     assert r.status_code == 200
@@ -124,20 +150,31 @@ def test_an_invalid_order_edit_is_a_form_error_not_a_500(admin_client):
 
 @pytest.mark.parametrize("path", ["api", "admin"])
 def test_events_added_in_the_admin_get_a_dedupe_key_and_pay_their_rules(
-        path, api, admin_client, django_capture_on_commit_callbacks):
+    path, api, admin_client, django_capture_on_commit_callbacks
+):
     customer = CustomerFactory(external_id="u1")
     callbacks = []
     for day in (1, 2):
         with django_capture_on_commit_callbacks(execute=False) as queued:
             if path == "api":
-                r = api.post("/api/v1/events/batch", {"items": [
-                    {"customer": "u1", "type": "checkin", "occurred_at": f"2026-05-0{day}T08:00:00+00:00"}]},
-                    format="json")
+                r = api.post(
+                    "/api/v1/events/batch",
+                    {"items": [{"customer": "u1", "type": "checkin", "occurred_at": f"2026-05-0{day}T08:00:00+00:00"}]},
+                    format="json",
+                )
                 assert r.status_code == 200, r.content
             else:
-                r = admin_client.post("/admin/users/event/add/", {
-                    "customer": str(customer.pk), "type": "checkin", "occurred_at_0": f"2026-05-0{day}",
-                    "occurred_at_1": "08:00:00", "properties": "{}", "external_id": ""})
+                r = admin_client.post(
+                    "/admin/users/event/add/",
+                    {
+                        "customer": str(customer.pk),
+                        "type": "checkin",
+                        "occurred_at_0": f"2026-05-0{day}",
+                        "occurred_at_1": "08:00:00",
+                        "properties": "{}",
+                        "external_id": "",
+                    },
+                )
                 assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
         callbacks += queued
     run_queued(callbacks)
@@ -148,8 +185,14 @@ def test_events_added_in_the_admin_get_a_dedupe_key_and_pay_their_rules(
 
 def test_an_event_added_twice_in_the_admin_is_stored_once(admin_client):
     customer = CustomerFactory(external_id="u1")
-    data = {"customer": str(customer.pk), "type": "login", "occurred_at_0": "2026-05-01", "occurred_at_1": "08:00:00",
-            "properties": "{}", "external_id": "ev-1"}
+    data = {
+        "customer": str(customer.pk),
+        "type": "login",
+        "occurred_at_0": "2026-05-01",
+        "occurred_at_1": "08:00:00",
+        "properties": "{}",
+        "external_id": "ev-1",
+    }
     assert admin_client.post("/admin/users/event/add/", data).status_code == 302
     assert admin_client.post("/admin/users/event/add/", data).status_code == 302
     assert Event.objects.get().dedupe_key == "x:ev-1"
@@ -166,15 +209,30 @@ def test_events_are_not_edited_or_deleted_in_the_admin(admin_client):
 
 def _customer_post(customer: Customer, tags: list[str], stored_tags: list[CustomerTag] = (), **changes) -> dict:
     data = {
-        "external_id": customer.external_id, "name": customer.name, "nickname": customer.nickname,
-        "phone": customer.phone, "email": customer.email, "gender": customer.gender, "city": customer.city,
-        "timezone": customer.timezone, "signup_at_0": "", "signup_at_1": "", "channel": "", "referred_by": "",
-        "tags-TOTAL_FORMS": str(len(stored_tags) + len(tags)), "tags-INITIAL_FORMS": str(len(stored_tags)),
-        "tags-MIN_NUM_FORMS": "0", "tags-MAX_NUM_FORMS": "1000",
+        "external_id": customer.external_id,
+        "name": customer.name,
+        "nickname": customer.nickname,
+        "phone": customer.phone,
+        "email": customer.email,
+        "gender": customer.gender,
+        "city": customer.city,
+        "timezone": customer.timezone,
+        "signup_at_0": "",
+        "signup_at_1": "",
+        "channel": "",
+        "referred_by": "",
+        "tags-TOTAL_FORMS": str(len(stored_tags) + len(tags)),
+        "tags-INITIAL_FORMS": str(len(stored_tags)),
+        "tags-MIN_NUM_FORMS": "0",
+        "tags-MAX_NUM_FORMS": "1000",
     }
     for i, tag in enumerate(stored_tags):
-        data |= {f"tags-{i}-id": str(tag.pk), f"tags-{i}-customer": str(customer.pk), f"tags-{i}-tag": tag.tag,
-                 f"tags-{i}-DELETE": "on"}
+        data |= {
+            f"tags-{i}-id": str(tag.pk),
+            f"tags-{i}-customer": str(customer.pk),
+            f"tags-{i}-tag": tag.tag,
+            f"tags-{i}-DELETE": "on",
+        }
     for i, tag in enumerate(tags, start=len(stored_tags)):
         data |= {f"tags-{i}-customer": str(customer.pk), f"tags-{i}-tag": tag}
     data.update(changes)
@@ -184,8 +242,9 @@ def _customer_post(customer: Customer, tags: list[str], stored_tags: list[Custom
 def test_the_tag_inline_writes_through_the_service_with_an_audit_row(admin_client):
     customer = CustomerFactory(external_id="c1", phone="13812341633")
     old = CustomerTag.objects.create(customer=customer, tag="old")
-    r = admin_client.post(f"/admin/users/customer/{customer.pk}/change/",
-                          _customer_post(customer, ["vip", "new"], [old], name="Renamed"))
+    r = admin_client.post(
+        f"/admin/users/customer/{customer.pk}/change/", _customer_post(customer, ["vip", "new"], [old], name="Renamed")
+    )
     assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
     assert sorted(customer.tags.values_list("tag", flat=True)) == ["new", "vip"]
     changes = [e.changes for e in AuditEntry.objects.filter(action="customer.change", object_id=str(customer.pk))]
@@ -195,8 +254,9 @@ def test_the_tag_inline_writes_through_the_service_with_an_audit_row(admin_clien
 
 def test_a_customer_form_value_the_api_refuses_is_a_form_error(admin_client):
     customer = CustomerFactory(external_id="c1")
-    r = admin_client.post(f"/admin/users/customer/{customer.pk}/change/",
-                          _customer_post(customer, [], timezone="Mars/Base"))
+    r = admin_client.post(
+        f"/admin/users/customer/{customer.pk}/change/", _customer_post(customer, [], timezone="Mars/Base")
+    )
     assert r.status_code == 200
     assert "timezone" in r.context["adminform"].form.errors
 
@@ -247,7 +307,9 @@ def test_a_customer_import_writes_audit_rows_from_to(admin_user):
 def test_the_preview_shows_the_services_row_errors_and_writes_nothing(admin_client):
     content = b"external_id,name,referred_by\nc1,A,ghost\nc2,B,c2\n"
     upload = SimpleUploadedFile("c.csv", content)
-    preview = admin_client.post("/admin/users/customer/import/", {"import_file": upload, "format": "0", "resource": "0"})
+    preview = admin_client.post(
+        "/admin/users/customer/import/", {"import_file": upload, "format": "0", "resource": "0"}
+    )
     assert preview.status_code == 200
     result = preview.context["result"]
     errors = {row.number: row.field_specific_errors for row in result.invalid_rows}
@@ -298,7 +360,8 @@ def test_the_import_query_count_does_not_grow_with_its_rows(admin_user):
 
 def test_a_customer_edit_cannot_change_the_upsert_key(admin_client):
     customer = CustomerFactory(external_id="c1")
-    r = admin_client.post(f"/admin/users/customer/{customer.pk}/change/",
-                          _customer_post(customer, [], external_id="c2", city="杭州"))
+    r = admin_client.post(
+        f"/admin/users/customer/{customer.pk}/change/", _customer_post(customer, [], external_id="c2", city="杭州")
+    )
     assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
     assert list(Customer.objects.values_list("external_id", "city")) == [("c1", "杭州")]

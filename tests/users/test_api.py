@@ -182,8 +182,10 @@ def test_unknown_customer_for_an_order_is_a_row_error(api):
 
 def test_unknown_customer_for_an_event_is_a_row_error(api):
     CustomerFactory(external_id="c1")
-    events = [{"customer": "c1", "type": "login", "occurred_at": WHEN},
-              {"customer": "ghost", "type": "login", "occurred_at": WHEN}]
+    events = [
+        {"customer": "c1", "type": "login", "occurred_at": WHEN},
+        {"customer": "ghost", "type": "login", "occurred_at": WHEN},
+    ]
     error = only_error(post(api, EVENTS, events), 1)
     assert error["field"] == "customer"
     assert Event.objects.count() == 1
@@ -191,8 +193,12 @@ def test_unknown_customer_for_an_event_is_a_row_error(api):
 
 @pytest.mark.parametrize(
     ("change", "field"),
-    [({"type": "Login!"}, "type"), ({"occurred_at": "2026-05-01"}, "occurred_at"),
-     ({"properties": {"blob": "x" * 9000}}, "properties"), ({"properties": [1]}, "properties")],
+    [
+        ({"type": "Login!"}, "type"),
+        ({"occurred_at": "2026-05-01"}, "occurred_at"),
+        ({"properties": {"blob": "x" * 9000}}, "properties"),
+        ({"properties": [1]}, "properties"),
+    ],
 )
 def test_bad_event_row_is_reported(api, change, field):
     CustomerFactory(external_id="c1")
@@ -212,7 +218,9 @@ def test_atomic_customers_with_one_bad_row_writes_nothing(api):
     before = _counts()
     items = [{"external_id": "c1", "tags": ["vip"]}, {"external_id": "c2", "email": "nope"}]
     error = assert_error(post(api, CUSTOMERS, items, atomic=True), 422, "batch_rejected")
-    assert error["details"]["errors"] == [{"index": 1, "field": "email", "message": error["details"]["errors"][0]["message"]}]
+    assert error["details"]["errors"] == [
+        {"index": 1, "field": "email", "message": error["details"]["errors"][0]["message"]}
+    ]
     assert _counts() == before
 
 
@@ -259,10 +267,23 @@ def test_atomic_with_good_rows_writes_them(api):
 
 CUSTOMER_ITEMS = [
     {"external_id": "c0", "name": "推荐人"},
-    {"external_id": "c1", "name": " 张伟 ", "nickname": "伟", "phone": "+86 138-1234-1633", "email": "Zhang@Example.com",
-     "gender": "male", "birthday": "1990-05-01", "city": "上海", "timezone": "Asia/Shanghai",
-     "signup_at": "2026-01-01T08:00:00+08:00", "channel": "wechat_ad", "referred_by": "c0",
-     "tags": ["vip", "new", "vip"], "consent": {"sms": True, "push": False}, "do_not_contact": False},
+    {
+        "external_id": "c1",
+        "name": " 张伟 ",
+        "nickname": "伟",
+        "phone": "+86 138-1234-1633",
+        "email": "Zhang@Example.com",
+        "gender": "male",
+        "birthday": "1990-05-01",
+        "city": "上海",
+        "timezone": "Asia/Shanghai",
+        "signup_at": "2026-01-01T08:00:00+08:00",
+        "channel": "wechat_ad",
+        "referred_by": "c0",
+        "tags": ["vip", "new", "vip"],
+        "consent": {"sms": True, "push": False},
+        "do_not_contact": False,
+    },
 ]
 
 
@@ -296,8 +317,10 @@ def test_order_batch_replay_changes_nothing(api):
 
 def test_event_batch_replay_changes_nothing(api):
     CustomerFactory(external_id="c1")
-    events = [{"customer": "c1", "type": "login", "occurred_at": WHEN, "external_id": "e1"},
-              {"customer": "c1", "type": "page_view", "occurred_at": WHEN, "properties": {"path": "/"}}]
+    events = [
+        {"customer": "c1", "type": "login", "occurred_at": WHEN, "external_id": "e1"},
+        {"customer": "c1", "type": "page_view", "occurred_at": WHEN, "properties": {"path": "/"}},
+    ]
     assert post(api, EVENTS, events).json() == {"created": 2, "updated": 0, "unchanged": 0, "errors": []}
     assert post(api, EVENTS, events).json() == {"created": 0, "updated": 0, "unchanged": 2, "errors": []}
     assert Event.objects.count() == 2
@@ -321,7 +344,12 @@ def test_partial_customer_upsert_keeps_unsent_fields(api):
     c1 = Customer.objects.get(external_id="c1")
     assert c1.city == "北京"
     assert (c1.name, c1.phone, c1.gender, c1.timezone, c1.channel) == (
-        "张伟", "+86 138-1234-1633", "male", "Asia/Shanghai", "wechat_ad")
+        "张伟",
+        "+86 138-1234-1633",
+        "male",
+        "Asia/Shanghai",
+        "wechat_ad",
+    )
     assert (c1.consent_sms, c1.consent_push, c1.consent_email) == (True, False, True)
     assert c1.referred_by.external_id == "c0"
     assert sorted(c1.tags.values_list("tag", flat=True)) == ["new", "vip"]
@@ -352,8 +380,11 @@ def test_referrer_later_in_the_same_batch(api):
 
 
 def test_unknown_referrer_and_self_referral_are_row_errors(api):
-    items = [{"external_id": "c1", "referred_by": "ghost"}, {"external_id": "c2", "referred_by": "c2"},
-             {"external_id": "c3"}]
+    items = [
+        {"external_id": "c1", "referred_by": "ghost"},
+        {"external_id": "c2", "referred_by": "c2"},
+        {"external_id": "c3"},
+    ]
     body = post(api, CUSTOMERS, items).json()
     assert [(e["index"], e["field"]) for e in body["errors"]] == [(0, "referred_by"), (1, "referred_by")]
     assert body["created"] == 1
@@ -481,7 +512,9 @@ def test_missing_key_is_401(db):
     _assert_401(_with_header(None).get(LIST), "not_authenticated")
 
 
-@pytest.mark.parametrize("header", ["Bearer", "Bearer a b", "Bearer not-a-key", "Bearer opsk_only", "Bearer xxxx_abc_def"])
+@pytest.mark.parametrize(
+    "header", ["Bearer", "Bearer a b", "Bearer not-a-key", "Bearer opsk_only", "Bearer xxxx_abc_def"]
+)
 def test_malformed_header_is_401(db, header):
     _assert_401(_with_header(header).get(LIST), "authentication_failed")
 
@@ -558,9 +591,12 @@ def test_orders_batch_query_count_does_not_grow_with_the_batch(api, django_asser
 @pytest.mark.postgres
 def test_customers_batch_query_count_does_not_grow_with_the_batch(api, django_assert_max_num_queries):
     api.get(LIST)  # the key's last_used_at is written once a minute: not part of what is measured
+
     def run(n, prefix):
-        items = [{"external_id": f"{prefix}{i}", "tags": ["a", "b"], "referred_by": f"{prefix}0" if i else None}
-                 for i in range(n)]
+        items = [
+            {"external_id": f"{prefix}{i}", "tags": ["a", "b"], "referred_by": f"{prefix}0" if i else None}
+            for i in range(n)
+        ]
         with django_assert_max_num_queries(15) as captured:
             assert post(api, CUSTOMERS, items).json()["created"] == n
         with django_assert_max_num_queries(15) as replay:
@@ -578,8 +614,14 @@ def test_schema_lists_the_batch_paths(client):
     assert response.status_code == 200
     schema = response.json()
     assert schema["openapi"].startswith("3.")
-    for path in ["/api/v1/customers/batch", "/api/v1/orders/batch", "/api/v1/events/batch",
-                 "/api/v1/customers/", "/api/v1/customers/{external_id}", "/api/v1/customers/{external_id}/unsubscribe"]:
+    for path in [
+        "/api/v1/customers/batch",
+        "/api/v1/orders/batch",
+        "/api/v1/events/batch",
+        "/api/v1/customers/",
+        "/api/v1/customers/{external_id}",
+        "/api/v1/customers/{external_id}/unsubscribe",
+    ]:
         assert path in schema["paths"], path
     assert "post" in schema["paths"]["/api/v1/orders/batch"]
     points_batch = schema["paths"]["/api/v1/points/entries/batch"]["post"]
@@ -603,4 +645,3 @@ def test_docs_render_without_assets_from_another_site(client):
     assert assets
     assert [a for a in assets if re.match(r"^(https?:)?//", a)] == []
     assert "cdn.jsdelivr" not in html and "unpkg.com" not in html
-

@@ -18,12 +18,29 @@ from .factories import CustomerFactory
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_order_batch_rolls_up_in_a_real_worker(worker_queue):
     customer = CustomerFactory()
-    payload = {"items": [
-        {"external_id": "w1", "customer": customer.external_id, "amount": "120.00", "occurred_at": "2026-05-01T10:00:00+08:00"},
-        {"external_id": "w2", "customer": customer.external_id, "amount": "30.50", "occurred_at": "2026-06-01T10:00:00+08:00"},
-        {"external_id": "w3", "customer": customer.external_id, "amount": "999.00", "status": "refunded",
-         "occurred_at": "2026-06-02T10:00:00+08:00"},
-    ]}
+    payload = {
+        "items": [
+            {
+                "external_id": "w1",
+                "customer": customer.external_id,
+                "amount": "120.00",
+                "occurred_at": "2026-05-01T10:00:00+08:00",
+            },
+            {
+                "external_id": "w2",
+                "customer": customer.external_id,
+                "amount": "30.50",
+                "occurred_at": "2026-06-01T10:00:00+08:00",
+            },
+            {
+                "external_id": "w3",
+                "customer": customer.external_id,
+                "amount": "999.00",
+                "status": "refunded",
+                "occurred_at": "2026-06-02T10:00:00+08:00",
+            },
+        ]
+    }
     result = orders_upsert_batch(batch=validate_batch(payload, OrderRow))
     assert result.created == 3
 

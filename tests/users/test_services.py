@@ -57,8 +57,11 @@ def test_order_stats_refresh_is_idempotent():
     customer_order_stats_refresh()
     first = Customer.objects.values("paid_orders", "paid_amount").get()
     customer_order_stats_refresh()
-    assert Customer.objects.values("paid_orders", "paid_amount").get() == first == {
-        "paid_orders": 1, "paid_amount": Decimal("10.00")}
+    assert (
+        Customer.objects.values("paid_orders", "paid_amount").get()
+        == first
+        == {"paid_orders": 1, "paid_amount": Decimal("10.00")}
+    )
 
 
 def _upsert(items):
@@ -70,7 +73,9 @@ def test_upsert_replaces_tags():
     result = _upsert([{"external_id": "c1", "tags": ["churn-risk", "vip"]}])
     assert (result.created, result.updated, result.unchanged) == (0, 1, 0)
     assert sorted(CustomerTag.objects.filter(customer__external_id="c1").values_list("tag", flat=True)) == [
-        "churn-risk", "vip"]
+        "churn-risk",
+        "vip",
+    ]
     # Other customers' tags are not touched.
     assert list(CustomerTag.objects.filter(customer__external_id="c2").values_list("tag", flat=True)) == ["vip"]
 
@@ -110,12 +115,14 @@ def test_referrer_rejected_in_same_batch_rejects_the_referral(db):
     from users.rows import CustomerRow
     from users.services import customers_upsert_batch
 
-    payload = {"items": [
-        {"external_id": "a1", "referred_by": "b1"},
-        {"external_id": "b1", "referred_by": "nobody"},
-        {"external_id": "c1", "referred_by": "a1"},
-        {"external_id": "d1"},
-    ]}
+    payload = {
+        "items": [
+            {"external_id": "a1", "referred_by": "b1"},
+            {"external_id": "b1", "referred_by": "nobody"},
+            {"external_id": "c1", "referred_by": "a1"},
+            {"external_id": "d1"},
+        ]
+    }
     result = customers_upsert_batch(batch=validate_batch(payload, CustomerRow))
     assert sorted(e.index for e in result.errors) == [0, 1, 2]
     assert "rejected" in next(e.message for e in result.errors if e.index == 0)

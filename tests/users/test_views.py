@@ -18,10 +18,19 @@ EMAIL = "zhang.wei@example.com"
 def customer(db):
     referrer = CustomerFactory(external_id="ref-001", nickname="老王")
     c = CustomerFactory(
-        external_id="cust-001", name="张伟", nickname="小张", phone=PHONE, email=EMAIL,
-        channel="douyin", referred_by=referrer, do_not_contact=False, consent_wechat=False,
-        paid_orders=2, paid_amount="149.50",
-        first_order_at=datetime(2026, 3, 1, 10, tzinfo=UTC), last_order_at=datetime(2026, 3, 5, 10, tzinfo=UTC),
+        external_id="cust-001",
+        name="张伟",
+        nickname="小张",
+        phone=PHONE,
+        email=EMAIL,
+        channel="douyin",
+        referred_by=referrer,
+        do_not_contact=False,
+        consent_wechat=False,
+        paid_orders=2,
+        paid_amount="149.50",
+        first_order_at=datetime(2026, 3, 1, 10, tzinfo=UTC),
+        last_order_at=datetime(2026, 3, 5, 10, tzinfo=UTC),
     )
     CustomerFactory(external_id="cust-002", referred_by=c)
     CustomerTag.objects.create(customer=c, tag="vip")
@@ -38,6 +47,7 @@ def login(client, make_user, role):
 
 
 # --- access -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("url", ["/customers/", "/customers/cust-001/", "/"])
 def test_anonymous_is_sent_to_login(client, customer, url):
@@ -68,6 +78,7 @@ def test_unknown_customer_is_404(client, make_user, customer):
 
 # --- PII masking --------------------------------------------------------------
 
+
 @pytest.mark.parametrize("role", ["viewer", "operator", "community_manager"])
 def test_roles_without_pii_permission_see_masked_phone_and_email(client, make_user, customer, role):
     user = login(client, make_user, role)
@@ -91,6 +102,7 @@ def test_admin_sees_unmasked_phone_and_email(client, make_user, customer):
 
 
 # --- search ---------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("query", [PHONE, "cust-001", EMAIL, "小张", "张伟"])
 def test_search_finds_by_phone_external_id_email_and_name(client, make_user, customer, query):

@@ -8,8 +8,10 @@ from users.models import Event, Order
 
 
 class Command(BaseCommand):
-    help = ("Applies the earning rules to orders and events already stored (a backfill, e.g. after adding a rule "
-            "or loading demo data). Safe to run twice: every rule entry has a deterministic idempotency key.")
+    help = (
+        "Applies the earning rules to orders and events already stored (a backfill, e.g. after adding a rule "
+        "or loading demo data). Safe to run twice: every rule entry has a deterministic idempotency key."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--since", help="only orders and events at or after this date (YYYY-MM-DD)")
@@ -27,11 +29,13 @@ class Command(BaseCommand):
         if start:
             orders, events = orders.filter(occurred_at__gte=start), events.filter(occurred_at__gte=start)
         written = 0
-        for name, qs, apply in (("orders", orders, services.order_rules_apply),
-                                ("events", events, services.event_rules_apply)):
+        for name, qs, apply in (
+            ("orders", orders, services.order_rules_apply),
+            ("events", events, services.event_rules_apply),
+        ):
             ids = list(qs.values_list("id", flat=True))
             for i in range(0, len(ids), chunk):
                 key = "order_ids" if name == "orders" else "event_ids"
-                written += apply(**{key: ids[i:i + chunk]})
+                written += apply(**{key: ids[i : i + chunk]})
             self.stdout.write(f"{name}: {len(ids)} looked at")
         self.stdout.write(f"{written} ledger entries written")

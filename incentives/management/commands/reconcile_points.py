@@ -14,7 +14,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         drift = ledger_reconcile()
-        names = dict(Customer.objects.filter(pk__in=[r["customer_id"] for r in drift[:100]]).values_list("id", "external_id"))
+        names = dict(
+            Customer.objects.filter(pk__in=[r["customer_id"] for r in drift[:100]]).values_list("id", "external_id")
+        )
         for row in drift:
             row["external_id"] = names.get(row["customer_id"])
         if options["json"]:
@@ -23,7 +25,8 @@ class Command(BaseCommand):
             self.stdout.write(f"{len(drift)} account(s) drift from their ledger:")
             for row in drift[:100]:
                 self.stdout.write(
-                    f"  customer {row['external_id']} (id {row['customer_id']}): balance {row['balance']}, ledger sum {row['ledger']}, "
+                    f"  customer {row['external_id']} (id {row['customer_id']}): "
+                    f"balance {row['balance']}, ledger sum {row['ledger']}, "
                     f"latest balance_after {row['last_after']}"
                 )
         else:

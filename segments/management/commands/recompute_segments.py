@@ -10,21 +10,28 @@ from segments.tasks import segments_recompute_task
 
 
 class Command(BaseCommand):
-    help = ("Recomputes RFM scores, tiers, stages, churn predictions and segments. By default the work is "
-            "queued to the Celery workers (fanned out in chunks); --sync runs it here.")
+    help = (
+        "Recomputes RFM scores, tiers, stages, churn predictions and segments. By default the work is "
+        "queued to the Celery workers (fanned out in chunks); --sync runs it here."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--as-of", help="compute as of this date (YYYY-MM-DD, end of that day UTC) or ISO datetime")
         parser.add_argument("--sync", action="store_true", help="run in this process instead of on the workers")
-        parser.add_argument("--incremental", action="store_true", help="only customers whose orders changed since the last run")
+        parser.add_argument(
+            "--incremental", action="store_true", help="only customers whose orders changed since the last run"
+        )
         parser.add_argument("--chunk-size", type=int, default=100_000, help="customers per chunk task")
 
     def handle(self, *args, as_of=None, sync=False, incremental=False, chunk_size=100_000, **options):
         when = None
         if as_of:
             try:
-                when = (datetime.combine(datetime.strptime(as_of, "%Y-%m-%d").date(), time.max, tzinfo=UTC)
-                        if len(as_of) == 10 else datetime.fromisoformat(as_of))
+                when = (
+                    datetime.combine(datetime.strptime(as_of, "%Y-%m-%d").date(), time.max, tzinfo=UTC)
+                    if len(as_of) == 10
+                    else datetime.fromisoformat(as_of)
+                )
             except ValueError:
                 raise CommandError(f"--as-of {as_of!r} is not a date (YYYY-MM-DD) or an ISO datetime.") from None
             if when.tzinfo is None:
@@ -37,8 +44,17 @@ class Command(BaseCommand):
                 self.stdout.write(json.dumps({"incremental": True, "customers_changed": changed}))
             elif sync:
                 run = services.recompute_sync(as_of=when, chunk_size=chunk_size)
-                self.stdout.write(json.dumps({"run": run.pk, "status": run.status, "as_of": run.as_of.isoformat(),
-                                              "phases": run.phases, "counts": run.counts}))
+                self.stdout.write(
+                    json.dumps(
+                        {
+                            "run": run.pk,
+                            "status": run.status,
+                            "as_of": run.as_of.isoformat(),
+                            "phases": run.phases,
+                            "counts": run.counts,
+                        }
+                    )
+                )
             else:
                 run_id = segments_recompute_task.delay(when.isoformat() if when else None, chunk_size).id
                 self.stdout.write(f"queued recompute (task {run_id}); progress shows on the dashboard")

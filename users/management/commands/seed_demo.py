@@ -66,13 +66,13 @@ def _insert_rows(model, columns: Sequence[str], rows: Iterable[tuple]) -> int:
             sql = f"COPY {table} ({cols}) FROM STDIN"
             for start in range(0, len(rows), COPY_CHUNK):
                 buf = io.StringIO()
-                buf.writelines("\t".join(map(_copy_value, row)) + "\n" for row in rows[start:start + COPY_CHUNK])
+                buf.writelines("\t".join(map(_copy_value, row)) + "\n" for row in rows[start : start + COPY_CHUNK])
                 buf.seek(0)
                 cursor.copy_expert(sql, buf)
         else:
             sql = f"INSERT INTO {table} ({cols}) VALUES ({', '.join(['%s'] * len(columns))})"
             for start in range(0, len(rows), CHUNK):
-                cursor.executemany(sql, rows[start:start + CHUNK])
+                cursor.executemany(sql, rows[start : start + CHUNK])
     return len(rows)
 
 
@@ -101,9 +101,7 @@ def demo_data_delete() -> dict[str, int]:
     try:
         counts["customers"] = Customer.objects.all().delete()[0]
     except (ProtectedError, RestrictedError) as exc:
-        raise CommandError(
-            f"Cannot delete the customers: other records still point at them ({exc.args[0]})."
-        ) from exc
+        raise CommandError(f"Cannot delete the customers: other records still point at them ({exc.args[0]}).") from exc
     return counts
 
 
@@ -115,37 +113,96 @@ def demo_write(demo: Demo) -> dict[str, int]:
     referrer = [int(ids[r]) if r >= 0 else None for r in c.referrer.tolist()]
     consent = {ch: v.tolist() for ch, v in c.consent.items()}
     birthday = [b.isoformat() if b else None for b in c.birthday]
-    columns = ["id", "external_id", "name", "nickname", "phone", "email", "gender", "birthday", "city", "timezone",
-               "signup_at", "channel", "referred_by", *[CONSENT_FIELDS[ch] for ch in consent], "do_not_contact",
-               "paid_orders", "paid_amount", "first_order_at", "last_order_at", "created_at", "updated_at"]
+    columns = [
+        "id",
+        "external_id",
+        "name",
+        "nickname",
+        "phone",
+        "email",
+        "gender",
+        "birthday",
+        "city",
+        "timezone",
+        "signup_at",
+        "channel",
+        "referred_by",
+        *[CONSENT_FIELDS[ch] for ch in consent],
+        "do_not_contact",
+        "paid_orders",
+        "paid_amount",
+        "first_order_at",
+        "last_order_at",
+        "created_at",
+        "updated_at",
+    ]
     n = len(c)
     customers = _insert_rows(
-        Customer, columns,
-        zip(ids.tolist(), c.external_id, c.name, c.nickname, c.phone, c.email, c.gender, birthday, c.city,
-            c.timezone, _db_datetimes(c.signup_at), c.channel, referrer, *consent.values(), c.do_not_contact.tolist(),
-            [0] * n, ["0.00"] * n, [None] * n, [None] * n, [stamp] * n, [stamp] * n, strict=True),
+        Customer,
+        columns,
+        zip(
+            ids.tolist(),
+            c.external_id,
+            c.name,
+            c.nickname,
+            c.phone,
+            c.email,
+            c.gender,
+            birthday,
+            c.city,
+            c.timezone,
+            _db_datetimes(c.signup_at),
+            c.channel,
+            referrer,
+            *consent.values(),
+            c.do_not_contact.tolist(),
+            [0] * n,
+            ["0.00"] * n,
+            [None] * n,
+            [None] * n,
+            [stamp] * n,
+            [stamp] * n,
+            strict=True,
+        ),
     )
     with connection.cursor() as cursor:
         for sql in connection.ops.sequence_reset_sql(no_style(), [Customer]):
             cursor.execute(sql)
 
-    tags = _insert_rows(CustomerTag, ["customer", "tag"],
-                        ((int(ids[i]), tag) for i in range(n) for tag in sorted(set(c.tags[i]))))
+    tags = _insert_rows(
+        CustomerTag, ["customer", "tag"], ((int(ids[i]), tag) for i in range(n) for tag in sorted(set(c.tags[i])))
+    )
 
     o, currency = demo.orders, Order._meta.get_field("currency").get_default()
     e = demo.events
     orders = _insert_rows(
         Order,
         ["external_id", "customer", "amount", "currency", "status", "occurred_at", "created_at", "updated_at"],
-        zip(o.external_id, ids[o.customer].tolist(), map(_cents, o.amount_cents.tolist()),
-            [currency] * len(o), o.status, _db_datetimes(o.occurred_at), [stamp] * len(o), [stamp] * len(o),
-            strict=True),
+        zip(
+            o.external_id,
+            ids[o.customer].tolist(),
+            map(_cents, o.amount_cents.tolist()),
+            [currency] * len(o),
+            o.status,
+            _db_datetimes(o.occurred_at),
+            [stamp] * len(o),
+            [stamp] * len(o),
+            strict=True,
+        ),
     )
     events = _insert_rows(
         Event,
         ["customer", "type", "occurred_at", "properties", "external_id", "dedupe_key", "created_at"],
-        zip(ids[e.customer].tolist(), e.type, _db_datetimes(e.occurred_at), e.properties, [None] * len(e),
-            e.dedupe_key, [stamp] * len(e), strict=True),
+        zip(
+            ids[e.customer].tolist(),
+            e.type,
+            _db_datetimes(e.occurred_at),
+            e.properties,
+            [None] * len(e),
+            e.dedupe_key,
+            [stamp] * len(e),
+            strict=True,
+        ),
     )
     referred = sum(r is not None for r in referrer)
     return {"customers": customers, "referred": referred, "tags": tags, "orders": orders, "events": events}
@@ -176,17 +233,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--customers", type=int, default=20_000)
-        parser.add_argument("--orders", type=int, default=200_000,
-                            help="orders in all, a few percent of them refunded or cancelled")
+        parser.add_argument(
+            "--orders", type=int, default=200_000, help="orders in all, a few percent of them refunded or cancelled"
+        )
         parser.add_argument("--seed", type=int, default=42)
-        parser.add_argument("--now", default=None,
-                            help="the instant the history ends (ISO 8601, default: the current time)")
+        parser.add_argument(
+            "--now", default=None, help="the instant the history ends (ISO 8601, default: the current time)"
+        )
         parser.add_argument("--days", type=int, default=730, help="how far back signups go")
-        parser.add_argument("--reset", action="store_true",
-                            help="delete every customer, order, event and tag first")
+        parser.add_argument("--reset", action="store_true", help="delete every customer, order, event and tag first")
         parser.add_argument("--no-users", action="store_true", help="do not create the demo operator accounts")
-        parser.add_argument("--users-only", action="store_true",
-                            help="only create (or reset the passwords of) the demo operator accounts")
+        parser.add_argument(
+            "--users-only",
+            action="store_true",
+            help="only create (or reset the passwords of) the demo operator accounts",
+        )
 
     def handle(self, *args, customers, orders, seed, now, days, reset, no_users, users_only=False, **options):
         started = time.monotonic()
@@ -235,11 +296,13 @@ class Command(BaseCommand):
             f"  orders    {counts['orders']:,} ("
             + ", ".join(f"{s} {statuses[s]:,}" for s in ("paid", "refunded", "cancelled"))
             + f"; paid amount {_cents(paid)})\n"
-            f"  events    {counts['events']:,} ("
-            + ", ".join(f"{t} {n:,}" for t, n in event_types.most_common()) + ")"
+            f"  events    {counts['events']:,} (" + ", ".join(f"{t} {n:,}" for t, n in event_types.most_common()) + ")"
         )
         if usernames:
             self.stdout.write("  operator accounts: " + ", ".join(f"{u[0]} / {u[2]}" for u in DEMO_USERS))
-        self.stdout.write(self.style.SUCCESS(
-            f"Done in {elapsed:.1f} s (generate {generated - started:.1f} s, write {elapsed - (generated - started):.1f} s)."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Done in {elapsed:.1f} s (generate {generated - started:.1f} s, "
+                f"write {elapsed - (generated - started):.1f} s)."
+            )
+        )
