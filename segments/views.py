@@ -112,9 +112,10 @@ def _builder(request, *, segment: Segment | None):
             "slug": segment.slug,
             "description": segment.description,
             "definition": segment.definition,
+            "is_active": segment.is_active,
         }
         if editing
-        else {"definition": EMPTY_DEFINITION}
+        else {"definition": EMPTY_DEFINITION, "is_active": True}
     )
     form = SegmentForm(request.POST or None, initial=initial, editing=editing)
     if request.method == "POST" and form.is_valid():
@@ -127,6 +128,7 @@ def _builder(request, *, segment: Segment | None):
                 slug="" if editing else data["slug"],
                 description=data["description"],
                 segment=segment,
+                is_active=data["is_active"],
             )
         except ApplicationError as exc:
             _save_errors_to_form(form, exc)
