@@ -4,7 +4,7 @@ invite and check-in leaderboards, and the rewards catalogue (积分商城).
 Writes go through ``incentives.services.points_post``; this module validates,
 checks permissions and renders."""
 
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import ApplicationError, NotFound
+from core.timezones import operator_day_bounds
 from users import selectors as users_selectors
 
 from . import selectors, services
@@ -116,8 +117,7 @@ def points_home(request):
     if not bound or form.is_valid():
         start, end = (form.cleaned_data["start"], form.cleaned_data["end"]) if bound else form.default_period(today)
         # Whole local days, the end day included: [start 00:00, end+1 00:00).
-        start_at = datetime.combine(start, time.min, tzinfo=tz)
-        end_at = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)
+        start_at, end_at = operator_day_bounds(start)[0], operator_day_bounds(end)[1]
         period = {"start": start, "end": end}
         boards = {
             "invites": selectors.leaderboard(kind="invites", start=start_at, end=end_at, limit=LEADERBOARD_SIZE),

@@ -24,18 +24,17 @@ all of it, and ``gt`` means after it. A datetime must carry its UTC offset.
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db.models import Count, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import ApplicationError
+from core.timezones import operator_day_bounds
 
 from .rules import CLASSES, STAGES, TIERS
 
@@ -140,12 +139,6 @@ def _number(kind: str, value: Any, path: str, f: Field):
     return number
 
 
-def operator_timezone() -> ZoneInfo:
-    """The timezone the operators' pages show days in (``OPS_DEFAULT_CUSTOMER_TIMEZONE``,
-    Asia/Shanghai by default): a plain date in a definition is a day there."""
-    return ZoneInfo(settings.OPS_DEFAULT_CUSTOMER_TIMEZONE)
-
-
 def _is_date(value: Any) -> bool:
     return isinstance(value, str) and len(value) == 10
 
@@ -156,7 +149,7 @@ def _datetime(value: Any, path: str) -> datetime:
     if isinstance(value, str):
         try:
             if _is_date(value):
-                return datetime.combine(date.fromisoformat(value), time.min, tzinfo=operator_timezone())
+                return operator_day_bounds(date.fromisoformat(value))[0]
             parsed = datetime.fromisoformat(value)
             if parsed.tzinfo is None:
                 raise DefinitionError(path, _("a datetime needs a UTC offset (or give a plain date)"))
@@ -169,7 +162,7 @@ def _datetime(value: Any, path: str) -> datetime:
 def _day_end(start: datetime) -> datetime:
     """The start of the next day, wall-clock (a DST change keeps days whole): a plain
     date as an upper bound includes all of that day."""
-    return datetime.combine(start.date() + timedelta(days=1), time.min, tzinfo=start.tzinfo)
+    return operator_day_bounds(start.date())[1]
 
 
 def _value(f: Field, op: str, value: Any, path: str):

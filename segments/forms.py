@@ -56,6 +56,15 @@ class SegmentForm(forms.Form):
     )
     description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     definition = DefinitionField(label=_("Definition (JSON)"))
+    is_active = forms.BooleanField(
+        label=_("Active"),
+        required=False,
+        initial=True,
+        help_text=_(
+            "An inactive segment is left out of the segment list, the customers' pages and the recomputes; "
+            "its definition is kept, so it can be switched on again."
+        ),
+    )
 
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)

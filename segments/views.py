@@ -8,7 +8,7 @@ show in ``panels``."""
 
 import csv
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,7 @@ from kombu.exceptions import OperationalError
 
 from core.charts import Canvas, polyline
 from core.errors import ApplicationError, NotFound
+from core.timezones import operator_end_of_day
 
 from . import selectors
 from .builder import EMPTY_DEFINITION, builder_meta
@@ -111,9 +112,10 @@ def _builder(request, *, segment: Segment | None):
             "slug": segment.slug,
             "description": segment.description,
             "definition": segment.definition,
+            "is_active": segment.is_active,
         }
         if editing
-        else {"definition": EMPTY_DEFINITION}
+        else {"definition": EMPTY_DEFINITION, "is_active": True}
     )
     form = SegmentForm(request.POST or None, initial=initial, editing=editing)
     if request.method == "POST" and form.is_valid():
@@ -126,6 +128,7 @@ def _builder(request, *, segment: Segment | None):
                 slug="" if editing else data["slug"],
                 description=data["description"],
                 segment=segment,
+                is_active=data["is_active"],
             )
         except ApplicationError as exc:
             _save_errors_to_form(form, exc)
@@ -301,10 +304,6 @@ def segment_detail(request, slug):
     )
 
 
-def _end_of_day(day: date) -> datetime:
-    return datetime.combine(day, time.max, tzinfo=ZoneInfo(settings.OPS_DEFAULT_CUSTOMER_TIMEZONE))
-
-
 @login_required
 @permission_required("segments.view_segment", raise_exception=True)
 def transitions(request):
@@ -319,7 +318,7 @@ def transitions(request):
     table = None
     if form.is_valid():
         start, end = form.cleaned_data["start"], form.cleaned_data["end"]
-        matrix = selectors.transition_matrix(start=_end_of_day(start), end=_end_of_day(end))
+        matrix = selectors.transition_matrix(start=operator_end_of_day(start), end=operator_end_of_day(end))
         if request.GET.get("format") == "csv":
             return _matrix_csv(matrix, stages, start, end)
         rows = []

@@ -100,17 +100,9 @@ def _apply_customer_row(customer: Customer, row: CustomerRow, diff: dict | None 
     return changed
 
 
-def customers_upsert_batch(*, batch: ValidatedBatch[CustomerRow], actor=None) -> BatchResult:
-    """Upserts customers by ``external_id``. Fields a row leaves out keep their stored value.
-
-    ``referred_by`` may name a customer already stored or one earlier or later in
-    the same batch; an unknown one or the customer itself is a row error.
-
-    With an ``actor`` (the admin, a file import: an operator's write), each created
-    or changed customer gets an audit row ``{field: [from, to]}``, all in one insert.
-    The product backend's API batches (a machine sync of thousands of rows) pass none.
-    """
-    audit = actor is not None
+def _reject_bad_referrers(batch: ValidatedBatch[CustomerRow]) -> set[str]:
+    """Rejects rows that refer themself or name a referrer neither stored nor in the
+    batch; returns every external id the batch names as a referrer."""
     referrers = {row.referred_by for _, row in batch.rows if row.referred_by}
     stored_referrers = set(_customer_ids_by_external_id(referrers))
     batch.reject_many(
@@ -135,101 +127,162 @@ def customers_upsert_batch(*, batch: ValidatedBatch[CustomerRow], actor=None) ->
             if row.referred_by and row.referred_by not in in_batch and row.referred_by not in stored_referrers
         ]
         if not unknown:
-            break
+            return referrers
         batch.reject_many(unknown)
+
+
+def _stored_customers(
+    batch: ValidatedBatch[CustomerRow], *, audit: bool
+) -> tuple[dict[str, Customer], dict[int, list[str]]]:
+    """The batch's stored customers by external id and their tags by customer id (two queries)."""
+    stored_qs = Customer.objects.filter(external_id__in=[r.external_id for _, r in batch.rows])
+    if audit:  # the old referrer's external id for the audit row, in the same query
+        stored_qs = stored_qs.select_related("referred_by")
+    existing = {c.external_id: c for c in stored_qs}
+    stored_tags: dict[int, list[str]] = {}
+    for customer_id, tag in (
+        CustomerTag.objects.filter(customer_id__in=[c.id for c in existing.values()])
+        .order_by("tag")
+        .values_list("customer_id", "tag")
+    ):
+        stored_tags.setdefault(customer_id, []).append(tag)
+    return existing, stored_tags
+
+
+def _write_customers(
+    batch: ValidatedBatch[CustomerRow], existing: dict[str, Customer], *, now, diffs: dict[str, dict] | None
+) -> tuple[set[str], set[str]]:
+    """Inserts the new customers and updates the changed ones' fields (one query each);
+    returns the external ids created and the external ids changed."""
+    to_create, to_update, changed_ext = [], [], set()
+    for _, row in batch.rows:
+        customer = existing.get(row.external_id)
+        diff = diffs.setdefault(row.external_id, {}) if diffs is not None else None
+        if customer is None:
+            customer = Customer(external_id=row.external_id, created_at=now, updated_at=now)
+            _apply_customer_row(customer, row, diff)
+            to_create.append(customer)
+        elif _apply_customer_row(customer, row, diff):
+            customer.updated_at = now
+            to_update.append(customer)
+            changed_ext.add(row.external_id)
+    if to_create:
+        Customer.objects.bulk_create(
+            to_create,
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["external_id"],
+            update_fields=_CUSTOMER_UPDATE_FIELDS,
+        )
+    if to_update:
+        Customer.objects.bulk_update(to_update, _CUSTOMER_UPDATE_FIELDS, batch_size=500)
+    return {c.external_id for c in to_create}, changed_ext
+
+
+def _replace_tags(
+    batch: ValidatedBatch[CustomerRow],
+    ids: dict[str, int],
+    existing: dict[str, Customer],
+    stored_tags: dict[int, list[str]],
+    *,
+    changed_ext: set[str],
+    now,
+    diffs: dict[str, dict] | None,
+) -> set[str]:
+    """Replaces the tag set of the rows that sent one that differs; returns the external
+    ids retagged. A stored customer changed only in its tags gets a new ``updated_at``."""
+    tag_rows = [(ids[row.external_id], row.tags) for _, row in batch.rows if row.tags is not None]
+    # Sorted in Python: the database's collation may order tags differently.
+    retag = [(cid, tags) for cid, tags in tag_rows if sorted(stored_tags.get(cid, [])) != tags]
+    if diffs is not None:
+        ext_by_id = {cid: ext for ext, cid in ids.items()}
+        for cid, tags in retag:
+            diffs[ext_by_id[cid]]["tags"] = [sorted(stored_tags.get(cid, [])), tags]
+    if not retag:
+        return set()
+    CustomerTag.objects.filter(customer_id__in=[cid for cid, _ in retag]).delete()
+    CustomerTag.objects.bulk_create(
+        [CustomerTag(customer_id=cid, tag=tag) for cid, tags in retag for tag in tags], batch_size=2000
+    )
+    retagged = {cid for cid, _ in retag}
+    # A tag change is a change: move updated_at so updated_since readers see it.
+    tag_only = [c.id for c in existing.values() if c.id in retagged and c.external_id not in changed_ext]
+    if tag_only:
+        Customer.objects.filter(id__in=tag_only).update(updated_at=now)
+    return {ext for ext, cid in ids.items() if cid in retagged}
+
+
+def _set_referrals(
+    batch: ValidatedBatch[CustomerRow],
+    ids: dict[str, int],
+    existing: dict[str, Customer],
+    *,
+    now,
+    diffs: dict[str, dict] | None,
+) -> set[str]:
+    """Sets ``referred_by`` for the rows that sent one that differs (after the inserts, so
+    a referrer later in the batch has its id); returns the stored customers' external ids changed."""
+    rerefer, changed_ext = [], set()
+    for _, row in batch.rows:
+        if "referred_by" not in row.model_fields_set:
+            continue
+        target = ids.get(row.referred_by) if row.referred_by else None
+        stored = existing.get(row.external_id)
+        if stored is not None and stored.referred_by_id == target:
+            continue
+        if diffs is not None:
+            old = stored.referred_by.external_id if stored is not None and stored.referred_by_id else None
+            diffs[row.external_id]["referred_by"] = [old, row.referred_by]
+        rerefer.append(Customer(id=ids[row.external_id], referred_by_id=target, updated_at=now))
+        if stored is not None:
+            changed_ext.add(row.external_id)
+    if rerefer:
+        Customer.objects.bulk_update(rerefer, ["referred_by", "updated_at"], batch_size=1000)
+    return changed_ext
+
+
+def _audit_customers(*, actor, diffs: dict[str, dict], ids: dict[str, int], created: set[str]) -> None:
+    """One audit row per created customer and per changed one, in one insert each."""
+    audit_record_many(
+        actor=actor,
+        action="customer.create",
+        items=[(Customer(pk=ids[ext]), diff) for ext, diff in diffs.items() if ext in created],
+    )
+    audit_record_many(
+        actor=actor,
+        action="customer.change",
+        items=[(Customer(pk=ids[ext]), diff) for ext, diff in diffs.items() if ext not in created and diff],
+    )
+
+
+def customers_upsert_batch(*, batch: ValidatedBatch[CustomerRow], actor=None) -> BatchResult:
+    """Upserts customers by ``external_id``. Fields a row leaves out keep their stored value.
+
+    ``referred_by`` may name a customer already stored or one earlier or later in
+    the same batch; an unknown one or the customer itself is a row error.
+
+    With an ``actor`` (the admin, a file import: an operator's write), each created
+    or changed customer gets an audit row ``{field: [from, to]}``, all in one insert.
+    The product backend's API batches (a machine sync of thousands of rows) pass none.
+    """
+    audit = actor is not None
+    referrers = _reject_bad_referrers(batch)
     batch.raise_if_atomic_and_errors()
     result = BatchResult(errors=batch.errors)
     if not batch.rows:
         return result
 
     with transaction.atomic():
-        stored_qs = Customer.objects.filter(external_id__in=[r.external_id for _, r in batch.rows])
-        if audit:  # the old referrer's external id for the audit row, in the same query
-            stored_qs = stored_qs.select_related("referred_by")
-        existing = {c.external_id: c for c in stored_qs}
-        diffs: dict[str, dict] = {}
-        stored_tags: dict[int, list[str]] = {}
-        for customer_id, tag in (
-            CustomerTag.objects.filter(customer_id__in=[c.id for c in existing.values()])
-            .order_by("tag")
-            .values_list("customer_id", "tag")
-        ):
-            stored_tags.setdefault(customer_id, []).append(tag)
-
+        existing, stored_tags = _stored_customers(batch, audit=audit)
+        diffs: dict[str, dict] | None = {} if audit else None
         now = timezone.now()
-        to_create, to_update, changed_ext = [], [], set()
-        for _, row in batch.rows:
-            customer = existing.get(row.external_id)
-            diff = diffs.setdefault(row.external_id, {}) if audit else None
-            if customer is None:
-                customer = Customer(external_id=row.external_id, created_at=now, updated_at=now)
-                _apply_customer_row(customer, row, diff)
-                to_create.append(customer)
-            elif _apply_customer_row(customer, row, diff):
-                customer.updated_at = now
-                to_update.append(customer)
-                changed_ext.add(row.external_id)
-        if to_create:
-            Customer.objects.bulk_create(
-                to_create,
-                batch_size=1000,
-                update_conflicts=True,
-                unique_fields=["external_id"],
-                update_fields=_CUSTOMER_UPDATE_FIELDS,
-            )
-        if to_update:
-            Customer.objects.bulk_update(to_update, _CUSTOMER_UPDATE_FIELDS, batch_size=500)
+        created_ext, changed_ext = _write_customers(batch, existing, now=now, diffs=diffs)
+        ids = _customer_ids_by_external_id({row.external_id for _, row in batch.rows} | referrers)
+        changed_ext |= _replace_tags(batch, ids, existing, stored_tags, changed_ext=changed_ext, now=now, diffs=diffs)
+        changed_ext |= _set_referrals(batch, ids, existing, now=now, diffs=diffs)
+        if diffs is not None:
+            _audit_customers(actor=actor, diffs=diffs, ids=ids, created=created_ext)
 
-        ids = _customer_ids_by_external_id(in_batch | referrers)
-        # Tags: replace the set for rows that sent one and differ.
-        tag_rows = [(ids[row.external_id], row.tags) for _, row in batch.rows if row.tags is not None]
-        # Sorted in Python: the database's collation may order tags differently.
-        retag = [(cid, tags) for cid, tags in tag_rows if sorted(stored_tags.get(cid, [])) != tags]
-        if audit:
-            ext_by_id = {cid: ext for ext, cid in ids.items()}
-            for cid, tags in retag:
-                diffs[ext_by_id[cid]]["tags"] = [sorted(stored_tags.get(cid, [])), tags]
-        if retag:
-            CustomerTag.objects.filter(customer_id__in=[cid for cid, _ in retag]).delete()
-            CustomerTag.objects.bulk_create(
-                [CustomerTag(customer_id=cid, tag=tag) for cid, tags in retag for tag in tags], batch_size=2000
-            )
-            retagged = {cid for cid, _ in retag}
-            # A tag change is a change: move updated_at so updated_since readers see it.
-            tag_only = [c.id for c in existing.values() if c.id in retagged and c.external_id not in changed_ext]
-            if tag_only:
-                Customer.objects.filter(id__in=tag_only).update(updated_at=now)
-            changed_ext |= {ext for ext, cid in ids.items() if cid in retagged}
-        # Referrals: after the inserts, so a referrer later in the batch has its id.
-        rerefer = []
-        for _, row in batch.rows:
-            if "referred_by" not in row.model_fields_set:
-                continue
-            target = ids.get(row.referred_by) if row.referred_by else None
-            stored = existing.get(row.external_id)
-            if stored is None or stored.referred_by_id != target:
-                if audit:
-                    old = stored.referred_by.external_id if stored is not None and stored.referred_by_id else None
-                    diffs[row.external_id]["referred_by"] = [old, row.referred_by]
-                rerefer.append(Customer(id=ids[row.external_id], referred_by_id=target, updated_at=now))
-                if stored is not None:
-                    changed_ext.add(row.external_id)
-        if rerefer:
-            Customer.objects.bulk_update(rerefer, ["referred_by", "updated_at"], batch_size=1000)
-        if audit:
-            created = {c.external_id for c in to_create}
-            audit_record_many(
-                actor=actor,
-                action="customer.create",
-                items=[(Customer(pk=ids[ext]), diff) for ext, diff in diffs.items() if ext in created],
-            )
-            audit_record_many(
-                actor=actor,
-                action="customer.change",
-                items=[(Customer(pk=ids[ext]), diff) for ext, diff in diffs.items() if ext not in created and diff],
-            )
-
-    created_ext = {c.external_id for c in to_create}
     result.created = len(created_ext)
     result.updated = len(changed_ext - created_ext)
     result.unchanged = len(batch.rows) - result.created - result.updated

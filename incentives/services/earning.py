@@ -108,6 +108,78 @@ def _post_candidates(candidates: list[_Candidate], *, now: datetime) -> list[Poi
     return entries
 
 
+def _streak_candidates(e: dict, day, streak, rules_live: list[EarningRule]) -> list[_Candidate]:
+    """A check-in that arrives late may complete the streak on the days after it too;
+    the per-day keys make paying a day twice impossible."""
+    candidates = []
+    for rule in rules_live:
+        d = day
+        while d <= streak.end:
+            length = streak.length_on(d)
+            if rules.streak_pays(length, rule.streak_days):
+                candidates.append(
+                    _Candidate(
+                        e["customer_id"],
+                        rule,
+                        rule.points,
+                        f"rule:{rule.code}:{d}",
+                        d,
+                        f"{rule.name} ({length})",
+                        f"event:{e['id']}",
+                    )
+                )
+            d += timedelta(days=1)
+    return candidates
+
+
+def _invite_candidates(e: dict, day, rules_live: list[EarningRule]) -> list[_Candidate]:
+    """One payment per invitee, to the invitee and to whoever invited them."""
+    cid = e["customer_id"]
+    candidates = []
+    for rule in rules_live:
+        candidates.append(
+            _Candidate(cid, rule, rule.points, f"rule:{rule.code}:invitee:{cid}", day, rule.name, f"event:{e['id']}")
+        )
+        if e["customer__referred_by_id"]:
+            candidates.append(
+                _Candidate(
+                    e["customer__referred_by_id"],
+                    rule,
+                    rule.points,
+                    f"rule:{rule.code}:inviter-of:{cid}",
+                    day,
+                    rule.name,
+                    f"event:{e['id']}",
+                )
+            )
+    return candidates
+
+
+def _event_candidates(e: dict, by_kind: dict[str, list[EarningRule]], streaks: dict[int, list]) -> list[_Candidate]:
+    """What the rules in their active period at the event's time would pay for it."""
+    day = rules.local_date(e["occurred_at"], e["customer__timezone"])
+    cid = e["customer_id"]
+    live = {kind: [r for r in kind_rules if _in_period(r, e["occurred_at"])] for kind, kind_rules in by_kind.items()}
+    if e["type"] == "checkin":
+        candidates = [
+            _Candidate(cid, rule, rule.points, f"rule:{rule.code}:{day}", day, rule.name, f"event:{e['id']}")
+            for rule in live.get(RuleKind.CHECKIN, [])
+        ]
+        streak = next((s for s in streaks.get(cid, ()) if s.start <= day <= s.end), None)
+        if streak:
+            candidates += _streak_candidates(e, day, streak, live.get(RuleKind.STREAK, []))
+        return candidates
+    if e["type"] in ("content_accepted", "activity_joined"):
+        kind = RuleKind.CONTENT if e["type"] == "content_accepted" else RuleKind.ACTIVITY
+        return [
+            _Candidate(cid, rule, rule.points, f"rule:{rule.code}:event:{e['id']}", day, rule.name, f"event:{e['id']}")
+            for rule in live.get(kind, [])
+        ]
+    if e["type"] == "invite_accepted":
+        return _invite_candidates(e, day, live.get(RuleKind.INVITE, []))
+    return []
+
+
 def event_rules_apply(*, event_ids: list[int], now: datetime | None = None) -> int:
     """Pays the event-driven rules (check-in, streak, content, activity, invite) for these events."""
     now = now or timezone.now()
@@ -118,7 +190,6 @@ def event_rules_apply(*, event_ids: list[int], now: datetime | None = None) -> i
             "id", "customer_id", "type", "occurred_at", "customer__timezone", "customer__referred_by_id"
         )
     )
-    candidates: list[_Candidate] = []
     checkin_customers = {e["customer_id"] for e in events if e["type"] == "checkin"}
     streaks: dict[int, list] = {}
     if checkin_customers and by_kind.get(RuleKind.STREAK):
@@ -126,65 +197,7 @@ def event_rules_apply(*, event_ids: list[int], now: datetime | None = None) -> i
             rules.local_date(e["occurred_at"], e["customer__timezone"]) for e in events if e["type"] == "checkin"
         )
         streaks = checkin_streaks(customer_ids=checkin_customers, ending_on_or_after=first_day)
-    for e in events:
-        day = rules.local_date(e["occurred_at"], e["customer__timezone"])
-        cid = e["customer_id"]
-        live = {
-            kind: [r for r in kind_rules if _in_period(r, e["occurred_at"])] for kind, kind_rules in by_kind.items()
-        }
-        if e["type"] == "checkin":
-            for rule in live.get(RuleKind.CHECKIN, []):
-                candidates.append(
-                    _Candidate(cid, rule, rule.points, f"rule:{rule.code}:{day}", day, rule.name, f"event:{e['id']}")
-                )
-            streak = next((s for s in streaks.get(cid, ()) if s.start <= day <= s.end), None)
-            for rule in live.get(RuleKind.STREAK, []) if streak else ():
-                # A check-in that arrives late may complete the streak on the days after it
-                # too; the per-day keys make paying a day twice impossible.
-                d = day
-                while d <= streak.end:
-                    length = streak.length_on(d)
-                    if rules.streak_pays(length, rule.streak_days):
-                        candidates.append(
-                            _Candidate(
-                                cid,
-                                rule,
-                                rule.points,
-                                f"rule:{rule.code}:{d}",
-                                d,
-                                f"{rule.name} ({length})",
-                                f"event:{e['id']}",
-                            )
-                        )
-                    d += timedelta(days=1)
-        elif e["type"] in ("content_accepted", "activity_joined"):
-            kind = RuleKind.CONTENT if e["type"] == "content_accepted" else RuleKind.ACTIVITY
-            for rule in live.get(kind, []):
-                candidates.append(
-                    _Candidate(
-                        cid, rule, rule.points, f"rule:{rule.code}:event:{e['id']}", day, rule.name, f"event:{e['id']}"
-                    )
-                )
-        elif e["type"] == "invite_accepted":
-            for rule in live.get(RuleKind.INVITE, []):
-                # One payment per invitee, to the invitee and to whoever invited them.
-                candidates.append(
-                    _Candidate(
-                        cid, rule, rule.points, f"rule:{rule.code}:invitee:{cid}", day, rule.name, f"event:{e['id']}"
-                    )
-                )
-                if e["customer__referred_by_id"]:
-                    candidates.append(
-                        _Candidate(
-                            e["customer__referred_by_id"],
-                            rule,
-                            rule.points,
-                            f"rule:{rule.code}:inviter-of:{cid}",
-                            day,
-                            rule.name,
-                            f"event:{e['id']}",
-                        )
-                    )
+    candidates = [c for e in events for c in _event_candidates(e, by_kind, streaks)]
     entries = _post_candidates(candidates, now=now)
     customers = {e["customer_id"] for e in events} | {
         e["customer__referred_by_id"]

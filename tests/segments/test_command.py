@@ -4,9 +4,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from segments import selectors
 from segments.management.commands import recompute_segments
@@ -30,12 +32,27 @@ def orders(db):
 def test_sync_prints_json_with_phases(orders):
     report = json.loads(run_command("--sync", "--as-of", "2026-10-31", "--chunk-size", "2"))
     assert report["status"] == "published"
-    # A plain date means the end of that day, UTC.
-    assert datetime.fromisoformat(report["as_of"]) == datetime(2026, 10, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    # A plain date means the end of that day in the operators' timezone (Asia/Shanghai, UTC+8), not in UTC.
+    assert datetime.fromisoformat(report["as_of"]) == datetime(2026, 10, 31, 15, 59, 59, 999999, tzinfo=UTC)
+    assert datetime.fromisoformat(report["as_of"]) == datetime(
+        2026, 10, 31, 23, 59, 59, 999999, tzinfo=ZoneInfo("Asia/Shanghai")
+    )
     assert set(report["phases"]) >= {"aggregate", "model_fit", "model_predict", "score", "publish"}
     assert report["counts"]["customers"] == 5
     run = selectors.run_published()
     assert run.pk == report["run"] and run.chunks_total >= 3
+
+
+def test_as_of_today_is_today_in_the_operators_timezone(orders, settings):
+    """Today is the operators' today, which need not be UTC's: an operators' timezone
+    chosen so that, whatever the hour now, their date differs from the UTC date."""
+    before = timezone.now()
+    zone = "Etc/GMT-14" if before.hour >= 10 else "Etc/GMT+12"  # UTC+14 / UTC-12
+    settings.OPS_DEFAULT_CUSTOMER_TIMEZONE = zone
+    today = timezone.localdate(timezone=ZoneInfo(zone))
+    assert today != before.astimezone(UTC).date()
+    report = json.loads(run_command("--sync", "--as-of", today.isoformat()))
+    assert before <= datetime.fromisoformat(report["as_of"]) <= timezone.now()
 
 
 def test_an_as_of_in_the_future_fails_clearly(orders):

@@ -197,7 +197,13 @@ def test_saving_a_segment_materialises_members_and_records_enter_changes(operato
     definition = {"op": "and", "conditions": [{"field": "orders", "op": "gte", "value": 4}]}
     response = operator.post(
         reverse("segments:create"),
-        {"name": "Frequent buyers", "slug": "", "description": "4+ orders", "definition": json.dumps(definition)},
+        {
+            "name": "Frequent buyers",
+            "slug": "",
+            "description": "4+ orders",
+            "definition": json.dumps(definition),
+            "is_active": "on",
+        },
     )
     assert response.status_code == 302
     segment = Segment.objects.get()
@@ -212,12 +218,53 @@ def test_saving_a_segment_materialises_members_and_records_enter_changes(operato
     narrower = {"op": "and", "conditions": [{"field": "orders", "op": "gte", "value": 5}]}
     response = operator.post(
         reverse("segments:edit", args=[segment.slug]),
-        {"name": "Frequent buyers", "description": "", "definition": json.dumps(narrower)},
+        {"name": "Frequent buyers", "description": "", "definition": json.dumps(narrower), "is_active": "on"},
     )
     assert response.status_code == 302
     assert SegmentMembershipChange.objects.filter(segment=segment, change="leave").get().customer.external_id == "sv-03"
     segment.refresh_from_db()
     assert segment.size == 2 and segment.slug == "frequent-buyers"
+
+
+def test_an_operator_switches_a_segment_off_and_on_through_the_page(operator, world):
+    from core.models import AuditEntry
+
+    definition = {"op": "and", "conditions": [{"field": "tag", "op": "has", "value": "vip"}]}
+    form = operator.get(reverse("segments:create"), **EN).content.decode()
+    assert re.search(r'<input type="checkbox" name="is_active"[^>]*checked', form)  # on by default
+    operator.post(reverse("segments:create"), {"name": "VIP", "definition": json.dumps(definition), "is_active": "on"})
+    segment = Segment.objects.get(slug="vip")
+    assert segment.is_active is True
+    detail = operator.get(reverse("segments:detail", args=["vip"]), **EN).content.decode()
+    assert re.search(r'data-role="segment-state" data-active="true">active<', detail)
+    edit = operator.get(reverse("segments:edit", args=["vip"]), **EN).content.decode()
+    assert re.search(r'<input type="checkbox" name="is_active"[^>]*checked', edit)
+
+    # An unticked box is not posted: the segment is switched off.
+    response = operator.post(
+        reverse("segments:edit", args=["vip"]), {"name": "VIP", "description": "", "definition": json.dumps(definition)}
+    )
+    assert response.status_code == 302
+    segment.refresh_from_db()
+    assert segment.is_active is False and segment.definition == definition
+    entry = AuditEntry.objects.get(action="segment.change", object_id=str(segment.pk))
+    assert entry.changes == {"is_active": [True, False]}
+    assert entry.actor_id is not None
+    detail = operator.get(reverse("segments:detail", args=["vip"]), **EN).content.decode()
+    assert re.search(r'data-role="segment-state" data-active="false">inactive<', detail)
+    assert 'data-slug="vip"' not in operator.get(reverse("segments:list")).content.decode()
+    edit = operator.get(reverse("segments:edit", args=["vip"]), **EN).content.decode()
+    assert not re.search(r'<input type="checkbox" name="is_active"[^>]*checked', edit)
+    zh = operator.get(reverse("segments:detail", args=["vip"]), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "已停用" in zh
+
+    operator.post(
+        reverse("segments:edit", args=["vip"]),
+        {"name": "VIP", "description": "", "definition": json.dumps(definition), "is_active": "on"},
+    )
+    assert Segment.objects.get(pk=segment.pk).is_active is True
+    changes = AuditEntry.objects.filter(action="segment.change", object_id=str(segment.pk)).order_by("at", "pk")
+    assert [e.changes for e in changes] == [{"is_active": [True, False]}, {"is_active": [False, True]}]
 
 
 def test_a_bad_definition_writes_nothing_and_shows_the_path(operator, world):
@@ -282,7 +329,7 @@ def test_static_upload_with_an_unknown_id_writes_nothing_and_lists_it(operator, 
 
 def test_custom_segment_page_lists_members_definition_and_size_history(operator, world):
     definition = {"op": "and", "conditions": [{"field": "tag", "op": "has", "value": "vip"}]}
-    operator.post(reverse("segments:create"), {"name": "VIP", "definition": json.dumps(definition)})
+    operator.post(reverse("segments:create"), {"name": "VIP", "definition": json.dumps(definition), "is_active": "on"})
     services.recompute_sync()  # a second run snapshots the custom segment's size
     html = operator.get(reverse("segments:detail", args=["vip"]), **EN).content.decode()
     members = html.split('data-table="members"')[1].split("</table>")[0]

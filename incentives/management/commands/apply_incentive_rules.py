@@ -1,7 +1,8 @@
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.timezones import operator_day_bounds
 from incentives import services
 from incentives.models import RULE_EVENT_TYPES
 from users.models import Event, Order
@@ -14,14 +15,17 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--since", help="only orders and events at or after this date (YYYY-MM-DD)")
+        parser.add_argument(
+            "--since",
+            help="only orders and events at or after the start of this day (YYYY-MM-DD) in the operators' timezone",
+        )
         parser.add_argument("--chunk", type=int, default=5000)
 
     def handle(self, *args, since=None, chunk=5000, **options):
         start = None
         if since:
             try:
-                start = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=UTC)
+                start = operator_day_bounds(datetime.strptime(since, "%Y-%m-%d").date())[0]
             except ValueError:
                 raise CommandError(f"--since {since!r} is not a date (YYYY-MM-DD).") from None
         orders = Order.objects.order_by("id")

@@ -1,10 +1,11 @@
 import json
-from datetime import UTC, datetime, time
+from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from core.errors import ApplicationError
+from core.timezones import operator_end_of_day, operator_timezone
 from segments import services
 from segments.tasks import segments_recompute_task
 
@@ -16,7 +17,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--as-of", help="compute as of this date (YYYY-MM-DD, end of that day UTC) or ISO datetime")
+        parser.add_argument(
+            "--as-of",
+            help=(
+                "compute as of this date (YYYY-MM-DD, the end of that day in the operators' timezone, "
+                "OPS_DEFAULT_CUSTOMER_TIMEZONE) or ISO datetime with a UTC offset"
+            ),
+        )
         parser.add_argument("--sync", action="store_true", help="run in this process instead of on the workers")
         parser.add_argument(
             "--incremental", action="store_true", help="only customers whose orders changed since the last run"
@@ -27,16 +34,14 @@ class Command(BaseCommand):
         when = None
         if as_of:
             try:
-                when = (
-                    datetime.combine(datetime.strptime(as_of, "%Y-%m-%d").date(), time.max, tzinfo=UTC)
-                    if len(as_of) == 10
-                    else datetime.fromisoformat(as_of)
-                )
+                day = datetime.strptime(as_of, "%Y-%m-%d").date() if len(as_of) == 10 else None
+                # A plain date: its last instant, that day in the operators' timezone.
+                when = operator_end_of_day(day) if day else datetime.fromisoformat(as_of)
             except ValueError:
                 raise CommandError(f"--as-of {as_of!r} is not a date (YYYY-MM-DD) or an ISO datetime.") from None
             if when.tzinfo is None:
                 raise CommandError("--as-of needs a UTC offset when it has a time.")
-            if len(as_of) == 10 and when.date() == timezone.now().date():
+            if day == timezone.localdate(timezone=operator_timezone()):
                 when = timezone.now()  # "as of today" means as of now, not the end of today
         try:
             if incremental:
