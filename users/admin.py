@@ -147,7 +147,8 @@ class OrderAdminForm(_RowForm):
 
     def row_data(self) -> dict:
         cleaned = self.cleaned_data
-        customer = cleaned.get("customer")
+        # Read-only (not in the form) on an existing order: it stays with its customer.
+        customer = cleaned.get("customer") or (self.instance.customer if self.instance.pk else None)
         return {
             "external_id": cleaned.get("external_id") or self.instance.external_id,
             "customer": customer.external_id if customer else "",
@@ -310,7 +311,8 @@ class OrderAdmin(_ImportExportAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         readonly = list(super().get_readonly_fields(request, obj))
-        return [*readonly, "external_id"] if obj is not None else readonly  # the key the backend sends
+        # The key the backend sends, and the customer: an order never moves to another one.
+        return [*readonly, "external_id", "customer"] if obj is not None else readonly
 
     def save_model(self, request, obj, form, change):
         row = form.row
@@ -319,7 +321,6 @@ class OrderAdmin(_ImportExportAdmin):
             order_update(
                 order=stored,
                 actor=request.user,
-                customer=form.cleaned_data["customer"],
                 amount=row.amount,
                 currency=row.currency,
                 status=row.status,
@@ -351,7 +352,7 @@ class EventAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        result = events_append_batch(batch=_one_row(form.row))
+        result = events_append_batch(batch=_one_row(form.row), actor=request.user)
         key = event_dedupe_key(customer_id=form.cleaned_data["customer"].pk, row=form.row)
         stored = Event.objects.get(dedupe_key=key)
         if not result.created:

@@ -121,6 +121,10 @@ class _RowValidatedResource(resources.ModelResource):
         """Sends validated rows to the API's batch service (each resource defines it)."""
         raise TypeError(f"{type(self).__name__} must define write_batch()")
 
+    def order_rows(self, rows: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
+        """The order the rows are written in (file order unless a resource needs another)."""
+        return rows
+
     def validate_row(self, row: dict) -> BaseModel:
         try:
             return self.row_model.model_validate(self.row_input(row))
@@ -141,6 +145,7 @@ class _RowValidatedResource(resources.ModelResource):
             return result
         actor = self.actor if self.actor is not None else kwargs.get("user")
         rows = [(number, dict(zip(dataset.headers, values, strict=False))) for number, values in enumerate(dataset, 1)]
+        rows = self.order_rows(rows)
         first_seen: dict[str, int] = {}
         for start in range(0, len(rows), IMPORT_BATCH_SIZE):
             chunk = rows[start : start + IMPORT_BATCH_SIZE]
@@ -211,6 +216,27 @@ class CustomerResource(_RowValidatedResource):
         attribute="referred_by", column_name="referred_by", widget=widgets.ForeignKeyWidget(Customer, "external_id")
     )
     tags = fields.Field(column_name="tags")
+
+    def order_rows(self, rows: list[tuple[int, dict]]) -> list[tuple[int, dict]]:
+        """Referrers first: a file is written ``IMPORT_BATCH_SIZE`` rows at a time, and a
+        customer referred by one further down the file would otherwise name a referrer
+        not stored yet. Rows are sorted (stably) by the length of their chain of
+        referrers inside the file; a cycle keeps its members at the end, together."""
+        ext = {number: _cell(row.get("external_id")) for number, row in rows}
+        in_file = {str(e) for e in ext.values() if e is not None}
+        parent = {}
+        for number, row in rows:
+            ref, me = _cell(row.get("referred_by")), ext[number]
+            if ref is not None and me is not None and str(ref) in in_file and str(ref) != str(me):
+                parent[str(me)] = str(ref)
+
+        def depth(node: str) -> int:
+            steps = 0
+            while node in parent and steps <= len(parent):
+                node, steps = parent[node], steps + 1
+            return steps
+
+        return sorted(rows, key=lambda r: depth(str(ext[r[0]])) if ext[r[0]] is not None else 0)
 
     class Meta:
         model = Customer

@@ -289,6 +289,11 @@ def customers_upsert_batch(*, batch: ValidatedBatch[CustomerRow], actor=None) ->
     return result
 
 
+_ORDER_MOVED_MESSAGE = (
+    "An order cannot move to another customer; refund it and send a new order for the other customer."
+)
+
+
 def orders_upsert_batch(*, batch: ValidatedBatch[OrderRow], actor=None) -> BatchResult:
     """Upserts orders by ``external_id``; a changed status (paid → refunded) is an update.
 
@@ -310,6 +315,16 @@ def orders_upsert_batch(*, batch: ValidatedBatch[OrderRow], actor=None) -> Batch
                 "id", "external_id", *_ORDER_FIELDS
             )
         }
+        # An order belongs to one customer for good: moving it would leave its purchase
+        # points with the first customer and pay them again to the second.
+        batch.reject_many(
+            [
+                RowError(i, "customer", _ORDER_MOVED_MESSAGE)
+                for i, row in batch.rows
+                if row.external_id in existing and existing[row.external_id].customer_id != customer_ids[row.customer]
+            ]
+        )
+        batch.raise_if_atomic_and_errors()  # nothing is written yet: the transaction rolls back
         now = timezone.now()
         to_create, to_update, touched_customers = [], [], set()
         diffs: dict[str, dict] = {}
@@ -499,9 +514,11 @@ def event_dedupe_key(*, customer_id: int, row: EventRow) -> str:
     return "h:" + hashlib.sha256(content.encode()).hexdigest()[:64]
 
 
-def events_append_batch(*, batch: ValidatedBatch[EventRow]) -> BatchResult:
+def events_append_batch(*, batch: ValidatedBatch[EventRow], actor=None) -> BatchResult:
     """Appends events. An event with an ``external_id`` already stored is left as it is;
-    one without is deduplicated by its content (customer, type, time, properties)."""
+    one without is deduplicated by its content (customer, type, time, properties).
+    With an ``actor`` (an operator adding events in the admin) each new event gets an
+    audit row; the product backend's API batches pass none."""
     customer_ids = _customer_ids_by_external_id(row.customer for _, row in batch.rows)
     _reject_unknown_customers(batch, customer_ids)
     batch.raise_if_atomic_and_errors()
@@ -529,6 +546,19 @@ def events_append_batch(*, batch: ValidatedBatch[EventRow]) -> BatchResult:
         ]
         Event.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
         _after_events_appended(new)
+        if actor is not None and new:
+            ids = dict(Event.objects.filter(dedupe_key__in=[e.dedupe_key for e in new]).values_list("dedupe_key", "id"))
+            audit_record_many(
+                actor=actor,
+                action="event.create",
+                items=[
+                    (
+                        Event(pk=ids[e.dedupe_key]),
+                        {"type": [None, e.type], "customer": [None, keyed[e.dedupe_key][1].customer]},
+                    )
+                    for e in new
+                ],
+            )
     result.created = len(new)
     result.unchanged = len(batch.rows) - result.created
     return result

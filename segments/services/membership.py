@@ -226,7 +226,17 @@ def segment_save(
     name = (name or "").strip()
     if not name:
         raise ApplicationError("A segment needs a name.", code="invalid", details={"field": "name"})
-    static = (segment.kind if segment is not None else kind) == Segment.Kind.STATIC
+    if segment is not None:
+        # From the stored row: an import or an admin form has already written its values onto ``segment``.
+        stored_kind = Segment.objects.filter(pk=segment.pk).values_list("kind", flat=True).get()
+        if segment.kind != stored_kind or kind not in (Segment.Kind.DYNAMIC, stored_kind):
+            raise ApplicationError(
+                "A segment's kind cannot change: create a new segment instead.",
+                code="invalid",
+                details={"field": "kind"},
+            )
+        kind = stored_kind
+    static = kind == Segment.Kind.STATIC
     if not static:
         compile_definition(definition, run_id=None)  # validate before writing anything
     slug = slugify(slug or name, allow_unicode=False) or f"segment-{int(timezone.now().timestamp())}"

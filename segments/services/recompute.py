@@ -168,6 +168,9 @@ def _publish(run: SegmentRun, *, counts: dict) -> None:
     from .membership import segments_materialize
 
     with transaction.atomic():
+        # Locked and re-read: a run failed meanwhile for lack of progress must not publish.
+        if not SegmentRun.objects.select_for_update().filter(pk=run.pk, status=SegmentRun.Status.RUNNING).exists():
+            raise ApplicationError("The run was failed meanwhile; nothing was published.", code="run_not_running")
         sql.large_sorts_in_memory()
         current = published_run()
         if current is not None and current.as_of > run.as_of:

@@ -268,3 +268,15 @@ def test_a_segment_import_edits_a_static_segment_through_the_service(make_user):
     entry = AuditEntry.objects.get(action="segment.change", object_id=str(segment.pk))
     assert entry.changes == {"description": ["", "From the CRM"], "is_active": [True, False]}
     assert entry.actor_label == "admin-user"
+
+
+def test_an_import_cannot_turn_a_static_segment_into_a_dynamic_one(make_user):
+    segment = _static_segment()
+    members = list(segment.memberships.values_list("customer_id", flat=True))
+    dataset = tablib.Dataset(headers=["slug", "name", "description", "kind", "definition", "is_active"])
+    dataset.append([segment.slug, segment.name, "", "dynamic", '{"field": "city", "op": "eq", "value": "x"}', "1"])
+    result = SegmentResource(actor=make_user("admin")).import_data(dataset, dry_run=False, use_transactions=True)
+    assert result.has_errors() or result.has_validation_errors()
+    segment.refresh_from_db()
+    assert segment.kind == "static" and segment.definition == {}
+    assert list(segment.memberships.values_list("customer_id", flat=True)) == members

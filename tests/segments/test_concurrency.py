@@ -1,5 +1,6 @@
 """One recompute at a time; a worker dying mid-run never hides the last good results."""
 
+import contextlib
 import threading
 import time
 from datetime import timedelta
@@ -187,6 +188,20 @@ def test_every_phase_records_progress(first_run):
     SegmentRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(days=1))
     finished = services.recompute_finish(run_id=run.pk)
     assert finished.heartbeat_at > timezone.now() - timedelta(minutes=1)
+
+
+def test_a_run_failed_as_stale_does_not_publish_when_its_finish_arrives_late(first_run):
+    """The stale check failed the run while its last task was still on its way: that
+    finish must not overwrite FAILED with PUBLISHED nor replace the published results."""
+    run, ranges = services.recompute_start(as_of=AS_OF, chunk_size=20)
+    for lo, hi in ranges:
+        services.recompute_chunk(run_id=run.pk, lo=lo, hi=hi)
+    SegmentRun.objects.filter(pk=run.pk).update(status=SegmentRun.Status.FAILED, error="abandoned: no progress")
+    with contextlib.suppress(ApplicationError):  # whether it raises or returns, nothing is published
+        services.recompute_finish(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == SegmentRun.Status.FAILED
+    assert selectors.run_published() == first_run
 
 
 # --- the chunk task retries transient database failures ---------------------------------------

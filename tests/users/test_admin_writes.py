@@ -365,3 +365,72 @@ def test_a_customer_edit_cannot_change_the_upsert_key(admin_client):
     )
     assert r.status_code == 302, r.context["adminform"].form.errors if r.context else r
     assert list(Customer.objects.values_list("external_id", "city")) == [("c1", "杭州")]
+
+
+# --- Review fixes: an order stays with its customer; referrers across import batches;
+# --- events added in the admin are audited.
+
+
+def test_an_order_cannot_move_to_another_customer_through_the_api(api, django_capture_on_commit_callbacks):
+    CustomerFactory(external_id="u1")
+    CustomerFactory(external_id="u2")
+    _api_order(api, django_capture_on_commit_callbacks)
+    moved = {"external_id": "o-1", "customer": "u2", "amount": "120.00", "status": "paid", "occurred_at": PAID_AT}
+    r = api.post("/api/v1/orders/batch", {"items": [moved]}, format="json")
+    assert r.status_code == 200
+    assert (
+        r.json()["errors"] == [{"index": 0, "field": "customer", "message": r.json()["errors"][0]["message"]}]
+        and "cannot move" in r.json()["errors"][0]["message"]
+    )
+    r = api.post("/api/v1/orders/batch", {"items": [moved], "atomic": True}, format="json")
+    assert r.status_code == 422
+    assert Order.objects.get(external_id="o-1").customer.external_id == "u1"
+
+
+def test_an_order_cannot_be_moved_in_the_admin_and_pays_nobody_twice(
+    admin_client, api, django_capture_on_commit_callbacks
+):
+    first = CustomerFactory(external_id="u1")
+    second = CustomerFactory(external_id="u2")
+    _api_order(api, django_capture_on_commit_callbacks)
+    order = Order.objects.get(external_id="o-1")
+    before = (_balance(first), _balance(second))
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        url = f"/admin/users/order/{order.pk}/change/"
+        r = admin_client.post(url, _admin_order_post(order, customer=str(second.pk)))
+    run_queued(queued)
+    assert r.status_code == 302  # the customer is read-only on an existing order: the post's value is ignored
+    order.refresh_from_db()
+    assert order.customer_id == first.pk and (_balance(first), _balance(second)) == before == (before[0], 0)
+
+
+def test_a_customer_import_finds_a_referrer_further_down_the_file_past_a_batch(admin_user, monkeypatch):
+    import users.resources
+
+    monkeypatch.setattr(users.resources, "IMPORT_BATCH_SIZE", 2)
+    dataset = tablib.Dataset(headers=["external_id", "name", "referred_by"])
+    dataset.append(["c1", "Referred twice removed", "c2"])
+    dataset.append(["c2", "Referred", "c3"])
+    dataset.append(["x1", "Unrelated", ""])
+    dataset.append(["x2", "Unrelated", ""])
+    dataset.append(["c3", "Referrer", ""])
+    result = CustomerResource(pii=True, actor=admin_user).import_data(dataset, dry_run=False, use_transactions=True)
+    assert not result.has_validation_errors(), [r.error_dict for r in result.invalid_rows]
+    refs = dict(Customer.objects.values_list("external_id", "referred_by__external_id"))
+    assert refs == {"c1": "c2", "c2": "c3", "c3": None, "x1": None, "x2": None}
+
+
+def test_an_event_added_in_the_admin_leaves_an_audit_row(admin_client, admin_user):
+    customer = CustomerFactory(external_id="u1")
+    data = {
+        "customer": str(customer.pk),
+        "type": "login",
+        "occurred_at_0": "2026-05-01",
+        "occurred_at_1": "08:00:00",
+        "properties": "{}",
+        "external_id": "ev-9",
+    }
+    assert admin_client.post("/admin/users/event/add/", data).status_code == 302
+    entry = AuditEntry.objects.get(action="event.create")
+    assert entry.object_id == str(Event.objects.get().pk) and entry.actor_id == admin_user.pk
+    assert entry.changes == {"type": [None, "login"], "customer": [None, "u1"]}
