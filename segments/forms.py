@@ -8,6 +8,8 @@ from datetime import date
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.json import json_loads_bounded
+
 from .definitions import DefinitionError, compile_definition
 from .models import RuleSet, Segment
 
@@ -29,7 +31,7 @@ class DefinitionField(forms.CharField):
         if not value:
             return {}
         try:
-            parsed = json.loads(value)
+            parsed = json_loads_bounded(value)  # nested at most 64 deep (core.json)
         except ValueError as exc:
             raise forms.ValidationError(
                 _("The definition is not valid JSON: %(error)s"), params={"error": exc}, code="invalid_json"
