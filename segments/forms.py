@@ -9,6 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from core.json import json_loads_bounded
+from core.validation import validate_form_instant
 
 from .definitions import DefinitionError, compile_definition
 from .models import RuleSet, Segment
@@ -92,10 +93,16 @@ class StaticUploadForm(forms.Form):
 
 class TransitionForm(forms.Form):
     start = forms.DateField(
-        label=_("From"), input_formats=["%Y-%m-%d"], widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+        label=_("From"),
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        validators=[validate_form_instant],  # 1970–2100 (core.validation)
     )
     end = forms.DateField(
-        label=_("To"), input_formats=["%Y-%m-%d"], widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+        label=_("To"),
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        validators=[validate_form_instant],  # 1970–2100 (core.validation)
     )
 
     def clean(self):

@@ -164,6 +164,18 @@ def test_an_out_of_range_leaderboard_period_is_a_form_error(make_user, params):
     assert response.context["form"].errors
 
 
+@pytest.mark.parametrize(
+    "params", [{"start": "0001-01-01", "end": "0001-01-02"}, {"start": "2026-01-01", "end": "9999-12-31"}]
+)
+def test_an_out_of_range_transition_period_is_a_form_error(make_user, params):
+    client = Client()
+    client.force_login(make_user("viewer"))
+    for extra in ({}, {"format": "csv"}):
+        response = client.get(reverse("segments:transitions"), {**params, **extra}, HTTP_ACCEPT_LANGUAGE="en")
+        assert response.status_code == 400  # the page's answer to an invalid period
+        assert response.context["form"].errors
+
+
 # --- class 4: NUL and unpaired surrogates ----------------------------------------------------
 
 
