@@ -14,6 +14,8 @@ import re
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
+from .validation import bad_text_path
+
 #: How deep arrays and objects may nest in a request body (an API batch needs 4).
 MAX_JSON_DEPTH = 64
 
@@ -23,10 +25,17 @@ _STRING_RE = re.compile(rb'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.S)
 _NOT_BRACKET_RE = re.compile(rb"[^\[\]{}]++")
 
 
-class JSONTooDeep(ValueError):
+class JSONTooDeep(json.JSONDecodeError):
+    """A ``ValueError`` (and a ``JSONDecodeError``, which Django's form fields catch)."""
+
     def __init__(self, max_depth: int):
-        super().__init__(f"JSON nested deeper than {max_depth} levels")
+        super().__init__(f"JSON nested deeper than {max_depth} levels", "", 0)
         self.max_depth = max_depth
+
+
+class JSONBadText(json.JSONDecodeError):
+    def __init__(self, path: str):
+        super().__init__(f"NUL character or unpaired surrogate in the text (at {path or 'the top'})", "", 0)
 
 
 def json_depth_exceeds(raw: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> bool:
@@ -47,15 +56,35 @@ def json_depth_exceeds(raw: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> boo
     return False
 
 
-def json_loads_bounded(raw: bytes | str, max_depth: int = MAX_JSON_DEPTH):
+def json_loads_bounded(raw: bytes | str, max_depth: int = MAX_JSON_DEPTH, *, clean_text: bool = False):
     """``json.loads`` that refuses (``JSONTooDeep``, a ``ValueError``) a text nested
-    deeper than ``max_depth``, before parsing it."""
+    deeper than ``max_depth``, before parsing it; with ``clean_text``, also a text whose
+    strings hold a NUL or an unpaired surrogate (``JSONBadText``, a ``ValueError``)."""
     if json_depth_exceeds(raw, max_depth):
         raise JSONTooDeep(max_depth)
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except RecursionError:  # pragma: no cover - the depth check comes first
         raise JSONTooDeep(max_depth) from None
+    if clean_text and (where := bad_text_path(value)) is not None:
+        raise JSONBadText(where)
+    return value
+
+
+class BoundedJSONDecoder(json.JSONDecoder):
+    """A ``json.JSONDecoder`` for form fields that take one (``forms.JSONField(decoder=...)``):
+    a text nested deeper than ``MAX_JSON_DEPTH``, or holding a NUL or an unpaired surrogate
+    once decoded, is a ``JSONDecodeError`` — the field reports it as invalid JSON, and
+    re-renders the text as typed (a surrogate could not even be encoded into the page)."""
+
+    def decode(self, s, *args, **kwargs):
+        if json_depth_exceeds(s):
+            raise JSONTooDeep(MAX_JSON_DEPTH)
+        value = super().decode(s, *args, **kwargs)
+        where = bad_text_path(value)
+        if where is not None:
+            raise JSONBadText(where)
+        return value
 
 
 class BoundedJSONParser(JSONParser):

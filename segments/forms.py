@@ -32,7 +32,7 @@ class DefinitionField(forms.CharField):
         if not value:
             return {}
         try:
-            parsed = json_loads_bounded(value)  # nested at most 64 deep (core.json)
+            parsed = json_loads_bounded(value, clean_text=True)  # ≤ 64 deep, no NUL (core.json)
         except ValueError as exc:
             raise forms.ValidationError(
                 _("The definition is not valid JSON: %(error)s"), params={"error": exc}, code="invalid_json"

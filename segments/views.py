@@ -176,7 +176,7 @@ def segment_preview(request):
     if not (request.user.has_perm("segments.add_segment") or request.user.has_perm("segments.change_segment")):
         return _error_json(ApplicationError(_("You may not build segments."), code="permission_denied"), status=403)
     try:
-        body = json_loads_bounded(request.body or b"null")  # a too-deep body is "not JSON" too
+        body = json_loads_bounded(request.body or b"null", clean_text=True)  # too deep or NUL: "not JSON"
     except ValueError:
         return _error_json(ApplicationError(_("The request body is not JSON."), code="invalid_json"), status=400)
     definition = body["definition"] if isinstance(body, dict) and "definition" in body else body

@@ -25,6 +25,7 @@ from import_export.formats.base_formats import CSV, XLSX
 from pydantic import ValidationError as PydanticValidationError
 
 from core.batch import ValidatedBatch
+from core.json import BoundedJSONDecoder
 from core.pii import mask_email, mask_phone
 from core.validation import validate_form_instant
 
@@ -106,6 +107,8 @@ class _RowForm(forms.ModelForm):
         for field in self.fields.values():
             if isinstance(field, forms.DateTimeField | forms.SplitDateTimeField):
                 field.validators.append(validate_form_instant)
+            elif isinstance(field, forms.JSONField):
+                field.decoder = BoundedJSONDecoder  # nested at most 64 deep (core.json)
 
     def row_data(self) -> dict:
         raise TypeError(f"{type(self).__name__} must define row_data()")

@@ -258,6 +258,22 @@ def test_a_nul_in_an_operator_page_url_is_a_400(make_user, url):
     assert client.get(url).status_code == 400
 
 
+@given(value=hostile_text(), where=st.sampled_from(["value", "field"]))
+@db_settings
+def test_hostile_text_in_a_segment_definition_is_a_400_on_preview_and_a_form_error_on_save(
+    client, make_user, value, where
+):
+    client.force_login(make_user("operator", username=uid("op")))
+    condition = (
+        {"field": "city", "op": "eq", "value": value} if where == "value" else {"field": value, "op": "eq", "value": 1}
+    )
+    definition = json.dumps({"op": "and", "conditions": [condition]})  # \\u escapes, as a browser sends them
+    preview = client.post(reverse("segments:preview"), data=definition, content_type="application/json")
+    assert preview.status_code == 400 and preview.json()["error"]["code"] == "invalid_json"
+    saved = client.post(reverse("segments:create"), {"name": uid("seg"), "definition": definition})
+    assert saved.status_code in (200, 400) and "definition" in saved.context["form"].errors
+
+
 # --- class 5: deep nesting ---------------------------------------------------------------------
 
 
@@ -290,6 +306,33 @@ def test_a_deeply_nested_segment_preview_or_save_is_a_400(make_user, levels):
     saved = client.post(reverse("segments:create"), {"name": "deep", "definition": '{"op": "and", "c": ' + raw + "}"})
     assert saved.status_code in (200, 400)
     assert "definition" in saved.context["form"].errors
+
+
+@pytest.mark.parametrize(
+    ("properties", "occurred_at"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "2026-05-01"),  # nesting
+        ('{"k": "a\\u0000b"}', "2026-05-01"),  # NUL in a property value
+        ('{"\\udc00": 1}', "2026-05-01"),  # an unpaired surrogate in a key
+        ("{}", "9999-12-31"),  # an instant out of range
+    ],
+)
+def test_hostile_input_in_the_admin_event_form_is_a_form_error(make_user, properties, occurred_at):
+    client = Client()
+    client.force_login(make_user("admin"))
+    customer = CustomerFactory(external_id="adm-ev")
+    data = {
+        "customer": str(customer.pk),
+        "type": "visit",
+        "occurred_at_0": occurred_at,
+        "occurred_at_1": "23:59:59",
+        "properties": properties,
+        "external_id": "",
+    }
+    response = client.post("/admin/users/event/add/", data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors
+    assert not Event.objects.filter(customer=customer).exists()
 
 
 # --- strictness ----------------------------------------------------------------------------------
