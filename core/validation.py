@@ -29,6 +29,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -86,7 +87,12 @@ def _instant_range(value: datetime) -> datetime:
 
 
 #: An aware instant within [INSTANT_MIN, INSTANT_MAX] (ISO 8601 string with offset, or an aware datetime).
-Instant = Annotated[AwareDatetime, BeforeValidator(_instant_input), AfterValidator(_instant_range)]
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(_instant_input),
+    AfterValidator(_instant_range),
+    Field(description="ISO 8601 with a UTC offset, from 1970-01-01T00:00:00Z to 2100-01-01T00:00:00Z"),
+]
 
 
 def _date_input(value: Any) -> Any:
