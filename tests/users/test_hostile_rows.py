@@ -316,6 +316,7 @@ def test_a_deeply_nested_segment_preview_or_save_is_a_400(make_user, levels):
         ('{"\\udc00": 1}', "2026-05-01"),  # an unpaired surrogate in a key
         ("{}", "9999-12-31"),  # an instant out of range
     ],
+    ids=["nesting", "nul", "surrogate", "instant"],
 )
 def test_hostile_input_in_the_admin_event_form_is_a_form_error(make_user, properties, occurred_at):
     client = Client()
