@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from core.errors import ApplicationError
 from core.permissions import ScopePermission, request_can_see_pii
+from core.validation import validate_form_instant
 from segments import selectors as segments_selectors
 from segments.models import Stage, Tier
 from users import selectors as users_selectors
@@ -23,7 +24,9 @@ from . import selectors
 
 class CustomerFilter(filters.FilterSet):
     tag = filters.CharFilter(help_text="customers carrying this tag")
-    updated_since = filters.IsoDateTimeFilter(help_text="changed at or after this instant (ISO 8601)")
+    updated_since = filters.IsoDateTimeFilter(
+        help_text="changed at or after this instant (ISO 8601, 1970–2100)", validators=[validate_form_instant]
+    )
     stage = filters.ChoiceFilter(choices=Stage.choices, help_text="lifecycle stage in the published recompute")
     tier = filters.ChoiceFilter(choices=Tier.choices, help_text="value tier in the published recompute")
     segment = filters.CharFilter(help_text="a segment slug (built-in like stage-mature, or custom)")

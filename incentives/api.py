@@ -12,7 +12,7 @@ from core.batch import RowError, validate_batch
 from core.errors import Conflict, NotFound
 from core.permissions import ScopePermission
 from core.schema import error_responses
-from core.validation import validate_body
+from core.validation import CleanTextModel, Flag, InputRow, validate_body
 from users.rows import ExternalId
 from users.selectors import customer_get, customer_ref, customer_refs
 
@@ -22,8 +22,9 @@ from .models import EntrySource, PointsEntry, Redemption
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
 
-class PointsEntryIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class PointsEntryIn(InputRow):
+    """Text free of NUL and unpaired surrogates, unknown fields refused (``core.validation``)."""
+
     customer: ExternalId
     kind: Literal["earn", "spend"]
     amount: Annotated[StrictInt, Field(gt=0, le=services.MAX_POINTS_PER_ENTRY)]
@@ -33,10 +34,10 @@ class PointsEntryIn(BaseModel):
 
 class PointsEntryBatchIn(BaseModel):
     items: Annotated[list[PointsEntryIn], Field(max_length=1000)]
-    atomic: bool = False
+    atomic: Flag = False
 
 
-class RedeemIn(BaseModel):
+class RedeemIn(CleanTextModel):
     model_config = ConfigDict(extra="forbid")
     customer: ExternalId
     idempotency_key: IdempotencyKey

@@ -6,6 +6,8 @@ from datetime import date, timedelta
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.validation import validate_form_instant
+
 from .services import MAX_POINTS_PER_ENTRY
 
 # Leaderboards read the event table; an unbounded period would scan all of it.
@@ -55,19 +57,22 @@ class PointsAdjustForm(forms.Form):
 
 
 class LeaderboardPeriodForm(forms.Form):
-    """A period of whole days, both ends included, in the operators' timezone."""
+    """A period of whole days, both ends included, in the operators' timezone; each end
+    within 1970-01-01 – 2100-01-01 (``core.validation``)."""
 
     start = forms.DateField(
         label=_("From"),
         required=False,
         input_formats=["%Y-%m-%d"],
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        validators=[validate_form_instant],
     )
     end = forms.DateField(
         label=_("To"),
         required=False,
         input_formats=["%Y-%m-%d"],
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        validators=[validate_form_instant],
     )
 
     def __init__(self, *args, today: date, **kwargs):

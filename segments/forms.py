@@ -8,6 +8,9 @@ from datetime import date
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.json import json_loads_bounded
+from core.validation import validate_form_instant
+
 from .definitions import DefinitionError, compile_definition
 from .models import RuleSet, Segment
 
@@ -29,7 +32,7 @@ class DefinitionField(forms.CharField):
         if not value:
             return {}
         try:
-            parsed = json.loads(value)
+            parsed = json_loads_bounded(value, clean_text=True)  # ≤ 64 deep, no NUL (core.json)
         except ValueError as exc:
             raise forms.ValidationError(
                 _("The definition is not valid JSON: %(error)s"), params={"error": exc}, code="invalid_json"
@@ -99,10 +102,16 @@ class StaticUploadForm(forms.Form):
 
 class TransitionForm(forms.Form):
     start = forms.DateField(
-        label=_("From"), input_formats=["%Y-%m-%d"], widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+        label=_("From"),
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        validators=[validate_form_instant],  # 1970–2100 (core.validation)
     )
     end = forms.DateField(
-        label=_("To"), input_formats=["%Y-%m-%d"], widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+        label=_("To"),
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        validators=[validate_form_instant],  # 1970–2100 (core.validation)
     )
 
     def clean(self):

@@ -26,6 +26,7 @@ from kombu.exceptions import OperationalError
 
 from core.charts import Canvas, polyline
 from core.errors import ApplicationError, NotFound
+from core.json import json_loads_bounded
 from core.timezones import operator_end_of_day
 
 from . import selectors
@@ -178,7 +179,7 @@ def segment_preview(request):
     if not (request.user.has_perm("segments.add_segment") or request.user.has_perm("segments.change_segment")):
         return _error_json(ApplicationError(_("You may not build segments."), code="permission_denied"), status=403)
     try:
-        body = json.loads(request.body or b"null")
+        body = json_loads_bounded(request.body or b"null", clean_text=True)  # too deep or NUL: "not JSON"
     except ValueError:
         return _error_json(ApplicationError(_("The request body is not JSON."), code="invalid_json"), status=400)
     definition = body["definition"] if isinstance(body, dict) and "definition" in body else body

@@ -25,7 +25,9 @@ from import_export.formats.base_formats import CSV, XLSX
 from pydantic import ValidationError as PydanticValidationError
 
 from core.batch import ValidatedBatch
+from core.json import BoundedJSONDecoder
 from core.pii import mask_email, mask_phone
+from core.validation import validate_form_instant
 
 from .models import CONSENT_FIELDS, Customer, CustomerTag, Event, Order
 from .resources import CustomerResource, OrderResource, pydantic_errors
@@ -97,6 +99,16 @@ class _RowForm(forms.ModelForm):
     API's rules; ``self.row`` is what the save sends to the service."""
 
     row_model: type
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The accepted range of instants (core.validation), checked on the form field itself so
+        # it is reported even when another field fails first.
+        for field in self.fields.values():
+            if isinstance(field, forms.DateTimeField | forms.SplitDateTimeField):
+                field.validators.append(validate_form_instant)
+            elif isinstance(field, forms.JSONField):
+                field.decoder = BoundedJSONDecoder  # nested at most 64 deep (core.json)
 
     def row_data(self) -> dict:
         raise TypeError(f"{type(self).__name__} must define row_data()")

@@ -29,6 +29,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from core.batch import ValidatedBatch
 from core.pii import mask_email, mask_phone
+from core.validation import TEXT_CELLS
 
 from . import services
 from .models import CONSENT_FIELDS, Customer, Order
@@ -127,7 +128,8 @@ class _RowValidatedResource(resources.ModelResource):
 
     def validate_row(self, row: dict) -> BaseModel:
         try:
-            return self.row_model.model_validate(self.row_input(row))
+            # Text cells: a file has no booleans, so "1" / "true" are converted (the API refuses them).
+            return self.row_model.model_validate(self.row_input(row), context=TEXT_CELLS)
         except PydanticValidationError as exc:
             raise ValidationError(pydantic_errors(exc, column_for=self.column_for)) from None
 

@@ -12,7 +12,9 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator
+
+from core.validation import Day, Flag, InputRow, Instant
 
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
 ShortText = Annotated[str, StringConstraints(max_length=100, strip_whitespace=True)]
@@ -29,16 +31,17 @@ def _known_timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
-class _Row(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class _Row(InputRow):
+    """Unknown fields refused, text stripped and free of NUL and unpaired surrogates,
+    instants within 1970–2100 (UTC), booleans JSON booleans (see ``core.validation``)."""
 
 
 class ConsentIn(_Row):
-    push: bool | None = None
-    sms: bool | None = None
-    email: bool | None = None
-    wechat: bool | None = None
-    in_app: bool | None = None
+    push: Flag | None = None
+    sms: Flag | None = None
+    email: Flag | None = None
+    wechat: Flag | None = None
+    in_app: Flag | None = None
 
 
 class CustomerRow(_Row):
@@ -50,15 +53,15 @@ class CustomerRow(_Row):
     phone: Annotated[str, StringConstraints(max_length=32)] = ""
     email: Annotated[str, StringConstraints(max_length=254)] = ""
     gender: Literal["unknown", "female", "male", "other"] = "unknown"
-    birthday: date | None = None
+    birthday: Day | None = None
     city: Annotated[str, StringConstraints(max_length=64)] = ""
     timezone: str | None = None
-    signup_at: AwareDatetime | None = None
+    signup_at: Instant | None = None
     channel: Annotated[str, StringConstraints(max_length=64)] = ""
     referred_by: ExternalId | None = None
     tags: Annotated[list[Tag], Field(max_length=50)] | None = None
     consent: ConsentIn | None = None
-    do_not_contact: bool | None = None
+    do_not_contact: Flag | None = None
 
     @field_validator("phone")
     @classmethod
@@ -102,7 +105,7 @@ class OrderRow(_Row):
         default=None, validate_default=True
     )
     status: Literal["paid", "refunded", "cancelled"] = "paid"
-    occurred_at: AwareDatetime
+    occurred_at: Instant
 
     @field_validator("amount")
     @classmethod
@@ -125,7 +128,7 @@ class OrderRow(_Row):
 class EventRow(_Row):
     customer: ExternalId
     type: EventType
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     properties: dict[str, Any] = Field(default_factory=dict)
     external_id: ExternalId | None = None
 
