@@ -1,3 +1,4 @@
+from django.middleware import common as middleware_common
 from django.utils import translation
 
 
@@ -13,3 +14,14 @@ class ApiLanguageMiddleware:
             translation.activate("en")
             request.LANGUAGE_CODE = "en"
         return self.get_response(request)
+
+
+class CommonMiddleware(middleware_common.CommonMiddleware):
+    """Django's, except that an API write to a path missing its trailing slash is not
+    redirected (a redirect loses the body, and with DEBUG on Django raises instead):
+    it answers the JSON 404 the path has. Reads (GET, HEAD) are still redirected."""
+
+    def should_redirect_with_slash(self, request):
+        if request.path_info.startswith("/api/") and request.method not in ("GET", "HEAD"):
+            return False
+        return super().should_redirect_with_slash(request)

@@ -21,9 +21,9 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
-from import_export.formats.base_formats import CSV, XLSX
 from pydantic import ValidationError as PydanticValidationError
 
+from core import exports
 from core.batch import ValidatedBatch
 from core.pii import mask_email, mask_phone
 
@@ -49,8 +49,7 @@ def _can_see_pii(request) -> bool:
 class _ImportExportAdmin(ImportExportModelAdmin):
     """CSV and XLSX, a dry-run preview before anything is written, and all-or-nothing files."""
 
-    import_formats = [CSV, XLSX]
-    export_formats = [CSV, XLSX]
+    import_formats = export_formats = exports.FORMATS  # no cell exported as a live formula
     show_full_result_count = False
     # The services write an audit row per created or changed row, under the importing operator.
     skip_admin_log = True
