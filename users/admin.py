@@ -203,6 +203,12 @@ class CustomerAdmin(_ImportExportAdmin):
     ]
     list_display_links = ["external_id"]
     search_fields = ["=external_id", "=phone", "=email", "name", "nickname"]
+
+    def get_search_fields(self, request):
+        # Exact phone/email search only for staff who may see PII: a hit would confirm the owner.
+        fields = super().get_search_fields(request)
+        return fields if _can_see_pii(request) else [f for f in fields if f not in ("=phone", "=email")]
+
     list_filter = [
         "gender",
         "channel",

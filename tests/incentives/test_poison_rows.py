@@ -103,3 +103,15 @@ def test_a_task_that_fails_as_a_whole_is_retried_then_leaves_a_failed_record(set
     assert run.status == JobRun.Status.FAILED
     assert run.counts["failed_ids"] == [4, 5]
     assert "OperationalError" in run.error
+
+
+def test_the_admin_action_requeues_failed_rows(admin_client, django_capture_on_commit_callbacks):
+    bad = OrderFactory(customer=CustomerFactory(timezone="Asia/Shanghai"), occurred_at=NEVER, amount="30.00")
+    tasks.order_rules_apply_task([bad.pk])
+    run = JobRun.objects.get(job="incentives.order_rules_apply")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = admin_client.post(
+            "/admin/core/jobrun/", {"action": "requeue_failed", "_selected_action": [run.pk]}, follow=True
+        )
+    assert response.status_code == 200
+    assert run_queued(callbacks) == {"incentives.order_rules_apply": [([bad.pk],)]}
