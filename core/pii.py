@@ -9,7 +9,9 @@ import re
 # (Double-encoded text, ``%2540``, is not decoded: no client sends it by mistake.)
 _HEX = r"%[0-9A-Fa-f]{2}"
 _START = rf"(?:(?<![\w])|(?<={_HEX}))"
-_PHONE_RE = re.compile(rf"{_START}((?:\+|%2[Bb])?\d(?:[\d\- +]|%20){{6,}}\d)(?![\w])")
+# At least 8 digits, at most one separator between two (so a log's "23 +0000" is no
+# phone), and not an ISO date ("2026-03-01 10…").
+_PHONE_RE = re.compile(rf"{_START}(?!\d{{4}}-\d\d-\d\d(?!\d))((?:\+|%2[Bb])?\d(?:(?:[\- +]|%20)?\d){{7,}})(?![\w])")
 _EMAIL_RE = re.compile(rf"((?:[\w.+-]|{_HEX})+)(?:@|%40)([\w-]+(?:\.[\w-]+)+)")
 _PHONE_SEPARATORS_RE = re.compile(r"%20|[\s+-]")
 

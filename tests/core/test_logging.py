@@ -135,6 +135,15 @@ def test_gunicorn_access_log_lines_are_masked():
     assert "GET /customers/?q=139****5678&e=s***@example.org HTTP/1.1" in line
     assert "13912345678" not in line and "secret.person" not in line and "8613912345678" not in line
     assert '"http://ops/customers/?q=+86****5678"' in line
+    assert re.search(r"\[\d\d/\w+/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]", line), line  # the timestamp is no phone
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[01/Dec/2026:23:15:23 +0000]", "2026-03-01 10:00:00", "on 2026-03-01", "order 1234567", "took 12.5 s"],
+)
+def test_timestamps_dates_and_short_numbers_are_left_alone(text):
+    assert mask_text(text) == text
 
 
 def test_gunicorn_error_log_lines_are_masked():
