@@ -10,4 +10,4 @@ RUN pip install --no-cache-dir -e . \
  && useradd --system --home /app opsdesk && mkdir -p /app/var && chown -R opsdesk /app/var
 USER opsdesk
 EXPOSE 8000
-CMD ["gunicorn", "ops_site.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "ops_site.wsgi", "--config", "gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

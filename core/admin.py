@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .admin_base import ReadOnlyAdmin
 from .models import ApiKey, ApiScope, AuditEntry, JobRun
-from .services import api_key_create, api_key_revoke, api_key_update
+from .services import api_key_create, api_key_revoke, api_key_update, failed_jobs_requeue
 
 
 class ApiKeyCreateForm(forms.ModelForm):
@@ -74,6 +74,16 @@ class JobRunAdmin(admin.ModelAdmin):
     list_display = ["job", "status", "started_at", "finished_at", "counts"]
     list_filter = ["job", "status"]
     readonly_fields = [f.name for f in JobRun._meta.fields]
+    actions = ["requeue_failed"]
 
     def has_add_permission(self, request):
         return False
+
+    @admin.action(description=_("Re-queue the failed rows of the selected runs"), permissions=["change"])
+    def requeue_failed(self, request, queryset):
+        requeued = failed_jobs_requeue(queryset.filter(status=JobRun.Status.FAILED))
+        self.message_user(
+            request,
+            _("%(runs)d run(s) re-queued, %(ids)d row(s).")
+            % {"runs": len(requeued), "ids": sum(len(r.counts["failed_ids"]) for r in requeued)},
+        )

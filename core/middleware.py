@@ -2,6 +2,7 @@ from urllib.parse import unquote
 
 from django.core.exceptions import BadRequest
 from django.http import JsonResponse
+from django.middleware import common as middleware_common
 from django.utils import translation
 
 from .validation import has_bad_text
@@ -54,3 +55,14 @@ class RefuseBadTextInUrlMiddleware:
         if "%00" in raw or "\x00" in raw or has_bad_text(unquote(raw)):
             return True
         return any(has_bad_text(key) or any(has_bad_text(v) for v in values) for key, values in request.GET.lists())
+
+
+class CommonMiddleware(middleware_common.CommonMiddleware):
+    """Django's, except that an API write to a path missing its trailing slash is not
+    redirected (a redirect loses the body, and with DEBUG on Django raises instead):
+    it answers the JSON 404 the path has. Reads (GET, HEAD) are still redirected."""
+
+    def should_redirect_with_slash(self, request):
+        if request.path_info.startswith("/api/") and request.method not in ("GET", "HEAD"):
+            return False
+        return super().should_redirect_with_slash(request)

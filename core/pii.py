@@ -2,8 +2,18 @@
 
 import re
 
-_PHONE_RE = re.compile(r"(?<![\w])(\+?\d[\d\- ]{6,}\d)(?![\w])")
-_EMAIL_RE = re.compile(r"([\w.+-])[\w.+-]*@([\w-]+\.[\w.-]+)")
+# Log lines carry URLs, so both patterns also match the URL-encoded forms of what they
+# look for: ``%40`` for ``@``, ``%2B`` for ``+``, ``+`` or ``%20`` for a space between
+# digit groups, and any ``%XX`` inside an email's local part. A match may start right
+# after an encoded character (``q%3D13912345678``), where a plain word boundary fails.
+# (Double-encoded text, ``%2540``, is not decoded: no client sends it by mistake.)
+_HEX = r"%[0-9A-Fa-f]{2}"
+_START = rf"(?:(?<![\w])|(?<={_HEX}))"
+# At least 8 digits, at most one separator between two (so a log's "23 +0000" is no
+# phone), and not an ISO date ("2026-03-01 10…").
+_PHONE_RE = re.compile(rf"{_START}(?!\d{{4}}-\d\d-\d\d(?!\d))((?:\+|%2[Bb])?\d(?:(?:[\- +]|%20)?\d){{7,}})(?![\w])")
+_EMAIL_RE = re.compile(rf"((?:[\w.+-]|{_HEX})+)(?:@|%40)([\w-]+(?:\.[\w-]+)+)")
+_PHONE_SEPARATORS_RE = re.compile(r"%20|[\s+-]")
 
 
 def mask_phone(phone: str | None) -> str:
@@ -25,5 +35,17 @@ def mask_email(email: str | None) -> str:
 
 def mask_text(text: str) -> str:
     """Masks every phone number and email inside free text (used for log lines)."""
-    text = _EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    return _PHONE_RE.sub(lambda m: mask_phone(re.sub(r"[\s-]", "", m.group(1))), text)
+    text = _EMAIL_RE.sub(_email_masked, text)
+    return _PHONE_RE.sub(_phone_masked, text)
+
+
+def _email_masked(match: re.Match) -> str:
+    local = match.group(1)
+    return f"{'*' if local.startswith('%') else local[0]}***@{match.group(2)}"
+
+
+def _phone_masked(match: re.Match) -> str:
+    raw = match.group(1)
+    plus = "+" if raw.startswith(("+", "%2B", "%2b")) else ""
+    digits = _PHONE_SEPARATORS_RE.sub("", re.sub(r"^(?:\+|%2[Bb])", "", raw))
+    return mask_phone(plus + digits)

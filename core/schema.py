@@ -27,7 +27,8 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 class ErrorBody(BaseModel):
     code: str = Field(
         description="What went wrong, for a client to act on: invalid, malformed_request, not_found, "
-        "insufficient_points, idempotency_key_reused, batch_rejected, throttled, …"
+        "insufficient_points, idempotency_key_reused, redemption_cancelled, batch_rejected, throttled, "
+        "request_too_large, method_not_allowed, …"
     )
     message: str = Field(description="A sentence for a person.")
     details: dict[str, Any] = Field(
@@ -46,11 +47,13 @@ _ERROR_DESCRIPTIONS = {
     401: "No valid API key.",
     403: "The API key lacks the scope, or its user the permission.",
     404: "Not found.",
-    409: "A conflict: e.g. not enough points, an idempotency key reused with another body, out of stock.",
+    409: "A conflict: e.g. not enough points, an idempotency key reused with another body, out of stock, "
+    "a redeem replayed after its redemption was cancelled (redemption_cancelled).",
+    413: "The body is larger than the server accepts (request_too_large; details.max_bytes).",
     422: "An atomic batch with an invalid item: nothing was written.",
     429: "Too many requests for this API key.",
 }
-COMMON_ERRORS = (401, 403, 429)
+COMMON_ERRORS = (401, 403, 413, 429)
 
 
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:

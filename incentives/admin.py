@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
-from import_export.formats.base_formats import CSV, XLSX
 
+from core import exports
 from core.admin_base import ReadOnlyAdmin
 
 from .models import (
@@ -25,7 +25,7 @@ class _AuditedAdmin(ImportExportModelAdmin):
     """Catalogue edits, deletes and imports go through ``incentives.services.catalogue``,
     which validates, saves and writes the audit row (from → to)."""
 
-    formats = [CSV, XLSX]
+    formats = import_formats = export_formats = exports.FORMATS  # no cell exported as a live formula
     skip_admin_log = True  # the service's audit rows are the import's record
 
     def get_import_resource_kwargs(self, request, *args, **kwargs):

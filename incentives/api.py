@@ -346,6 +346,11 @@ class RewardRedeemApi(APIView):
         request=RedeemIn,
         responses={201: RedeemedOut, **error_responses(400, 404, 409)},
         summary="Redeem a reward (idempotent)",
+        description=(
+            "A reused `idempotency_key` replays the first answer (header `Idempotent-Replayed: true`); "
+            "if that redemption has been cancelled since, the replay is 409 `redemption_cancelled` "
+            "(details: `redemption`, `cancelled_at`, current `balance`) — use a new key to redeem again."
+        ),
     )
     def post(self, request, reward_id: int):
         body = validate_body(RedeemIn, request.data)

@@ -1,20 +1,25 @@
 from celery import shared_task
 
-from core.services import JobAlreadyRunning, job_run
+from core.services import JobAlreadyRunning, SideEffectTask, ids_apply_isolating_failures, job_run
 
 from . import services
 from .models import RULE_EVENT_TYPES
 
 
-@shared_task(name="incentives.order_rules_apply", acks_late=True)
+@shared_task(name="incentives.order_rules_apply", base=SideEffectTask)
 def order_rules_apply_task(order_ids: list[int]) -> int:
-    """Idempotent: every rule entry has a deterministic idempotency key."""
-    return services.order_rules_apply(order_ids=order_ids)
+    """Idempotent: every rule entry has a deterministic idempotency key. An order that
+    makes the rules raise is skipped (and recorded); the batch's others still pay."""
+    return ids_apply_isolating_failures(
+        "incentives.order_rules_apply", order_ids, lambda ids: services.order_rules_apply(order_ids=ids)
+    )
 
 
-@shared_task(name="incentives.event_rules_apply", acks_late=True)
+@shared_task(name="incentives.event_rules_apply", base=SideEffectTask)
 def event_rules_apply_task(event_ids: list[int]) -> int:
-    return services.event_rules_apply(event_ids=event_ids)
+    return ids_apply_isolating_failures(
+        "incentives.event_rules_apply", event_ids, lambda ids: services.event_rules_apply(event_ids=ids)
+    )
 
 
 @shared_task(name="incentives.points_expire")

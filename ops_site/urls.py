@@ -26,3 +26,9 @@ urlpatterns = [
     path("segments/", include("segments.urls")),
     path("", include("dashboards.urls")),
 ]
+
+# Under /api/ Django's own errors answer in the API's JSON error shape; operators' pages keep HTML.
+handler400 = "core.api_errors.handler400"
+handler403 = "core.api_errors.handler403"
+handler404 = "core.api_errors.handler404"
+handler500 = "core.api_errors.handler500"

@@ -6,7 +6,6 @@ services, selectors and definitions, the operator-facing names in ``labels``,
 the builder's field metadata in ``builder``, and the pieces other apps' pages
 show in ``panels``."""
 
-import csv
 import json
 from datetime import date, timedelta
 from urllib.parse import urlencode
@@ -24,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from kombu.exceptions import OperationalError
 
+from core import exports
 from core.charts import Canvas, polyline
 from core.errors import ApplicationError, NotFound
 from core.json import json_loads_bounded
@@ -356,7 +356,7 @@ def _matrix_csv(matrix: dict, stages: list[str], start: date, end: date) -> Http
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="stage-transitions-{start}-{end}.csv"'
     response.write("\ufeff")  # so spreadsheet programs read the file as UTF-8
-    writer = csv.writer(response)
+    writer = exports.csv_writer(response)
     writer.writerow(["from \\ to", *stages])
     for origin in ["none", *stages]:
         writer.writerow([origin, *(matrix.get(origin, {}).get(s, 0) for s in stages)])

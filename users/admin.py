@@ -21,9 +21,9 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
-from import_export.formats.base_formats import CSV, XLSX
 from pydantic import ValidationError as PydanticValidationError
 
+from core import exports
 from core.batch import ValidatedBatch
 from core.json import BoundedJSONDecoder
 from core.pii import mask_email, mask_phone
@@ -51,8 +51,7 @@ def _can_see_pii(request) -> bool:
 class _ImportExportAdmin(ImportExportModelAdmin):
     """CSV and XLSX, a dry-run preview before anything is written, and all-or-nothing files."""
 
-    import_formats = [CSV, XLSX]
-    export_formats = [CSV, XLSX]
+    import_formats = export_formats = exports.FORMATS  # no cell exported as a live formula
     show_full_result_count = False
     # The services write an audit row per created or changed row, under the importing operator.
     skip_admin_log = True
@@ -217,6 +216,12 @@ class CustomerAdmin(_ImportExportAdmin):
     ]
     list_display_links = ["external_id"]
     search_fields = ["=external_id", "=phone", "=email", "name", "nickname"]
+
+    def get_search_fields(self, request):
+        # Exact phone/email search only for staff who may see PII: a hit would confirm the owner.
+        fields = super().get_search_fields(request)
+        return fields if _can_see_pii(request) else [f for f in fields if f not in ("=phone", "=email")]
+
     list_filter = [
         "gender",
         "channel",

@@ -16,11 +16,16 @@ def customer_list(
     tag: str | None = None,
     updated_since: datetime | None = None,
     search: str | None = None,
+    search_pii: bool = False,
     ids: QuerySet | None = None,
 ) -> QuerySet[Customer]:
     """``ids``: only customers whose id is in this subquery (``values("pk")`` or a flat
     ``values_list``), e.g. ``segments.selectors.customer_ids_in(...)`` passed down by the
-    composition layer; it stays one SQL statement."""
+    composition layer; it stays one SQL statement.
+
+    ``search`` matches the external id exactly and the name or nickname in part; the
+    exact phone and email only with ``search_pii`` — for viewers allowed to see PII —
+    since a match would otherwise confirm who owns a phone number or an address."""
     qs = (
         Customer.objects.select_related("referred_by")
         .only(
@@ -37,13 +42,12 @@ def customer_list(
         qs = qs.filter(pk__in=ids)
     if search:
         search = search.strip()
-        qs = (
-            qs.filter(external_id=search)
-            | qs.filter(phone=search)
-            | qs.filter(email=search.lower())
-            | qs.filter(nickname__icontains=search)
-            | qs.filter(name__icontains=search)
+        matches = (
+            qs.filter(external_id=search) | qs.filter(nickname__icontains=search) | qs.filter(name__icontains=search)
         )
+        if search_pii:
+            matches = matches | qs.filter(phone=search) | qs.filter(email=search.lower())
+        qs = matches
     return qs
 
 

@@ -1,7 +1,7 @@
 """The points mall: redeeming a reward spends its price and takes one from stock in one
 transaction; cancelling gives both back."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import transaction
 from django.db.models import F
@@ -21,7 +21,13 @@ def reward_redeem(
     """Spends the reward's price and takes one from stock in one transaction.
 
     Stock is taken with a conditional UPDATE (``stock > 0``), so concurrent
-    redemptions never oversell; a failed spend rolls the stock back with it."""
+    redemptions never oversell; a failed spend rolls the stock back with it.
+
+    A reused key replays the first redemption — unless it has been cancelled since:
+    then the first answer ("redeemed") is no longer true and the current state is
+    not a redemption, so the replay is refused with 409 ``redemption_cancelled``
+    (details: the redemption, when it was cancelled, the balance now). A new
+    redemption needs a new key."""
     now = now or timezone.now()
     with transaction.atomic():
         account = accounts_lock([customer.pk])[customer.pk]
@@ -32,6 +38,17 @@ def reward_redeem(
                     "This idempotency_key was already used for another reward.",
                     code="idempotency_key_reused",
                     details={"idempotency_key": idempotency_key},
+                )
+            if first.status == Redemption.Status.CANCELLED:
+                raise Conflict(
+                    "This idempotency_key's redemption was cancelled; redeem again with a new key.",
+                    code="redemption_cancelled",
+                    details={
+                        "idempotency_key": idempotency_key,
+                        "redemption": first.pk,
+                        "cancelled_at": first.cancelled_at.astimezone(UTC).isoformat() if first.cancelled_at else None,
+                        "balance": account.balance,
+                    },
                 )
             return first, True
         reward = Reward.objects.filter(pk=reward_id).first()

@@ -63,7 +63,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "core.middleware.ApiLanguageMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "core.middleware.CommonMiddleware",  # Django's, minus slash redirects of API writes
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -229,6 +229,10 @@ SPECTACULAR_SETTINGS = {
 OPS_BATCH_MAX_ITEMS = 1000
 # Data upload limit: 1,000 rich customer rows fit comfortably in 10 MB.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# Exports neutralise formulas themselves (core.exports: = + - @ tab CR, every format);
+# the library's switch only strips a leading "=" and turns every cell into text.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 
 # --- Logging: one JSON line per event, phone numbers and emails masked -----
 LOGGING = {
