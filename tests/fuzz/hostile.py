@@ -390,3 +390,23 @@ VALID_BODIES = {
     "/api/v1/rewards/{reward_id}/redeem": {"customer": "fz-1", "idempotency_key": "fz-r-2"},
     "/api/v1/customers/{external_id}/unsubscribe": {"channel": "sms"},
 }
+
+
+FRESH_KEYS = {"idempotency_key", "external_id"}
+
+
+def fresh(body, n: int, keep_at=(), *, keys=FRESH_KEYS, at=()):
+    """``body`` with its idempotency keys (and row ids) made unique by ``-n``, so that a
+    swept request is not answered as a replay of the base — except the leaf being swept."""
+    if isinstance(body, dict):
+        return {
+            k: (
+                f"{v}-{n}"
+                if k in keys and isinstance(v, str) and type(v) is str and (*at, k) != tuple(keep_at)
+                else fresh(v, n, keep_at, keys=keys, at=(*at, k))
+            )
+            for k, v in body.items()
+        }
+    if isinstance(body, list):
+        return [fresh(v, n, keep_at, keys=keys, at=(*at, i)) for i, v in enumerate(body)]
+    return body

@@ -3,22 +3,29 @@
 Every operation of the schema drf-spectacular serves at /api/schema/ is run with cases
 schemathesis generates from it (valid and invalid ones), turned hostile by
 ``tests/fuzz/hostile.py`` (NUL, lone surrogates, edge instants, numbers past any column,
-other JSON types, tampered cursors, %00 in paths and queries), plus raw bodies no
-encoder writes (100,000 nested arrays, ``1e999999``, invalid UTF-8) to each POST.
+other JSON types, tampered cursors, %00 in paths and queries). A sweep then puts each
+hostile value once in each place (each path and query parameter, each leaf of a valid
+body, a hostile key in each object), and raw bodies no encoder writes (100,000 nested
+arrays, ``1e999999``, invalid UTF-8, over the size limit) go to each POST.
 The requests go in-process through Django's test client with a key holding every scope,
-inside the test's database transaction; what a request queues on commit runs as the
-worker would. Then every customer is read back through each interface that shows one.
+inside the test's database transaction (each in a savepoint); what a request queues on
+commit runs as the worker would. Then every customer is read back through each
+interface that shows one.
 
 The rules checked (SPEC: "a clear error in the one error shape, nothing lost"):
   * no response ≥ 500, and no side-effect task raises on a row the API accepted;
-  * every refusal from /api/ is JSON in the error shape {"error": {code, message, details}};
+  * every refusal from /api/ is JSON in the error shape {"error": {code, message, details}},
+    an unknown path a 404 and a method an operation lacks a 405;
   * after the writes, no read of any customer (profile, points, list, 360 page, admin
     lists and change pages, search) answers ≥ 500.
+Recorded but not failed on (REPORT_ONLY): schemathesis' conformance checks (status,
+content type, body against the declared schema) and values of another JSON type the
+API accepted by coercion.
 
-Budget: ``FUZZ_EXAMPLES`` cases per operation (default 40), derandomized, so a run is
-the same run every time. Runs only with ``OPS_FUZZ=1`` (see the report in the findings:
-the fixes land on other branches first). ``OPS_FUZZ_REPORT=path`` appends every finding
-as a JSON line to that file.
+Budget: ``FUZZ_EXAMPLES`` generated cases per operation (default 40) plus the sweep,
+derandomized, so a run is the same run every time: about 75 s for the module on 2 busy
+cores. Runs only with ``OPS_FUZZ=1`` until the issue-9 fixes land. ``OPS_FUZZ_REPORT=path``
+appends every finding, report-only ones included, as a JSON line to that file.
 """
 
 from __future__ import annotations
@@ -58,6 +65,10 @@ pytestmark = [
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
 REPORT = os.environ.get("OPS_FUZZ_REPORT")
 KNOWN_CUSTOMERS = ["fz-1", "fz-2", "fz-3"]
+# Recorded in the report, not failed on: the schema's own accuracy (undocumented
+# statuses, bodies that differ from the declared ones) and values of another JSON type
+# the API took by coercion. Issue 9 asks to decide on both; see the findings.
+REPORT_ONLY = {"conformance", "coerced"}
 
 
 def _load_schema():
@@ -109,7 +120,7 @@ class Findings:
                 fh.write(json.dumps(item, ensure_ascii=True) + "\n")
 
     def failures(self) -> list[dict]:
-        return [i for i in self.items if i["kind"] != "conformance"]
+        return [i for i in self.items if i["kind"] not in REPORT_ONLY]
 
     def summary(self) -> str:
         by_cause: dict[tuple, list[dict]] = defaultdict(list)
@@ -199,6 +210,29 @@ def _conformance(case, method: str, url: str, raw: bytes | None, response, findi
             findings.add("conformance", describe, response.status_code, f"{failure.title}: {failure.message}")
     except Exception as exc:  # a check that cannot read the answer is a finding too
         findings.add("conformance", describe, response.status_code, f"{type(exc).__name__}: {exc}")
+
+
+def _json_type(value) -> str:
+    if isinstance(value, hostile.Raw):
+        return "number"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _took_it(response) -> bool:
+    """A 2xx that wrote the row: no row error in a batch answer."""
+    if response.status_code >= 300:
+        return False
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return True
+    return not (isinstance(body, dict) and body.get("errors"))
 
 
 def _error_shape_problem(response) -> str | None:
@@ -362,16 +396,30 @@ def test_operation_survives_hostile_input(path, method, world, admin_client, dja
 
     accepted: list = []  # bodies the server took, bases for the sweep
 
+    probe = "fz-2" if path == "/api/v1/customers/batch" else "fz-1"  # the customer the sweep writes to
+
     def send(params, query, body, has_body, case=None):
         url = _url(path, params, query)
         raw = hostile.dumps(body) if has_body else None
         describe = f"{method} {_short(url, 200)} body={_short(raw or b'', 300)}"
+        outer = transaction.savepoint()
         response = api.send(method, url, raw, describe=describe)
         problem = _error_shape_problem(response)
         if problem:
             findings.add("error shape", describe, response.status_code, problem)
         if case is not None and response.status_code < 500:
             _conformance(case, method, url, raw, response, findings, describe)
+        if method == "POST" and response.status_code < 300:
+            # An accepted write must leave its customer readable. One that does not is
+            # recorded here, with the write that did it, and undone so that it does not
+            # stand in front of every later finding.
+            read = api.send(
+                "GET", f"/api/v1/customers/{probe}", None, describe=f"GET {probe} after {describe}", kind="read-back"
+            )
+            if read.status_code >= 500:
+                transaction.savepoint_rollback(outer)
+                return response
+        transaction.savepoint_commit(outer)
         return response
 
     @settings(
@@ -392,29 +440,45 @@ def test_operation_survives_hostile_input(path, method, world, admin_client, dja
         if has_body and response.status_code < 300 and isinstance(body, dict):
             accepted.append(body)
 
+    known_path = _known_path(operation, world)
+    if path in hostile.VALID_BODIES:  # before anything hostile reaches the seeded rows
+        first = send(known_path, {}, hostile.VALID_BODIES[path], True)
+        assert first.status_code < 300, f"the sweep's base body is refused: {first.content[:300]!r}"
+
     run()
 
     # The sweep: each hostile value once in each place, on top of what the run drew.
-    known_path = _known_path(operation, world)
     base_body = hostile.VALID_BODIES.get(path) or (_sweep_base(accepted, world) if method == "POST" else None)
     print(f"{method} {path}: {api.sent} generated requests, {len(accepted)} bodies accepted, sweep base {base_body}")
     has_body = base_body is not None
-    if path in hostile.VALID_BODIES:
-        first = send(known_path, {}, base_body, True)
-        assert first.status_code < 300, f"the sweep's base body is refused: {first.content[:300]!r}"
+    # the customer upsert keeps its row (fz-2: updates are swept too); elsewhere each
+    # request gets its own keys and row ids, or it would be answered as a replay
+    keys = {"idempotency_key"} if path == "/api/v1/customers/batch" else hostile.FRESH_KEYS
+    n = iter(range(1, 10**6))
     for name in known_path:
         for value in hostile.PATH_SWEEP:
-            send({**known_path, name: value}, {}, base_body, has_body)
+            send({**known_path, name: value}, {}, hostile.fresh(base_body, next(n), keys=keys), has_body)
     for parameter in operation.query:
         for value in hostile.QUERY_SWEEP:
             send(known_path, {parameter.name: value}, base_body, has_body)
     if has_body:
         for at in list(hostile.leaves(base_body)):
-            for value in hostile.sweep_values(_at(base_body, at)):
-                send(known_path, {}, hostile.replaced(base_body, at, value), True)
+            leaf = _at(base_body, at)
+            for value in hostile.sweep_values(leaf):
+                body = hostile.fresh(hostile.replaced(base_body, at, value), next(n), at, keys=keys)
+                response = send(known_path, {}, body, True)
+                coercible = "properties" not in at  # event properties are free-form
+                if coercible and _json_type(value) not in (_json_type(leaf), "null") and _took_it(response):
+                    findings.add(
+                        "coerced",
+                        f"{method} {path} {'.'.join(map(str, at))}={_short(hostile.dumps(value), 60)}",
+                        response.status_code,
+                        f"a {_json_type(value)} where the schema's example has a {_json_type(leaf)} was accepted",
+                    )
         for at in list(hostile.objects(base_body)):
             for key in hostile.HOSTILE_KEYS:
-                send(known_path, {}, hostile.with_key(base_body, at, key), True)
+                body = hostile.fresh(hostile.with_key(base_body, at, key), next(n), keys=keys)
+                send(known_path, {}, body, True)
     if method == "POST":
         for name, raw in hostile.raw_bodies().items():
             url = _url(path, known_path, {})
@@ -446,5 +510,21 @@ def test_unknown_paths_and_methods_answer_in_the_error_shape(world, django_captu
         problem = _error_shape_problem(r) or (None if r.status_code == 405 else f"status {r.status_code}, not 405")
         if problem:
             findings.add("error shape", f"{other} {url}", r.status_code, problem)
+    if findings.failures():
+        pytest.fail(findings.summary(), pytrace=False)
+
+
+def test_operator_pages_refuse_hostile_queries(world, admin_client, django_capture_on_commit_callbacks):
+    """Outside the OpenAPI document, the same profile on the pages an operator types into."""
+    findings = Findings("operator pages")
+    operator = Sender(admin_client, django_capture_on_commit_callbacks, findings)
+    values = [v for v in hostile.QUERY_SWEEP if isinstance(v, hostile.Raw)] + ["\x00", "\udc00", "x" * 5000]
+    for value in values:
+        encoded = hostile.encode_query({"q": value})
+        for url in (f"/customers/?{encoded}", f"/points/?{encoded}", f"/admin/users/customer/?{encoded}"):
+            operator.send("GET", url, None, describe=f"GET {url}")
+    for value in hostile.PATH_SWEEP:
+        url = f"/customers/{hostile.encode_path_parameter(value)}/"
+        operator.send("GET", url, None, describe=f"GET {url}")
     if findings.failures():
         pytest.fail(findings.summary(), pytrace=False)
