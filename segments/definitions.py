@@ -176,12 +176,17 @@ def _number(kind: str, value: Any, path: str, f: Field):
         raise DefinitionError(
             path, _("must be between %(minimum)s and %(maximum)s") % {"minimum": f.minimum, "maximum": f.maximum}
         )
-    if f.limit is not None and abs(number) > f.limit:
+    # copy_abs, not abs(): no context, so 1e9999999 is compared, not a decimal.Overflow.
+    magnitude = number.copy_abs() if isinstance(number, Decimal) else abs(number)
+    if f.limit is not None and magnitude > f.limit:
         raise DefinitionError(
             path, _("must be at most %(limit)s in size (the largest value stored)") % {"limit": f.limit}
         )
-    if f.places is not None and number.as_tuple().exponent < -f.places:
-        raise DefinitionError(path, _("at most %(places)s decimal places") % {"places": f.places})
+    if f.places is not None:
+        if number.as_tuple().exponent < -f.places:
+            raise DefinitionError(path, _("at most %(places)s decimal places") % {"places": f.places})
+        # The column's own form (0E+9999999999 is 0.00): what the database is sent is a plain number.
+        number = number.quantize(Decimal(1).scaleb(-f.places))
     return number
 
 

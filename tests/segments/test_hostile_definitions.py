@@ -55,6 +55,10 @@ HOSTILE_NUMBERS = [
     "1e999999",
     "-1e999999",
     "1e-999999",
+    "1e9999999",
+    "-1e99999999999",
+    "0e9999999999",
+    "1e99999999999999999999999",
     "NaN",
     "Infinity",
     "sNaN",
@@ -190,7 +194,11 @@ def test_any_json_in_any_position_previews_as_200_or_400(operator, published, de
 @given(
     name=st.sampled_from([n for n, f in FIELDS.items() if f.kind in ("int", "float", "decimal")]),
     op=st.sampled_from(["eq", "gt", "gte", "lt", "lte"]),
-    value=st.integers(-(10**40), 10**40) | st.floats() | st.decimals().map(str) | st.sampled_from(HOSTILE_NUMBERS),
+    value=st.integers(-(10**40), 10**40)
+    | st.floats()
+    | st.decimals().map(str)
+    | st.tuples(st.integers(-(10**6), 10**6), st.integers(-(10**20), 10**20)).map(lambda t: f"{t[0]}e{t[1]}")
+    | st.sampled_from(HOSTILE_NUMBERS),
 )
 def test_every_number_is_refused_or_held_by_its_column(published, name, op, value):
     f = FIELDS[name]
@@ -199,6 +207,19 @@ def test_every_number_is_refused_or_held_by_its_column(published, name, op, valu
     extra = {"event_type": "checkin", "within_days": 7} if f.source == "event" else {}
     try:
         evaluate({"field": name, "op": op, "value": value, **extra}, published.pk)
+    except DefinitionError as exc:
+        assert exc.details["path"] == "definition.value"
+
+
+@HYPOTHESIS
+@given(
+    name=st.sampled_from([n for n, f in FIELDS.items() if f.kind == "decimal"]),
+    mantissa=st.integers(-(10**15), 10**15).map(str) | st.decimals(allow_nan=False, allow_infinity=False).map(str),
+    exponent=st.integers(-(10**20), 10**20),
+)
+def test_any_decimal_in_scientific_notation_is_refused_or_held(published, name, mantissa, exponent):
+    try:
+        evaluate({"field": name, "op": "gte", "value": f"{mantissa}e{exponent}"}, published.pk)
     except DefinitionError as exc:
         assert exc.details["path"] == "definition.value"
 
@@ -240,7 +261,8 @@ def test_every_numeric_field_is_bounded_by_what_its_column_holds():
 
 
 @pytest.mark.parametrize(
-    "value", ["1e999999", 1e300, 10**30, "1000000000000", 1000000000000, "999999999999.999", "NaN", math.inf]
+    "value",
+    ["1e999999", "1e9999999", 1e300, 10**30, "1000000000000", 1000000000000, "999999999999.999", "NaN", math.inf],
 )
 def test_a_monetary_value_the_column_cannot_hold_is_refused(db, value):
     refused({"field": "monetary", "op": "gt", "value": value}, "definition.value")
