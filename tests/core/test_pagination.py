@@ -7,9 +7,12 @@ import base64
 from urllib.parse import urlencode
 
 import pytest
+from django.urls import get_resolver
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rest_framework.pagination import CursorPagination
 
+from core.pagination import CheckedCursorPagination
 from segments.services import static_segment_upload
 from tests.users.factories import CustomerFactory
 
@@ -99,3 +102,25 @@ def test_random_cursor_fields_are_never_a_server_error(world, api, url, p, o, r,
     response = api.get(url, {"cursor": cursor(urlencode(fields)) + junk, "page_size": 2})
     assert response.status_code in (200, 400, 404), response.content
     assert response.status_code == 200 or set(response.json()["error"]) == {"code", "message", "details"}
+
+
+def _views(patterns):
+    for pattern in patterns:
+        if hasattr(pattern, "url_patterns"):
+            yield from _views(pattern.url_patterns)
+        else:
+            view = getattr(pattern.callback, "cls", None)
+            if view is not None:
+                yield view
+
+
+def test_every_cursor_paginated_api_list_checks_its_cursor():
+    cursor_lists = [
+        view
+        for view in _views(get_resolver().url_patterns)
+        if isinstance(getattr(view, "pagination_class", None), type)
+        and issubclass(view.pagination_class, CursorPagination)
+    ]
+    assert len(cursor_lists) >= 2  # the customer list and segment members
+    for view in cursor_lists:
+        assert issubclass(view.pagination_class, CheckedCursorPagination), view
