@@ -6,11 +6,11 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ApplicationError
+from core.pagination import CheckedCursorPagination
 from core.permissions import ScopePermission, request_can_see_pii
 from core.validation import validate_form_instant
 from segments import selectors as segments_selectors
@@ -36,7 +36,7 @@ class CustomerFilter(filters.FilterSet):
         fields = []
 
 
-class CustomerCursor(CursorPagination):
+class CustomerCursor(CheckedCursorPagination):
     ordering = "id"
     page_size = 100
     page_size_query_param = "page_size"

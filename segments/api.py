@@ -6,10 +6,10 @@ from drf_spectacular.utils import extend_schema
 from pydantic import BaseModel, ConfigDict, Field
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.pagination import CheckedCursorPagination
 from core.permissions import ScopePermission
 from core.schema import error_responses
 
@@ -54,7 +54,7 @@ class MemberOut(serializers.Serializer):
     since = serializers.DateTimeField(source="member_since", allow_null=True)
 
 
-class MemberCursor(CursorPagination):
+class MemberCursor(CheckedCursorPagination):
     ordering = "id"
     page_size = 500
     page_size_query_param = "page_size"

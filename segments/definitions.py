@@ -23,8 +23,10 @@ bound its first instant, as an upper bound ('to', ``lte``, the top of ``between`
 all of it, and ``gt`` means after it. A datetime must carry its UTC offset.
 """
 
+import json
+import math
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -40,6 +42,28 @@ from .rules import CLASSES, STAGES, TIERS
 
 MAX_DEPTH = 5
 MAX_CONDITIONS = 50
+# An 'in' / 'not_in' list: 300,000 values took half a minute to compile and count.
+MAX_IN_VALUES = 1000
+# The whole definition, serialized as JSON (UTF-8): a few hundred conditions' worth.
+MAX_DEFINITION_BYTES = 64 * 1024
+# JSON nesting (objects and lists) read at all; the group depth (MAX_DEPTH) is checked
+# with its own message, this only stops an absurd body before anything recurses into it.
+MAX_JSON_NESTING = 64
+MAX_TEXT = 100
+
+# Instants a definition may name: the range every stored instant lies in (issue 9:
+# 1970-01-01 to 2100-01-01 UTC, both included). Kept here rather than imported so that
+# definitions stand alone; the same range as core.validation's INSTANT_MIN/INSTANT_MAX.
+INSTANT_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+INSTANT_MAX = datetime(2100, 1, 1, tzinfo=UTC)
+DATE_MIN, DATE_MAX = INSTANT_MIN.date(), INSTANT_MAX.date()
+
+# What the columns compared with hold (a larger number is refused, not sent to the database,
+# where it would overflow the parameter's type: DataError on PostgreSQL).
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+DECIMAL_14_2_MAX = Decimal("999999999999.99")  # decimal(14, 2): |x| < 10^12
+DECIMAL_16_2_MAX = Decimal("99999999999999.99")  # decimal(16, 2): |x| < 10^14
 
 
 @dataclass(frozen=True)
@@ -48,8 +72,12 @@ class Field:
     source: str  # profile, score, points, level, tag, event, orders
     column: str
     choices: tuple = ()
-    minimum: float | None = None
+    minimum: float | None = None  # the field's own range (a score is 1 to 5)
     maximum: float | None = None
+    # Numbers: the largest magnitude the compared column (or count) holds, and for
+    # decimals its decimal places. Every numeric field declares it.
+    limit: int | float | Decimal | None = None
+    places: int | None = None
 
 
 GENDERS = ("unknown", "female", "male", "other")
@@ -60,31 +88,31 @@ FIELDS: dict[str, Field] = {
     "channel": Field("str", "profile", "channel"),
     "timezone": Field("str", "profile", "timezone"),
     "signup_at": Field("datetime", "profile", "signup_at"),
-    "birthday_month": Field("int", "profile", "birthday__month", minimum=1, maximum=12),
+    "birthday_month": Field("int", "profile", "birthday__month", minimum=1, maximum=12, limit=12),
     "do_not_contact": Field("bool", "profile", "do_not_contact"),
     **{f"consent_{c}": Field("bool", "profile", f"consent_{c}") for c in ("push", "sms", "email", "wechat", "in_app")},
     # scores of the published run
-    "r_score": Field("int", "score", "r_score", minimum=1, maximum=5),
-    "f_score": Field("int", "score", "f_score", minimum=1, maximum=5),
-    "m_score": Field("int", "score", "m_score", minimum=1, maximum=5),
-    "recency_days": Field("int", "score", "recency_days", minimum=0),
-    "frequency": Field("int", "score", "frequency", minimum=0),
-    "monetary": Field("decimal", "score", "monetary", minimum=0),
+    "r_score": Field("int", "score", "r_score", minimum=1, maximum=5, limit=5),
+    "f_score": Field("int", "score", "f_score", minimum=1, maximum=5, limit=5),
+    "m_score": Field("int", "score", "m_score", minimum=1, maximum=5, limit=5),
+    "recency_days": Field("int", "score", "recency_days", minimum=0, limit=INT32_MAX),
+    "frequency": Field("int", "score", "frequency", minimum=0, limit=INT32_MAX),
+    "monetary": Field("decimal", "score", "monetary", minimum=0, limit=DECIMAL_14_2_MAX, places=2),
     # Free text: admins may add group codes to the rule set.
     "rfm_group": Field("str", "score", "rfm_group"),
     "rfm_segment": Field("str", "score", "rfm_segment"),
     "tier": Field("choice", "score", "tier", tuple(TIERS)),
     "stage": Field("choice", "score", "stage", tuple(STAGES)),
     "operating_class": Field("choice", "score", "operating_class", tuple(CLASSES)),
-    "p_alive": Field("float", "score", "p_alive", minimum=0, maximum=1),
-    "clv": Field("decimal", "score", "clv", minimum=0),
+    "p_alive": Field("float", "score", "p_alive", minimum=0, maximum=1, limit=1.0),
+    "clv": Field("decimal", "score", "clv", minimum=0, limit=DECIMAL_16_2_MAX, places=2),
     # incentives
-    "points_balance": Field("int", "points", "balance", minimum=0),
+    "points_balance": Field("int", "points", "balance", minimum=0, limit=INT64_MAX),
     "level": Field("str", "level", "name"),
-    # relations
+    # relations (counted: COUNT(*) is compared as an integer)
     "tag": Field("str", "tag", "tag"),
-    "event": Field("int", "event", "count", minimum=0),
-    "orders": Field("int", "orders", "count", minimum=0),
+    "event": Field("int", "event", "count", minimum=0, limit=INT32_MAX),
+    "orders": Field("int", "orders", "count", minimum=0, limit=INT32_MAX),
 }
 
 OPS = {
@@ -108,61 +136,139 @@ class DefinitionError(ApplicationError):
         super().__init__(f"{path}: {message}", code="invalid_definition", details={"path": path, "message": message})
 
 
+def shown(value: Any, width: int = 60) -> str:
+    """``repr`` of a value for a message, cut to ``width`` characters: a message never
+    echoes a 64 KB string back."""
+    text = repr(value)
+    return text if len(text) <= width else f"{text[: width - 1]}…"
+
+
+def _parse_int(value: Any) -> int:
+    if isinstance(value, float) and not value.is_integer():
+        raise TypeError
+    if not isinstance(value, int | float):
+        raise TypeError
+    return int(value)
+
+
+def _parse_float(value: Any) -> float:
+    if not isinstance(value, int | float):
+        raise TypeError
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError
+    return number
+
+
+def _parse_decimal(value: Any) -> Decimal:
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        raise ValueError
+    if not isinstance(value, int | float | str):
+        raise TypeError
+    number = Decimal(str(value))
+    if not number.is_finite():
+        raise TypeError
+    return number
+
+
+_PARSERS = {"int": _parse_int, "float": _parse_float}
+
+
 def _number(kind: str, value: Any, path: str, f: Field):
     try:
         if isinstance(value, bool):
             raise TypeError
-        if kind == "int":
-            if isinstance(value, float) and not value.is_integer():
-                raise TypeError
-            number = int(value) if isinstance(value, int | float) else None
-            if number is None:
-                raise TypeError
-        elif kind == "float":
-            if not isinstance(value, int | float):
-                raise TypeError
-            number = float(value)
-        else:
-            number = Decimal(str(value)) if isinstance(value, int | float | str) else None
-            if number is None or not number.is_finite():
-                raise TypeError
-    except (TypeError, ValueError, InvalidOperation):
+        number = _PARSERS.get(kind, _parse_decimal)(value)
+    except (TypeError, ValueError, InvalidOperation, OverflowError):
         raise DefinitionError(
-            path, _("expected a number (%(kind)s), got %(value)r") % {"kind": kind, "value": value}
+            path, _("expected a number (%(kind)s), got %(value)s") % {"kind": kind, "value": shown(value)}
         ) from None
+    _check_bounds(number, path, f)
+    if f.places is not None:
+        if number.as_tuple().exponent < -f.places:
+            raise DefinitionError(path, _("at most %(places)s decimal places") % {"places": f.places})
+        # The column's own form (0E+9999999999 is 0.00): what the database is sent is a plain number.
+        number = number.quantize(Decimal(1).scaleb(-f.places))
+    return number
+
+
+def _check_bounds(number, path: str, f: Field) -> None:
+    """The field's own range, then what its column holds."""
     if (f.minimum is not None and number < f.minimum) or (f.maximum is not None and number > f.maximum):
         if f.maximum is None:
             raise DefinitionError(path, _("must be at least %(minimum)s") % {"minimum": f.minimum})
         raise DefinitionError(
             path, _("must be between %(minimum)s and %(maximum)s") % {"minimum": f.minimum, "maximum": f.maximum}
         )
-    return number
+    # copy_abs, not abs(): no context, so 1e9999999 is compared, not a decimal.Overflow.
+    magnitude = number.copy_abs() if isinstance(number, Decimal) else abs(number)
+    if f.limit is not None and magnitude > f.limit:
+        raise DefinitionError(
+            path, _("must be at most %(limit)s in size (the largest value stored)") % {"limit": f.limit}
+        )
 
 
 def _is_date(value: Any) -> bool:
     return isinstance(value, str) and len(value) == 10
 
 
+def _out_of_range(path: str) -> DefinitionError:
+    return DefinitionError(
+        path,
+        _("dates and instants go from %(min)s to %(max)s")
+        % {"min": INSTANT_MIN.date().isoformat(), "max": INSTANT_MAX.date().isoformat()},
+    )
+
+
 def _datetime(value: Any, path: str) -> datetime:
     """A plain date is the start of that day in the operators' timezone (see
-    ``_day_end`` for upper bounds); a datetime must carry its UTC offset."""
-    if isinstance(value, str):
+    ``_day_end`` for upper bounds); a datetime must carry its UTC offset. Both lie
+    within [INSTANT_MIN, INSTANT_MAX] (a date: its calendar day), so that neither a
+    day's end nor the conversion to UTC can leave the representable range."""
+    if isinstance(value, str) and len(value) <= 64:
         try:
             if _is_date(value):
-                return operator_day_bounds(date.fromisoformat(value))[0]
+                day = date.fromisoformat(value)
+                if not DATE_MIN <= day <= DATE_MAX:
+                    raise _out_of_range(path)
+                return operator_day_bounds(day)[0]
             parsed = datetime.fromisoformat(value)
-            if parsed.tzinfo is None:
+            if parsed.tzinfo is None or parsed.utcoffset() is None:
                 raise DefinitionError(path, _("a datetime needs a UTC offset (or give a plain date)"))
+            if not INSTANT_MIN <= parsed <= INSTANT_MAX:
+                raise _out_of_range(path)
             return parsed
-        except ValueError:
+        except (ValueError, OverflowError):
             pass
-    raise DefinitionError(path, _("expected an ISO date or datetime, got %(value)r") % {"value": value})
+    raise DefinitionError(path, _("expected an ISO date or datetime, got %(value)s") % {"value": shown(value)})
 
 
 def _day_end(start: datetime) -> datetime:
     """The start of the next day, wall-clock (a DST change keeps days whole): a plain
     date as an upper bound includes all of that day."""
     return operator_day_bounds(start.date())[1]
+
+
+def _text(value: Any, path: str, *, longest: int = MAX_TEXT) -> str:
+    """A text value the database can compare: at most ``longest`` characters, no NUL
+    (PostgreSQL refuses it in text) and no lone surrogate (it cannot be encoded)."""
+    if not isinstance(value, str) or len(value) > longest:
+        raise DefinitionError(
+            path,
+            _("expected a text value (at most %(n)s characters), got %(value)s")
+            % {"n": longest, "value": shown(value)},
+        )
+    if "\x00" in value or not _encodable(value):
+        raise DefinitionError(path, _("text may not contain NUL or unpaired surrogate characters"))
+    return value
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _value(f: Field, op: str, value: Any, path: str):
@@ -176,22 +282,21 @@ def _value(f: Field, op: str, value: Any, path: str):
     if op in ("in", "not_in"):
         if not (isinstance(value, list) and value):
             raise DefinitionError(path, _("%(op)s takes a non-empty list") % {"op": op})
+        if len(value) > MAX_IN_VALUES:
+            raise DefinitionError(path, _("%(op)s takes at most %(n)s values") % {"op": op, "n": MAX_IN_VALUES})
         return [_value(f, "eq", v, f"{path}[{i}]") for i, v in enumerate(value)]
     if f.kind in ("int", "float", "decimal"):
         return _number(f.kind, value, path, f)
     if f.kind == "bool":
         if not isinstance(value, bool):
-            raise DefinitionError(path, _("expected true or false, got %(value)r") % {"value": value})
+            raise DefinitionError(path, _("expected true or false, got %(value)s") % {"value": shown(value)})
         return value
     if f.kind == "datetime":
         return _datetime(value, path)
-    if not isinstance(value, str) or len(value) > 100:
-        raise DefinitionError(
-            path, _("expected a text value (at most 100 characters), got %(value)r") % {"value": value}
-        )
+    value = _text(value, path)
     if f.kind == "choice" and value not in f.choices:
         raise DefinitionError(
-            path, _("%(value)r is not one of %(choices)s") % {"value": value, "choices": list(f.choices)}
+            path, _("%(value)s is not one of %(choices)s") % {"value": shown(value), "choices": list(f.choices)}
         )
     return value
 
@@ -248,7 +353,7 @@ class _Compiler:
             raise DefinitionError(f"{path}.op", _("a group's op is 'and' or 'or'"))
         unknown = set(node) - {"op", "conditions"}
         if unknown:
-            raise DefinitionError(path, _("unknown key(s) %(keys)s") % {"keys": sorted(unknown)})
+            raise DefinitionError(path, _("unknown key(s) %(keys)s") % {"keys": _keys(unknown)})
         conditions = node.get("conditions")
         if not isinstance(conditions, list) or not conditions:
             raise DefinitionError(f"{path}.conditions", _("a group needs a non-empty list of conditions"))
@@ -263,23 +368,24 @@ class _Compiler:
         if self.count > MAX_CONDITIONS:
             raise DefinitionError(path, _("a segment has at most %(n)s conditions") % {"n": MAX_CONDITIONS})
         name = node.get("field")
-        if name not in FIELDS:
+        if not isinstance(name, str) or name not in FIELDS:
             raise DefinitionError(
-                f"{path}.field", _("unknown field %(name)r; known: %(known)s") % {"name": name, "known": sorted(FIELDS)}
+                f"{path}.field",
+                _("unknown field %(name)s; known: %(known)s") % {"name": shown(name), "known": sorted(FIELDS)},
             )
         f = FIELDS[name]
         op = node.get("op")
         allowed = TAG_OPS if f.source == "tag" else COUNT_OPS if f.source in ("event", "orders") else OPS[f.kind]
-        if op not in allowed:
+        if not isinstance(op, str) or op not in allowed:
             raise DefinitionError(
                 f"{path}.op",
-                _("%(name)s takes op in %(allowed)s, not %(op)r")
-                % {"name": name, "allowed": sorted(allowed), "op": op},
+                _("%(name)s takes op in %(allowed)s, not %(op)s")
+                % {"name": name, "allowed": sorted(allowed), "op": shown(op)},
             )
         extra = {"event": {"event_type", "within_days"}, "orders": {"from", "to"}}.get(f.source, set())
         unknown = set(node) - {"field", "op", "value"} - extra
         if unknown:
-            raise DefinitionError(path, _("unknown key(s) %(keys)s") % {"keys": sorted(unknown)})
+            raise DefinitionError(path, _("unknown key(s) %(keys)s") % {"keys": _keys(unknown)})
         if "value" not in node:
             raise DefinitionError(f"{path}.value", _("a condition needs a value"))
         value = _value(f, op if f.source not in ("tag",) else "eq", node["value"], f"{path}.value")
@@ -337,6 +443,7 @@ class _Compiler:
         event_type = node.get("event_type")
         if not isinstance(event_type, str) or not event_type:
             raise DefinitionError(f"{path}.event_type", _("name the event type, e.g. 'checkin'"))
+        _text(event_type, f"{path}.event_type")
         days = node.get("within_days")
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650:
             raise DefinitionError(f"{path}.within_days", _("a whole number of days from 1 to 3650"))
@@ -361,6 +468,36 @@ class _Compiler:
         return self._counted(qs.order_by(), op, value)
 
 
+def _keys(keys) -> str:
+    """The unknown keys of an object, for a message (at most five, each cut short)."""
+    names = sorted(str(k) for k in keys)
+    return ", ".join([shown(k, 30) for k in names[:5]] + (["…"] if len(names) > 5 else []))
+
+
+def _measure(definition: Any) -> None:
+    """Refuses, before anything recurses into it, a definition nested deeper than
+    ``MAX_JSON_NESTING`` or larger than ``MAX_DEFINITION_BYTES`` serialized — walked with
+    a stack of its own, so a body of 100,000 nested lists is an error, not a RecursionError."""
+    stack = [(definition, "definition", 1)]
+    while stack:
+        node, path, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_JSON_NESTING:
+                raise DefinitionError(path, _("nested more than %(n)s levels deep") % {"n": MAX_JSON_NESTING})
+            if isinstance(node, dict):
+                stack.extend((v, f"{path}.{str(k)[:30]}", depth + 1) for k, v in node.items())
+            else:
+                stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(node))
+    try:
+        size = len(json.dumps(definition, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass"))
+    except (TypeError, ValueError, RecursionError):
+        raise DefinitionError("definition", _("expected an object with 'op' and 'conditions'")) from None
+    if size > MAX_DEFINITION_BYTES:
+        raise DefinitionError(
+            "definition", _("a definition is at most %(kb)s KB as JSON") % {"kb": MAX_DEFINITION_BYTES // 1024}
+        )
+
+
 def _matches_zero(op: str, value) -> bool:
     if op == "between":
         return value[0] <= 0 <= value[1]
@@ -379,5 +516,6 @@ def compile_definition(definition: Any, *, run_id: int | None, now: datetime | N
     events or orders reads only theirs, by index."""
     if not isinstance(definition, dict):
         raise DefinitionError("definition", _("expected an object with 'op' and 'conditions'"))
+    _measure(definition)
     q = _Compiler(run_id=run_id, now=now or timezone.now(), scoped=scoped).node(definition, "definition", 1)
     return Q(pk__in=RawSQL(_IN_SCOPE, [])) & q if scoped else q

@@ -3,6 +3,7 @@ enter and leave recorded (``SegmentMembershipChange``) for campaign triggers."""
 
 import csv
 import io
+import logging
 from datetime import datetime
 
 import numpy as np
@@ -10,6 +11,7 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from core.errors import ApplicationError
 from core.services import audit_record, audit_snapshot
@@ -27,6 +29,8 @@ from ..models import (
     SegmentRun,
     SegmentSizeSnapshot,
 )
+
+logger = logging.getLogger(__name__)
 
 SCOPED_SCORES = ScopedScore._meta.db_table
 
@@ -127,11 +131,23 @@ def segment_materialize(
 
 
 def segments_materialize(
-    *, run: SegmentRun, snapshot: bool = True, only: np.ndarray | None = None, relabelled: np.ndarray | None = None
+    *,
+    run: SegmentRun,
+    snapshot: bool = True,
+    only: np.ndarray | None = None,
+    relabelled: np.ndarray | None = None,
+    errors: dict[str, str] | None = None,
 ) -> int:
     """Re-materialises every active dynamic segment against ``run`` (inside the publish
     transaction) and, for a full run, snapshots their sizes. Returns the number of
     enter/leave changes.
+
+    A segment whose stored definition cannot be compiled or evaluated (one saved before
+    today's validation, or written around it) is skipped: its members stay as they
+    were, it gets no size snapshot, ``errors`` (when given) receives ``{slug: what went
+    wrong}`` for the run's counts, and every other segment is still materialised — one
+    bad row never stops a run from publishing. Each segment works in a savepoint, so
+    a statement the database refused leaves the publish transaction usable.
 
     ``only`` (the incremental run) limits the work to those customers: the ones whose
     orders, profile, scores or points moved, or whose events arrived, since the last
@@ -142,10 +158,22 @@ def segments_materialize(
     if only is not None:
         scope_open(run_id=run.pk, customer_ids=only, relabelled=relabelled)
     try:
-        for segment in Segment.objects.filter(is_active=True, kind=Segment.Kind.DYNAMIC):
-            size, entered, left = segment_materialize(
-                segment=segment, run_id=run.pk, at=run.as_of if snapshot else None, scoped=only is not None
-            )
+        for segment in Segment.objects.filter(is_active=True, kind=Segment.Kind.DYNAMIC).order_by("pk"):
+            try:
+                with transaction.atomic():
+                    size, entered, left = segment_materialize(
+                        segment=segment, run_id=run.pk, at=run.as_of if snapshot else None, scoped=only is not None
+                    )
+            except Exception as exc:  # any failure of one stored definition: recorded, logged, skipped
+                logger.warning(
+                    "segment %s skipped: its definition cannot be evaluated",
+                    segment.slug,
+                    exc_info=True,
+                    extra={"run": run.pk, "segment": segment.slug},
+                )
+                if errors is not None:
+                    errors[segment.slug] = f"{type(exc).__name__}: {exc}"[:500]
+                continue
             if snapshot:
                 SegmentSizeSnapshot.objects.create(run=run, as_of=run.as_of, key=f"custom:{segment.slug}", size=size)
             changes += entered + left
@@ -278,22 +306,67 @@ def segment_save(
     return segment
 
 
-def static_segment_upload(*, name: str, file_bytes: bytes, actor=None, slug: str = "") -> Segment:
-    """A static segment from an uploaded list of external ids (CSV/text, one per line,
-    optional header ``external_id``). Unknown ids are reported; if any is unknown,
-    nothing is written."""
+def static_ids_parse(file_bytes: bytes) -> list[str]:
+    """The external ids of an uploaded list (CSV or text, the first column of each line;
+    a header row ``external_id`` and blank lines are skipped), or an ``ApplicationError``
+    (``invalid_file``, ``details`` naming the line) for a file that is not such a list:
+    not UTF-8, a NUL byte (a binary file), a line the CSV reader cannot read (an
+    unclosed quote running on, a field over its 128 KB limit), an id longer than the
+    column holds, more than ``MAX_STATIC_ROWS`` ids, or no id at all."""
     try:
         text = file_bytes.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ApplicationError("The file is not UTF-8 text.", code="invalid_file") from None
-    ids = []
-    for row in csv.reader(io.StringIO(text)):
-        if row and row[0].strip() and row[0].strip().lower() != "external_id":
-            ids.append(row[0].strip())
+    except UnicodeDecodeError as exc:
+        raise ApplicationError(
+            _("The file is not UTF-8 text (an undecodable byte at position %(at)s).") % {"at": exc.start},
+            code="invalid_file",
+            details={"position": exc.start},
+        ) from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise ApplicationError(
+            _("Line %(line)s contains a NUL character: the file is not a text list of ids.") % {"line": line},
+            code="invalid_file",
+            details={"line": line},
+        )
+    longest = Customer._meta.get_field("external_id").max_length
+    ids: list[str] = []
+    reader = csv.reader(io.StringIO(text))
+    try:
+        for row in reader:
+            value = row[0].strip() if row else ""
+            if not value or value.lower() == "external_id":
+                continue
+            if len(value) > longest:
+                raise ApplicationError(
+                    _("Line %(line)s: an external id has at most %(n)s characters.")
+                    % {"line": reader.line_num, "n": longest},
+                    code="invalid_file",
+                    details={"line": reader.line_num},
+                )
+            if len(ids) >= MAX_STATIC_ROWS:
+                raise ApplicationError(
+                    _("At most %(n)s ids per upload.") % {"n": MAX_STATIC_ROWS},
+                    code="invalid_file",
+                    details={"line": reader.line_num},
+                )
+            ids.append(value)
+    except csv.Error as exc:
+        raise ApplicationError(
+            _("Line %(line)s cannot be read as CSV: %(error)s") % {"line": reader.line_num, "error": exc},
+            code="invalid_file",
+            details={"line": reader.line_num},
+        ) from None
     if not ids:
-        raise ApplicationError("The file lists no customer ids.", code="invalid_file")
-    if len(ids) > MAX_STATIC_ROWS:
-        raise ApplicationError(f"At most {MAX_STATIC_ROWS} ids per upload.", code="invalid_file")
+        raise ApplicationError(_("The file lists no customer ids."), code="invalid_file")
+    return ids
+
+
+def static_segment_upload(*, name: str, file_bytes: bytes, actor=None, slug: str = "") -> Segment:
+    """A static segment from an uploaded list of external ids (CSV/text, one per line,
+    optional header ``external_id``; see ``static_ids_parse``). Unknown ids are
+    reported; if any is unknown, or the file is not such a list, nothing is written."""
+    ids = static_ids_parse(file_bytes)
     unique_ids = list(dict.fromkeys(ids))
     known = {}
     for start in range(0, len(unique_ids), 5000):
@@ -302,7 +375,7 @@ def static_segment_upload(*, name: str, file_bytes: bytes, actor=None, slug: str
     unknown = [i for i in unique_ids if i not in known]
     if unknown:
         raise ApplicationError(
-            f"{len(unknown)} id(s) are not known customers; nothing was saved.",
+            _("%(n)s id(s) are not known customers; nothing was saved.") % {"n": len(unknown)},
             code="unknown_customers",
             details={"unknown": unknown[:100]},
         )

@@ -188,7 +188,10 @@ def _publish(run: SegmentRun, *, counts: dict) -> None:
         counts["stage_changes"] = full.stage_changes_insert(run=run, previous=previous)
         full.size_snapshots_insert(run=run)
         if becomes_current:
-            counts["segment_changes"] = segments_materialize(run=run)
+            errors: dict[str, str] = {}
+            counts["segment_changes"] = segments_materialize(run=run, errors=errors)
+            if errors:  # skipped segments (a stored definition that cannot be evaluated): the admin's run page
+                counts["segment_errors"] = errors
             SegmentRun.objects.filter(status=SegmentRun.Status.PUBLISHED).update(status=SegmentRun.Status.SUPERSEDED)
         SegmentRun.objects.filter(pk=run.pk).update(
             status=SegmentRun.Status.PUBLISHED if becomes_current else SegmentRun.Status.SUPERSEDED,
@@ -309,9 +312,16 @@ def recompute_incremental(*, now: datetime | None = None) -> int:
                     ]
                 )
                 if len(affected):
+                    errors: dict[str, str] = {}
                     counts["segment_changes"] = segments_materialize(
-                        run=current, snapshot=False, only=affected, relabelled=relabelled if dirty else None
+                        run=current,
+                        snapshot=False,
+                        only=affected,
+                        relabelled=relabelled if dirty else None,
+                        errors=errors,
                     )
+                    if errors:
+                        counts["segment_errors"] = errors
             incremental.relabelled_drop()
         SegmentRun.objects.filter(pk=run.pk).update(
             status=SegmentRun.Status.APPLIED, finished_at=timezone.now(), counts=counts
