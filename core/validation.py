@@ -17,6 +17,7 @@ A file import's text cells (``1``, ``0``, ``true`` …) are converted as before:
 import validates with ``context=TEXT_CELLS``.
 """
 
+import math
 import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, TypeVar
@@ -143,6 +144,23 @@ def bad_text_path(value: Any, path: str = "") -> str | None:
     return None
 
 
+def non_finite_path(value: Any, path: str = "") -> str | None:
+    """The path of the first number inside ``value`` that is not finite (``1e999999``
+    parses as infinity; ``NaN``), ``""`` for ``value`` itself, or ``None``. No database
+    JSON column stores one (PostgreSQL's jsonb refuses them)."""
+    stack = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return where
+        elif isinstance(item, dict):
+            stack.extend(((f"{where}.{key}" if where else str(key)), child) for key, child in item.items())
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{where}.{i}" if where else str(i), child) for i, child in enumerate(item))
+    return None
+
+
 def has_bad_text(value: str) -> bool:
     return bool(_BAD_TEXT_RE.search(value))
 
@@ -163,6 +181,14 @@ class CleanTextModel(BaseModel):
                 "Text must not contain NUL characters or unpaired surrogates{where}",
                 {"where": f" (at {where.replace('{', '(').replace('}', ')')})" if where else ""},
             )
+        if isinstance(value, dict | list | tuple):
+            where = non_finite_path(value)
+            if where is not None:
+                raise PydanticCustomError(
+                    "finite_number",
+                    "Numbers must be finite{where}",
+                    {"where": f" (at {where.replace('{', '(').replace('}', ')')})" if where else ""},
+                )
         return value
 
 

@@ -123,3 +123,30 @@ def test_an_api_write_missing_its_slash_is_a_json_404_not_a_redirect(api, settin
     if not debug:  # with DEBUG on, Django shows its technical 404 page instead of any handler
         assert _error(r)["code"] == "not_found"
     assert api.get("/api/v1/customers").status_code == 301  # reads still follow the slash
+
+
+def test_a_refusal_quoting_an_unpaired_surrogate_renders_instead_of_a_500(api):
+    """An envelope key that is a lone surrogate is refused, and the refusal quotes it:
+    the renderer replaces what UTF-8 cannot encode (it raised UnicodeEncodeError)."""
+    body = b'{"items": [], "\\udc00": 1}'
+    r = api.post("/api/v1/orders/batch", data=body, content_type="application/json")
+    assert r.status_code == 400, r.content
+    assert r.json()["error"]["code"] in ("invalid", "malformed_request")
+
+
+def test_an_infinite_number_in_event_properties_is_a_row_error(api):
+    from users.models import Event
+
+    from ..users.factories import CustomerFactory
+
+    CustomerFactory(external_id="u-inf")
+    body = (
+        b'{"items": [{"customer": "u-inf", "type": "login", "occurred_at": "2026-03-01T08:00:00Z",'
+        b' "properties": {"n": 1e999999}},'
+        b' {"customer": "u-inf", "type": "login", "occurred_at": "2026-03-02T08:00:00Z", "properties": {"n": 1}}]}'
+    )
+    r = api.post("/api/v1/events/batch", data=body, content_type="application/json")
+    assert r.status_code == 200, r.content
+    errors = r.json()["errors"]
+    assert [e["index"] for e in errors] == [0] and "finite" in errors[0]["message"]
+    assert Event.objects.filter(customer__external_id="u-inf").count() == 1
