@@ -24,7 +24,7 @@ API accepted by coercion.
 
 Budget: ``FUZZ_EXAMPLES`` generated cases per operation (default 40) plus the sweep,
 derandomized, so a run is the same run every time: 2.5 min wall (51 s CPU) for the module on
-2 shared cores. Runs only with ``OPS_FUZZ=1`` until the issue-9 fixes land. ``OPS_FUZZ_REPORT=path``
+2 shared cores. Runs when ``OPS_FUZZ=1`` (bin/test sets it). ``OPS_FUZZ_REPORT=path``
 appends every finding, report-only ones included, as a JSON line to that file.
 """
 
