@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
+from . import accounts_admin  # noqa: F401  operator accounts and roles (replaces django.contrib.auth's admin)
 from .admin_base import ReadOnlyAdmin
 from .models import ApiKey, ApiScope, AuditEntry, JobRun
 from .services import api_key_create, api_key_revoke, api_key_update
