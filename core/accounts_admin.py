@@ -27,6 +27,7 @@ from .accounts import (
     check_may_manage,
     grantable_roles,
 )
+from .admin_base import ScaledListMixin
 from .errors import ApplicationError
 
 User = get_user_model()
@@ -119,7 +120,7 @@ if admin.site.is_registered(Group):
 
 
 @admin.register(User)
-class AccountAdmin(UserAdmin):
+class AccountAdmin(ScaledListMixin, UserAdmin):
     form = AccountChangeForm
     add_form = AccountCreateForm
     change_password_form = AccountPasswordForm
@@ -232,7 +233,7 @@ class AccountAdmin(UserAdmin):
 
 
 @admin.register(Group)
-class RoleAdmin(GroupAdmin):
+class RoleAdmin(ScaledListMixin, GroupAdmin):
     """Roles are defined in core/roles.py and re-synced after every migrate: shown, not edited."""
 
     def has_add_permission(self, request):
