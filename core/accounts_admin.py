@@ -29,6 +29,7 @@ from .accounts import (
 )
 from .admin_base import ScaledListMixin
 from .errors import ApplicationError
+from .roles import role_label
 
 User = get_user_model()
 _password_actor: ContextVar = ContextVar("password_actor")
@@ -43,11 +44,16 @@ def _acting(user):
         _password_actor.reset(token)
 
 
+class RolesField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return role_label(obj.name)
+
+
 class _AccountForm(forms.ModelForm):
     """``actor`` is set on the class by ``AccountAdmin.get_form``."""
 
     actor = None
-    roles = forms.ModelMultipleChoiceField(
+    roles = RolesField(
         label=_("roles"), queryset=Group.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
     )
 
@@ -146,7 +152,7 @@ class AccountAdmin(ScaledListMixin, UserAdmin):
 
     @admin.display(description=_("roles"))
     def role_names(self, obj) -> str:
-        return ", ".join(sorted(g.name for g in obj.groups.all()))
+        return ", ".join(sorted(role_label(g.name) for g in obj.groups.all()))
 
     @admin.display(description=_("password"))
     def password_link(self, obj) -> str:
@@ -235,6 +241,12 @@ class AccountAdmin(ScaledListMixin, UserAdmin):
 @admin.register(Group)
 class RoleAdmin(ScaledListMixin, GroupAdmin):
     """Roles are defined in core/roles.py and re-synced after every migrate: shown, not edited."""
+
+    list_display = ["name", "label"]
+
+    @admin.display(description=_("role"))
+    def label(self, obj) -> str:
+        return role_label(obj.name)
 
     def has_add_permission(self, request):
         return False

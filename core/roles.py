@@ -9,6 +9,8 @@ tested per role in tests/core/test_roles.py."""
 
 from fnmatch import fnmatch
 
+from django.utils.translation import pgettext_lazy
+
 OPS_APPS = ["core", "users", "segments", "communities", "incentives", "campaigns", "feedback", "dashboards"]
 
 VIEWER = "viewer"
@@ -47,11 +49,16 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 }
 
 ROLE_LABELS = {
-    VIEWER: "Viewer",
-    OPERATOR: "Operator",
-    COMMUNITY_MANAGER: "Community manager",
-    ADMIN: "Admin",
+    VIEWER: pgettext_lazy("role", "Viewer"),
+    OPERATOR: pgettext_lazy("role", "Operator"),
+    COMMUNITY_MANAGER: pgettext_lazy("role", "Community manager"),
+    ADMIN: pgettext_lazy("role", "Admin"),
 }
+
+
+def role_label(name: str) -> str:
+    """The role's name in the operator's language (the group's key if it is not a role)."""
+    return str(ROLE_LABELS.get(name, name))
 
 
 def _matches(perm_label: str, patterns: list[str]) -> bool:

@@ -167,3 +167,10 @@ def test_roles_are_shown_but_not_edited_in_the_admin(make_user):
     client.post(f"/admin/auth/group/{viewer.pk}/change/", {"name": "hacked", "permissions": []})
     viewer.refresh_from_db()
     assert viewer.name == "viewer" and viewer.permissions.exists()
+
+
+def test_the_account_form_names_roles_in_the_operators_language(make_user):
+    client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    client.force_login(make_user("admin"))
+    page = client.get("/admin/auth/user/add/").content.decode()
+    assert "运营专员" in page and "社群管理员" in page and "角色与权限" in page
