@@ -26,6 +26,7 @@ from pathlib import Path
 from _common import (
     Gunicorn,
     database_recreate,
+    database_url,
     emit,
     load_average,
     load_customers_orders,
@@ -58,8 +59,23 @@ def _searches(customers: int, orders: int, events: int) -> dict[str, str]:
     }
 
 
+def _loaded(args) -> bool:
+    import psycopg2
+
+    try:
+        with psycopg2.connect(database_url(args.db)) as conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT (SELECT count(*) FROM users_customer), (SELECT count(*) FROM users_order), "
+                "(SELECT count(*) FROM users_event)"
+            )
+            return cur.fetchone() == (args.customers, args.orders, args.events)
+    except psycopg2.Error:
+        return False
+
+
 def _setup(args) -> tuple[dict, dict, list[str]]:
-    url = database_recreate(args.db)
+    reuse = args.reuse and _loaded(args)
+    url = database_url(args.db) if reuse else database_recreate(args.db)
     env = server_env(url)
     manage(env, "migrate", "-v0")
     manage(env, "collectstatic", "--noinput", "-v0")  # DEBUG off: the admin's CSS from the manifest
@@ -74,14 +90,16 @@ def _setup(args) -> tuple[dict, dict, list[str]]:
 
     from core.roles import ADMIN, OPS_APPS
 
-    info = {}
-    with transaction.atomic():  # bulk_load's index drop and rebuild are transactional DDL
-        info.update(load_customers_orders(customers=args.customers, orders=args.orders, seed=args.seed))
-        info.update(load_events(events=args.events, seed=args.seed))
-    with connection.cursor() as cur:
+    info = {"reused": reuse}
+    if not reuse:
+        with transaction.atomic():  # bulk_load's index drop and rebuild are transactional DDL
+            info.update(load_customers_orders(customers=args.customers, orders=args.orders, seed=args.seed))
+            info.update(load_events(events=args.events, seed=args.seed))
+    with connection.cursor() as cur:  # statistics for the planner and the estimated counts
         for table in ("users_customer", "users_order", "users_event"):
             cur.execute(f"VACUUM ANALYZE {table}")
-    user = get_user_model().objects.create_user("bench-admin", password=PASSWORD, is_staff=True)
+    user = get_user_model().objects.filter(username="bench-admin").first()
+    user = user or get_user_model().objects.create_user("bench-admin", password=PASSWORD, is_staff=True)
     user.groups.add(Group.objects.get(name=ADMIN))
     pages = sorted(
         f"{m._meta.app_label}/{m._meta.model_name}"
@@ -135,6 +153,7 @@ def main() -> None:
     parser.add_argument("--budget-ms", type=float, default=500)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--db", default="opsdesk_bench_admin")
+    parser.add_argument("--reuse", action="store_true", help="keep the database of an earlier run with the same sizes")
     args = parser.parse_args()
 
     started = time.monotonic()

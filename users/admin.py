@@ -32,6 +32,7 @@ from core.pii import mask_email, mask_phone
 from .models import CONSENT_FIELDS, Customer, CustomerTag, Event, Order
 from .resources import CustomerResource, OrderResource, pydantic_errors
 from .rows import CustomerRow, EventRow, OrderRow
+from .selectors import customer_search_q
 from .services import (
     customer_tags_set,
     customers_upsert_batch,
@@ -204,7 +205,14 @@ class CustomerAdmin(_ImportExportAdmin):
         "updated_at",
     ]
     list_display_links = ["external_id"]
-    search_fields = ["=external_id", "=phone", "=email", "name", "nickname"]
+    search_fields = ["external_id", "name", "nickname", "phone", "email"]  # as in users.selectors.customer_search_q
+
+    def get_search_results(self, request, queryset, search_term):
+        # The operator search's matching (partial, trigram-indexed), phone and email only with view_pii.
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(customer_search_q(search_term, pii=_can_see_pii(request))), False
+
     list_filter = [
         "gender",
         ("channel", DistinctValuesFilter),
@@ -350,7 +358,7 @@ class EventAdmin(ScaledListMixin, admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        customers = Customer.objects.filter(external_id=term).values("pk")
+        customers = list(Customer.objects.filter(external_id=term).values_list("pk", flat=True))  # see ScaledListMixin
         return queryset.filter(Q(dedupe_key=f"x:{term}") | Q(customer_id__in=customers)), False
 
     # Events are what customers did: added (through the API's write), never edited or deleted.
