@@ -1,12 +1,14 @@
 """Shared pieces of the benchmarks: a fresh PostgreSQL database, a gunicorn
 server on it, the server's peak memory, and the one JSON line a benchmark prints.
 
-Everything talks to 127.0.0.1 only. Nothing here imports Django, so a
+Everything talks to 127.0.0.1 only. Nothing here imports Django at import time, so a
 benchmark's client side stays light; server-side setup runs ``manage.py``
-in a subprocess with :func:`server_env`.
+in a subprocess with :func:`server_env`, or (the COPY loaders) in a process
+that has set Django up.
 """
 
 import http.client
+import io
 import json
 import os
 import signal
@@ -23,7 +25,7 @@ import psycopg2
 from psycopg2 import sql
 
 ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = ROOT / ".venv" / "bin"
+VENV_BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin").exists() else Path(sys.executable).parent
 PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 
@@ -288,6 +290,153 @@ class Gunicorn:
             return Path(self._log.name).read_text(errors="replace")[-chars:]
         except FileNotFoundError:
             return ""
+
+
+def copy_frame(cur, table: str, columns: str, frame) -> None:
+    """COPYs a pandas frame into ``table`` (psycopg2 cursor)."""
+    buf = io.StringIO()
+    frame.to_csv(buf, header=False, index=False)
+    buf.seek(0)
+    cur.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH CSV", buf)
+
+
+def load_customers_orders(*, customers: int, orders: int, seed: int) -> dict:
+    """Synthetic, heavy-tailed population: gamma-distributed purchase rates while active,
+    lognormal amounts, 4% refunded / 2% cancelled, customers stop buying at a personal point.
+    Runs in a process where Django is set up (bench/segments.py, bench/admin.py), inside a transaction."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    started = time.monotonic()
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    horizon = 3 * 365 * 86400
+    from django.db import connection
+
+    from core.bulkload import bulk_load
+    from users.models import Customer, Order
+
+    cur = connection.cursor().cursor  # the psycopg2 cursor, for COPY
+    cur.execute(
+        """
+        INSERT INTO users_customer (external_id, name, nickname, phone, email, gender, city, timezone, channel,
+            consent_push, consent_sms, consent_email, consent_wechat, consent_in_app, do_not_contact,
+            paid_orders, paid_amount, created_at, updated_at, signup_at)
+        SELECT 'b' || g, '', 'nick' || g, '', '', 'unknown', '', 'Asia/Shanghai', 'organic',
+            true, true, true, true, true, false, 0, 0,
+            %s::timestamptz - make_interval(secs => (random() * %s)::int),
+            %s::timestamptz, NULL
+        FROM generate_series(1, %s) g
+    """,
+        [now.isoformat(), horizon, now.isoformat(), customers],
+    )
+    cur.execute("UPDATE users_customer SET signup_at = created_at")
+    cur.execute("SELECT MIN(id), MAX(id) FROM users_customer")
+    lo, hi = cur.fetchone()
+    cur.execute(
+        "SELECT id, EXTRACT(EPOCH FROM (%s::timestamptz - created_at))::int FROM users_customer ORDER BY id",
+        [now.isoformat()],
+    )
+    ids_age = np.array(cur.fetchall(), dtype=np.int64)
+    ids, age = ids_age[:, 0], ids_age[:, 1]
+    # A BG/NBD-like process: each customer buys at a gamma-distributed daily rate while
+    # active; activity ends at a personal stop point (silent and churned customers).
+    stop = rng.beta(2, 0.7, size=customers)
+    active_days = np.maximum(age / 86400 * stop, 0.5)
+    rate = rng.gamma(0.6, 1.0, size=customers)
+    expected = rate * active_days
+    counts = rng.poisson(expected * orders / expected.sum()).astype(np.int64)
+    diff = orders - int(counts.sum())
+    if diff > 0:
+        counts[rng.choice(customers, size=diff, replace=True, p=expected / expected.sum())] += 1
+    elif diff < 0:
+        buyers = np.repeat(np.arange(customers), counts)
+        np.subtract.at(counts, rng.choice(buyers, size=-diff, replace=False), 1)
+    cust = np.repeat(ids, counts)
+    when_frac = rng.random(cust.size) * np.repeat(stop, counts)
+    ago = (np.repeat(age, counts) * (1 - when_frac)).astype(np.int64)
+    amount = np.round(np.exp(rng.normal(4.6, 1.0, size=cust.size)), 2)
+    status = rng.choice(np.array([0, 1, 2], dtype=np.int8), size=cust.size, p=[0.94, 0.04, 0.02])
+    cur.execute("DROP TABLE IF EXISTS bench_order_stage")
+    cur.execute(
+        "CREATE UNLOGGED TABLE bench_order_stage (customer_id bigint, amount numeric(12,2), status smallint, ago int)"
+    )
+    step = 2_000_000
+    for start in range(0, cust.size, step):
+        part = slice(start, start + step)
+        copy_frame(
+            cur,
+            "bench_order_stage",
+            "customer_id, amount, status, ago",
+            pd.DataFrame({"c": cust[part], "a": amount[part], "s": status[part], "g": ago[part]}),
+        )
+    with bulk_load(Order, analyze=(Customer,)):
+        cur.execute(
+            """
+            INSERT INTO users_order
+                (external_id, customer_id, amount, currency, status, occurred_at, created_at, updated_at)
+            SELECT 'o' || row_number() OVER (), customer_id, amount, 'CNY',
+                   (ARRAY['paid', 'refunded', 'cancelled'])[status + 1],
+                   %s::timestamptz - make_interval(secs => ago), %s::timestamptz, %s::timestamptz
+            FROM bench_order_stage
+        """,
+            [now.isoformat()] * 3,
+        )
+    cur.execute("DROP TABLE bench_order_stage")
+    return {"load_s": round(time.monotonic() - started, 1), "id_range": [lo, hi]}
+
+
+EVENT_TYPES = ["page_view", "add_to_cart", "login", "checkin", "share", "invite_accepted"]
+
+
+def load_events(*, events: int, seed: int, days: int = 365) -> dict:
+    """``events`` synthetic events over the stored customers (page views most, invites fewest),
+    COPYed as numbers into an unlogged staging table and built by one INSERT … SELECT, with
+    the indexes built afterwards (``core.bulkload.bulk_load``). Needs Django set up."""
+    import numpy as np
+    import pandas as pd
+    from django.db import connection
+
+    from core.bulkload import bulk_load
+    from users.models import Event
+
+    rng = np.random.default_rng(seed)
+    started = time.monotonic()
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    cur = connection.cursor().cursor
+    cur.execute("SELECT id FROM users_customer ORDER BY id")
+    ids = np.array([r[0] for r in cur.fetchall()], dtype=np.int64)
+    cur.execute("DROP TABLE IF EXISTS bench_event_stage")
+    cur.execute("CREATE UNLOGGED TABLE bench_event_stage (customer_id bigint, type smallint, ago int)")
+    weights = np.array([0.55, 0.15, 0.15, 0.1, 0.04, 0.01])
+    step = 2_000_000
+    for start in range(0, events, step):
+        n = min(step, events - start)
+        copy_frame(
+            cur,
+            "bench_event_stage",
+            "customer_id, type, ago",
+            pd.DataFrame(
+                {
+                    "c": ids[rng.integers(0, ids.size, size=n)],
+                    "t": rng.choice(len(EVENT_TYPES), size=n, p=weights),
+                    "g": rng.integers(0, days * 86400, size=n),
+                }
+            ),
+        )
+    types = "ARRAY[" + ", ".join(f"'{t}'" for t in EVENT_TYPES) + "]"
+    with bulk_load(Event):
+        cur.execute(
+            f"""
+            INSERT INTO users_event (customer_id, type, occurred_at, properties, external_id, dedupe_key, created_at)
+            SELECT customer_id, ({types})[type + 1], %s::timestamptz - make_interval(secs => ago), '{{}}'::jsonb,
+                   'e' || n, 'x:e' || n, %s::timestamptz
+            FROM (SELECT *, row_number() OVER () AS n FROM bench_event_stage) s
+        """,
+            [now.isoformat()] * 2,
+        )
+    cur.execute("DROP TABLE bench_event_stage")
+    return {"events_load_s": round(time.monotonic() - started, 1)}
 
 
 def emit(result: dict) -> None:

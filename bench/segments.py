@@ -15,7 +15,6 @@ Prints one JSON line. All traffic stays on 127.0.0.1.
 """
 
 import argparse
-import io
 import json
 import os
 import subprocess
@@ -24,8 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from _common import load_customers_orders as load
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -74,95 +72,6 @@ def _loaded(db: str, customers: int, orders: int) -> bool:
         text=True,
     )
     return found.returncode == 0 and found.stdout.strip() == f"{customers}|{orders}"
-
-
-def _copy(cur, table: str, columns: str, frame: pd.DataFrame) -> None:
-    buf = io.StringIO()
-    frame.to_csv(buf, header=False, index=False)
-    buf.seek(0)
-    cur.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH CSV", buf)
-
-
-def load(*, customers: int, orders: int, seed: int) -> dict:
-    """Synthetic, heavy-tailed population: gamma-distributed purchase rates while active,
-    lognormal amounts, 4% refunded / 2% cancelled, customers stop buying at a personal point."""
-    rng = np.random.default_rng(seed)
-    started = time.monotonic()
-    now = pd.Timestamp.now(tz="UTC").floor("s")
-    horizon = 3 * 365 * 86400
-    from django.db import connection
-
-    from core.bulkload import bulk_load
-    from users.models import Customer, Order
-
-    cur = connection.cursor().cursor  # the psycopg2 cursor, for COPY
-    cur.execute(
-        """
-        INSERT INTO users_customer (external_id, name, nickname, phone, email, gender, city, timezone, channel,
-            consent_push, consent_sms, consent_email, consent_wechat, consent_in_app, do_not_contact,
-            paid_orders, paid_amount, created_at, updated_at, signup_at)
-        SELECT 'b' || g, '', 'nick' || g, '', '', 'unknown', '', 'Asia/Shanghai', 'organic',
-            true, true, true, true, true, false, 0, 0,
-            %s::timestamptz - make_interval(secs => (random() * %s)::int),
-            %s::timestamptz, NULL
-        FROM generate_series(1, %s) g
-    """,
-        [now.isoformat(), horizon, now.isoformat(), customers],
-    )
-    cur.execute("UPDATE users_customer SET signup_at = created_at")
-    cur.execute("SELECT MIN(id), MAX(id) FROM users_customer")
-    lo, hi = cur.fetchone()
-    cur.execute(
-        "SELECT id, EXTRACT(EPOCH FROM (%s::timestamptz - created_at))::int FROM users_customer ORDER BY id",
-        [now.isoformat()],
-    )
-    ids_age = np.array(cur.fetchall(), dtype=np.int64)
-    ids, age = ids_age[:, 0], ids_age[:, 1]
-    # A BG/NBD-like process: each customer buys at a gamma-distributed daily rate while
-    # active; activity ends at a personal stop point (silent and churned customers).
-    stop = rng.beta(2, 0.7, size=customers)
-    active_days = np.maximum(age / 86400 * stop, 0.5)
-    rate = rng.gamma(0.6, 1.0, size=customers)
-    expected = rate * active_days
-    counts = rng.poisson(expected * orders / expected.sum()).astype(np.int64)
-    diff = orders - int(counts.sum())
-    if diff > 0:
-        counts[rng.choice(customers, size=diff, replace=True, p=expected / expected.sum())] += 1
-    elif diff < 0:
-        buyers = np.repeat(np.arange(customers), counts)
-        np.subtract.at(counts, rng.choice(buyers, size=-diff, replace=False), 1)
-    cust = np.repeat(ids, counts)
-    when_frac = rng.random(cust.size) * np.repeat(stop, counts)
-    ago = (np.repeat(age, counts) * (1 - when_frac)).astype(np.int64)
-    amount = np.round(np.exp(rng.normal(4.6, 1.0, size=cust.size)), 2)
-    status = rng.choice(np.array([0, 1, 2], dtype=np.int8), size=cust.size, p=[0.94, 0.04, 0.02])
-    cur.execute("DROP TABLE IF EXISTS bench_order_stage")
-    cur.execute(
-        "CREATE UNLOGGED TABLE bench_order_stage (customer_id bigint, amount numeric(12,2), status smallint, ago int)"
-    )
-    step = 2_000_000
-    for start in range(0, cust.size, step):
-        part = slice(start, start + step)
-        _copy(
-            cur,
-            "bench_order_stage",
-            "customer_id, amount, status, ago",
-            pd.DataFrame({"c": cust[part], "a": amount[part], "s": status[part], "g": ago[part]}),
-        )
-    with bulk_load(Order, analyze=(Customer,)):
-        cur.execute(
-            """
-            INSERT INTO users_order
-                (external_id, customer_id, amount, currency, status, occurred_at, created_at, updated_at)
-            SELECT 'o' || row_number() OVER (), customer_id, amount, 'CNY',
-                   (ARRAY['paid', 'refunded', 'cancelled'])[status + 1],
-                   %s::timestamptz - make_interval(secs => ago), %s::timestamptz, %s::timestamptz
-            FROM bench_order_stage
-        """,
-            [now.isoformat()] * 3,
-        )
-    cur.execute("DROP TABLE bench_order_stage")
-    return {"load_s": round(time.monotonic() - started, 1), "id_range": [lo, hi]}
 
 
 def _full_recompute(chunk_size: int):

@@ -2,7 +2,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from .admin_base import ReadOnlyAdmin
+from . import accounts_admin  # noqa: F401  operator accounts and roles (replaces django.contrib.auth's admin)
+from .admin_base import ReadOnlyAdmin, ScaledAdmin
 from .models import ApiKey, ApiScope, AuditEntry, JobRun
 from .services import api_key_create, api_key_revoke, api_key_update, failed_jobs_requeue
 
@@ -16,7 +17,7 @@ class ApiKeyCreateForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ScaledAdmin):
     list_display = ["name", "prefix", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at"]
     list_filter = ["revoked_at"]
     search_fields = ["name", "prefix"]
@@ -70,7 +71,7 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(JobRun)
-class JobRunAdmin(admin.ModelAdmin):
+class JobRunAdmin(ScaledAdmin):
     list_display = ["job", "status", "started_at", "finished_at", "counts"]
     list_filter = ["job", "status"]
     readonly_fields = [f.name for f in JobRun._meta.fields]

@@ -3,10 +3,13 @@
 A permission written ``app.view_*`` means every view permission of that app;
 one written ``!app.codename`` takes that permission back out (``users.view_pii``
 is a "view" permission by name, but only roles that list it may see PII).
-Admins (运营负责人) get every permission of Ops Desk's apps; what a role may do is
+Admins (运营负责人) get every permission of Ops Desk's apps and manage operator
+accounts (``ACCOUNT_PERMISSIONS``); what a role may do is
 tested per role in tests/core/test_roles.py."""
 
 from fnmatch import fnmatch
+
+from django.utils.translation import pgettext_lazy
 
 OPS_APPS = ["core", "users", "segments", "communities", "incentives", "campaigns", "feedback", "dashboards"]
 
@@ -14,6 +17,8 @@ VIEWER = "viewer"
 OPERATOR = "operator"
 COMMUNITY_MANAGER = "community_manager"
 ADMIN = "admin"
+
+ACCOUNT_PERMISSIONS = ["auth.view_user", "auth.add_user", "auth.change_user", "auth.view_group"]
 
 _READ_ALL = [*(f"{app}.view_*" for app in OPS_APPS if app != "core"), "!users.view_pii"]
 
@@ -38,15 +43,22 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "feedback.change_*",
         "incentives.view_*",
     ],
-    ADMIN: [f"{app}.*" for app in OPS_APPS],
+    # Accounts: created, given roles, reset and deactivated (core.accounts), never deleted
+    # (their audit rows point at them); roles are read-only, they are defined above.
+    ADMIN: [*(f"{app}.*" for app in OPS_APPS), *ACCOUNT_PERMISSIONS],
 }
 
 ROLE_LABELS = {
-    VIEWER: "Viewer",
-    OPERATOR: "Operator",
-    COMMUNITY_MANAGER: "Community manager",
-    ADMIN: "Admin",
+    VIEWER: pgettext_lazy("role", "Viewer"),
+    OPERATOR: pgettext_lazy("role", "Operator"),
+    COMMUNITY_MANAGER: pgettext_lazy("role", "Community manager"),
+    ADMIN: pgettext_lazy("role", "Admin"),
 }
+
+
+def role_label(name: str) -> str:
+    """The role's name in the operator's language (the group's key if it is not a role)."""
+    return str(ROLE_LABELS.get(name, name))
 
 
 def _matches(perm_label: str, patterns: list[str]) -> bool:
@@ -59,7 +71,9 @@ def roles_sync(**_kwargs) -> None:
     """Creates the role groups and sets their permissions to exactly what ROLE_PERMISSIONS says."""
     from django.contrib.auth.models import Group, Permission
 
-    perms = list(Permission.objects.select_related("content_type").filter(content_type__app_label__in=OPS_APPS))
+    perms = list(
+        Permission.objects.select_related("content_type").filter(content_type__app_label__in=[*OPS_APPS, "auth"])
+    )
     for role, patterns in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=role)
         wanted = [p for p in perms if _matches(f"{p.content_type.app_label}.{p.codename}", patterns)]

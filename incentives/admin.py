@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 
 from core import exports
-from core.admin_base import ReadOnlyAdmin
+from core.admin_base import ReadOnlyAdmin, ScaledAdmin, ScaledListMixin
 
 from .models import (
     Badge,
@@ -21,7 +21,7 @@ from .services import catalogue_delete, catalogue_save, policy_update, redemptio
 from .services.policy import POLICY_FIELDS
 
 
-class _AuditedAdmin(ImportExportModelAdmin):
+class _AuditedAdmin(ScaledListMixin, ImportExportModelAdmin):
     """Catalogue edits, deletes and imports go through ``incentives.services.catalogue``,
     which validates, saves and writes the audit row (from → to)."""
 
@@ -83,7 +83,7 @@ class BadgeAdmin(_AuditedAdmin):
 
 
 @admin.register(IncentivePolicy)
-class IncentivePolicyAdmin(admin.ModelAdmin):
+class IncentivePolicyAdmin(ScaledAdmin):
     list_display = [
         "__str__",
         "expiry_months",
@@ -110,18 +110,17 @@ class IncentivePolicyAdmin(admin.ModelAdmin):
 @admin.register(PointsEntry)
 class PointsEntryAdmin(ReadOnlyAdmin):
     list_display = ["id", "customer", "kind", "amount", "balance_after", "reason", "source", "created_at", "expires_at"]
-    list_filter = ["kind", "source"]
-    search_fields = ["customer__external_id", "idempotency_key", "source_ref"]
+    list_filter = ["kind", "source", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["=customer__external_id", "=idempotency_key", "=source_ref"]
     list_select_related = ["customer"]
     raw_id_fields = ["customer", "operator", "rule", "reverses"]
-    date_hierarchy = "created_at"
 
 
 @admin.register(PointsAccount)
 class PointsAccountAdmin(ReadOnlyAdmin):
     list_display = ["customer", "balance", "growth_value", "level", "level_below_since"]
     list_select_related = ["customer", "level"]
-    search_fields = ["customer__external_id"]
+    search_fields = ["=customer__external_id"]
     list_filter = ["level"]
 
 
@@ -137,7 +136,7 @@ class RedemptionAdmin(ReadOnlyAdmin):
     list_display = ["id", "customer", "reward", "points", "status", "created_at", "cancelled_at"]
     list_filter = ["status", "reward"]
     list_select_related = ["customer", "reward"]
-    search_fields = ["customer__external_id", "idempotency_key"]
+    search_fields = ["=customer__external_id", "=idempotency_key"]
     actions = ["cancel"]
 
     @admin.action(description=_("Cancel: give the points back and restock"), permissions=["cancel"])

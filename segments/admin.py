@@ -21,7 +21,7 @@ from import_export import fields, resources, widgets
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
 
-from core.admin_base import ReadOnlyAdmin
+from core.admin_base import ReadOnlyAdmin, ScaledAdmin, ScaledListMixin
 from core.errors import ApplicationError
 
 from . import rules
@@ -41,7 +41,7 @@ def _pretty_json(value) -> str:
 
 
 @admin.register(RuleSet)
-class RuleSetAdmin(admin.ModelAdmin):
+class RuleSetAdmin(ScaledAdmin):
     form = RuleSetAdminForm
     list_display = [
         "version",
@@ -167,11 +167,9 @@ class SegmentRunAdmin(ReadOnlyAdmin):
 @admin.register(StageChange)
 class StageChangeAdmin(ReadOnlyAdmin):
     list_display = ["customer_external_id", "customer", "from_stage", "to_stage", "reactivated", "at", "run"]
-    list_filter = ["to_stage", "from_stage", "reactivated"]
-    date_hierarchy = "at"
+    list_filter = ["to_stage", "from_stage", "reactivated", ("at", admin.DateFieldListFilter)]
     search_fields = ["=customer__external_id"]
-    list_select_related = ["customer"]
-    show_full_result_count = False
+    list_select_related = ["customer", "run"]
 
     @admin.display(description=_("external id"), ordering="customer__external_id")
     def customer_external_id(self, obj: StageChange) -> str:
@@ -184,17 +182,14 @@ class SegmentSizeSnapshotAdmin(ReadOnlyAdmin):
     list_filter = ["as_of"]
     date_hierarchy = "as_of"
     search_fields = ["key"]
-    show_full_result_count = False
 
 
 @admin.register(SegmentMembershipChange)
 class SegmentMembershipChangeAdmin(ReadOnlyAdmin):
     list_display = ["segment", "customer", "change", "at"]
-    list_filter = ["change", "segment"]
-    date_hierarchy = "at"
-    search_fields = ["=customer__external_id", "segment__slug"]
+    list_filter = ["change", "segment", ("at", admin.DateFieldListFilter)]
+    search_fields = ["=customer__external_id", "=segment__slug"]
     list_select_related = ["segment", "customer"]
-    show_full_result_count = False
 
 
 # --- custom segments ------------------------------------------------------------------
@@ -249,7 +244,7 @@ class SegmentResource(resources.ModelResource):
 
 
 @admin.register(Segment)
-class SegmentAdmin(ImportExportModelAdmin):
+class SegmentAdmin(ScaledListMixin, ImportExportModelAdmin):
     form = SegmentAdminForm
     resource_classes = [SegmentResource]
     import_formats = [CSV, XLSX]

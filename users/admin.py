@@ -17,6 +17,7 @@ refund is a status, and deleting a customer would orphan its ledger history).
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -24,6 +25,7 @@ from import_export.admin import ImportExportModelAdmin
 from pydantic import ValidationError as PydanticValidationError
 
 from core import exports
+from core.admin_base import DistinctValuesFilter, ScaledListMixin
 from core.batch import ValidatedBatch
 from core.json import BoundedJSONDecoder
 from core.pii import mask_email, mask_phone
@@ -32,6 +34,7 @@ from core.validation import validate_form_instant
 from .models import CONSENT_FIELDS, Customer, CustomerTag, Event, Order
 from .resources import CustomerResource, OrderResource, pydantic_errors
 from .rows import CustomerRow, EventRow, OrderRow
+from .selectors import customer_search_q
 from .services import (
     customer_tags_set,
     customers_upsert_batch,
@@ -48,11 +51,10 @@ def _can_see_pii(request) -> bool:
     return request.user.has_perm("users.view_pii")
 
 
-class _ImportExportAdmin(ImportExportModelAdmin):
+class _ImportExportAdmin(ScaledListMixin, ImportExportModelAdmin):
     """CSV and XLSX, a dry-run preview before anything is written, and all-or-nothing files."""
 
     import_formats = export_formats = exports.FORMATS  # no cell exported as a live formula
-    show_full_result_count = False
     # The services write an audit row per created or changed row, under the importing operator.
     skip_admin_log = True
 
@@ -215,16 +217,18 @@ class CustomerAdmin(_ImportExportAdmin):
         "updated_at",
     ]
     list_display_links = ["external_id"]
-    search_fields = ["=external_id", "=phone", "=email", "name", "nickname"]
+    search_fields = ["external_id", "name", "nickname", "phone", "email"]  # as in users.selectors.customer_search_q
 
-    def get_search_fields(self, request):
-        # Exact phone/email search only for staff who may see PII: a hit would confirm the owner.
-        fields = super().get_search_fields(request)
-        return fields if _can_see_pii(request) else [f for f in fields if f not in ("=phone", "=email")]
+    def get_search_results(self, request, queryset, search_term):
+        # The operator search's matching (partial, trigram-indexed), phone and email only with view_pii.
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(customer_search_q(search_term, pii=_can_see_pii(request))), False
 
     list_filter = [
         "gender",
-        "channel",
+        ("channel", DistinctValuesFilter),
+        ("signup_at", admin.DateFieldListFilter),
         "consent_push",
         "consent_sms",
         "consent_email",
@@ -232,7 +236,6 @@ class CustomerAdmin(_ImportExportAdmin):
         "consent_in_app",
         "do_not_contact",
     ]
-    date_hierarchy = "signup_at"
     raw_id_fields = ["referred_by"]
     list_select_related = ["referred_by"]
     inlines = [CustomerTagInline]
@@ -319,9 +322,10 @@ class OrderAdmin(_ImportExportAdmin):
     form = OrderAdminForm
     resource_classes = [OrderResource]
     list_display = ["external_id", "customer", "amount", "currency", "status", "occurred_at"]
-    list_filter = ["status", "currency"]
+    # Newest first by order_time; currency by order_currency_time (core.admin_base says why).
+    ordering = ["-occurred_at"]
+    list_filter = ["status", ("currency", DistinctValuesFilter), ("occurred_at", admin.DateFieldListFilter)]
     search_fields = ["=external_id", "=customer__external_id"]
-    date_hierarchy = "occurred_at"
     raw_id_fields = ["customer"]
     list_select_related = ["customer"]
     readonly_fields = ["created_at", "updated_at"]
@@ -349,17 +353,25 @@ class OrderAdmin(_ImportExportAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ScaledListMixin, admin.ModelAdmin):
     form = EventAdminForm
     fields = ["customer", "type", "occurred_at", "properties", "external_id", "dedupe_key", "created_at"]
     list_display = ["type", "customer", "occurred_at", "external_id", "created_at"]
-    list_filter = ["type"]
+    # Newest first by event_time, a type by event_type_time (also the type filter's skip-scan).
+    ordering = ["-occurred_at"]
+    list_filter = [("type", DistinctValuesFilter), ("occurred_at", admin.DateFieldListFilter)]
     search_fields = ["=external_id", "=customer__external_id"]
-    date_hierarchy = "occurred_at"
     raw_id_fields = ["customer"]
     list_select_related = ["customer"]
     readonly_fields = ["dedupe_key", "created_at"]
-    show_full_result_count = False
+
+    def get_search_results(self, request, queryset, search_term):
+        # An external id is stored in the unique dedupe key ("x:<id>"), which has the index.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        customers = list(Customer.objects.filter(external_id=term).values_list("pk", flat=True))  # see ScaledListMixin
+        return queryset.filter(Q(dedupe_key=f"x:{term}") | Q(customer_id__in=customers)), False
 
     # Events are what customers did: added (through the API's write), never edited or deleted.
     def has_change_permission(self, request, obj=None):

@@ -21,7 +21,7 @@ The shape follows what an operations team sees in a Chinese consumer app:
 - events consistent with the orders: every order is preceded by a
   page_view → add_to_cart, plus abandoned carts, browsing, logins (one at
   signup), check-ins, shares, invites (one per referral, at the referee's
-  signup) and community messages.
+  signup, and the referee's ``invite_accepted`` just after it) and community messages.
 """
 
 from dataclasses import dataclass, field
@@ -252,7 +252,7 @@ SHARE_TARGETS = ["wechat_friend", "wechat_moments", "weibo", "xiaohongshu", "qq"
 MESSAGE_KINDS = ["group_chat", "group_chat", "customer_service"]
 SKUS = 600
 
-EVENT_TYPES = ["login", "page_view", "add_to_cart", "checkin", "share", "invite", "message"]
+EVENT_TYPES = ["login", "page_view", "add_to_cart", "checkin", "share", "invite", "message", "invite_accepted"]
 ORDER_STATUSES = ["paid", "refunded", "cancelled"]
 
 
@@ -706,6 +706,9 @@ def _events(
     gap = np.minimum(3 * DAY, signup[referee] - signup[referrer])
     t = signup[referee] - rng.random(len(referee)) * gap
     add("invite", referrer, t, [f'{{"invitee": "{customers.external_id[i]}"}}' for i in referee])
+    # …and accepts it on signing up: what the invite rule pays and the invite leaderboard counts.
+    t = signup[referee] + rng.random(len(referee)) * np.minimum(HOUR, window - signup[referee])
+    add("invite_accepted", referee, t, [f'{{"referrer": "{customers.external_id[i]}"}}' for i in referrer])
 
     cust = np.concatenate(cust_parts)
     kinds = np.concatenate(type_parts)

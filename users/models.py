@@ -115,6 +115,8 @@ class Order(models.Model):
             # Per-customer aggregation (RFM, roll-ups) reads these columns only.
             models.Index(fields=["customer", "occurred_at"], include=["amount", "status"], name="order_cust_time"),
             models.Index(fields=["occurred_at"], name="order_time"),
+            # The admin's currency filter (its values by skip-scan, then newest first).
+            models.Index(fields=["currency", "occurred_at"], name="order_currency_time"),
         ]
         constraints = [models.CheckConstraint(condition=models.Q(amount__gte=0), name="order_amount_non_negative")]
 

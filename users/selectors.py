@@ -2,9 +2,11 @@
 composed above this app, in ``console.selectors``; a filter another app owns
 (stage, tier, segment) reaches ``customer_list`` as an id subquery."""
 
+import re
 from datetime import datetime
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import CharField, Func, Prefetch, Q, QuerySet
+from django.db.models.lookups import Contains
 
 from core.errors import NotFound
 
@@ -21,11 +23,7 @@ def customer_list(
 ) -> QuerySet[Customer]:
     """``ids``: only customers whose id is in this subquery (``values("pk")`` or a flat
     ``values_list``), e.g. ``segments.selectors.customer_ids_in(...)`` passed down by the
-    composition layer; it stays one SQL statement.
-
-    ``search`` matches the external id exactly and the name or nickname in part; the
-    exact phone and email only with ``search_pii`` — for viewers allowed to see PII —
-    since a match would otherwise confirm who owns a phone number or an address."""
+    composition layer; it stays one SQL statement. ``search``: see ``customer_search_q``."""
     qs = (
         Customer.objects.select_related("referred_by")
         .only(
@@ -40,15 +38,47 @@ def customer_list(
         qs = qs.filter(updated_at__gte=updated_since)
     if ids is not None:
         qs = qs.filter(pk__in=ids)
-    if search:
-        search = search.strip()
-        matches = (
-            qs.filter(external_id=search) | qs.filter(nickname__icontains=search) | qs.filter(name__icontains=search)
-        )
-        if search_pii:
-            matches = matches | qs.filter(phone=search) | qs.filter(email=search.lower())
-        qs = matches
+    if search and search.strip():
+        qs = qs.filter(customer_search_q(search, pii=search_pii))
     return qs
+
+
+class Digits(Func):
+    """The text with everything but its digits removed ("+86 136-7849 9498" → "8613678499498").
+    On PostgreSQL it is the expression the trigram index customer_phone_digits_trgm holds."""
+
+    output_field = CharField()
+    _SEPARATORS = " -+().\t/"
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="regexp_replace((%(expressions)s)::text, '\\D', '', 'g')")
+
+    def as_sql(self, compiler, connection, template=None, **extra):
+        if template is None:  # elsewhere: the usual separators removed
+            template = "%(expressions)s"
+            for char in self._SEPARATORS:
+                template = f"REPLACE({template}, '{char}', '')"
+        return super().as_sql(compiler, connection, template=template, **extra)
+
+
+def customer_search_q(term: str, *, pii: bool) -> Q:
+    """What the operator search (and the customer admin's) matches: any part of the
+    external id, name or nickname, in any case; with ``pii`` — for viewers allowed to
+    see phone numbers and emails — any part of the email, and the phone by its digits
+    (4 or more; spaces, dashes and a "+86" typed or stored do not matter). Without
+    ``pii`` phone and email are not searched at all: a hit would tell who owns them.
+    On PostgreSQL trigram indexes (users/migrations/0006) answer terms of 3 or more
+    characters without reading the table."""
+    term = term.strip()
+    q = Q(external_id__icontains=term) | Q(name__icontains=term) | Q(nickname__icontains=term)
+    if pii:
+        q |= Q(email__icontains=term)
+        digits = re.sub(r"\D", "", term)
+        if len(digits) == 13 and digits.startswith("86"):
+            digits = digits[2:]  # "+86 136 7849 9498": the number without the country code
+        if len(digits) >= 4:
+            q |= Q(Contains(Digits("phone"), digits))
+    return q
 
 
 def customer_get(*, external_id: str) -> Customer:

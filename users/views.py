@@ -29,7 +29,7 @@ def customer_search(request):
     page_obj = None
     rows = []
     if query:
-        # Exact phone/email search only for those who may see them (else: a PII oracle).
+        # Phone and email are searched only for those who may see them (else: a PII oracle).
         customers = selectors.customer_list(search=query, search_pii=can_see_pii).order_by("-signup_at", "-id")
         page_obj = Paginator(customers, SEARCH_PAGE_SIZE).get_page(request.GET.get("page"))
         rows = [{"customer": c, **pii_displays(c, can_see_pii=can_see_pii)} for c in page_obj]

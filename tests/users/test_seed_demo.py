@@ -67,6 +67,11 @@ def test_seed_demo_keeps_time_order():
     # Each referred customer has an invite event from the referrer.
     referred = Customer.objects.filter(referred_by__isnull=False).count()
     assert Event.objects.filter(type="invite").count() == referred
+    # …and each referred customer accepted it (what the invite rule pays and the leaderboard counts).
+    accepted = Event.objects.filter(type="invite_accepted")
+    assert accepted.count() == referred
+    assert not accepted.filter(customer__referred_by__isnull=True).exists()
+    assert not accepted.filter(occurred_at__lt=F("customer__signup_at")).exists()
     # The funnel narrows: product views ≥ carts ≥ orders.
     views = Event.objects.filter(type="page_view").count()
     carts = Event.objects.filter(type="add_to_cart").count()

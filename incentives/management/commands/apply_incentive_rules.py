@@ -38,8 +38,13 @@ class Command(BaseCommand):
             ("events", events, services.event_rules_apply),
         ):
             ids = list(qs.values_list("id", flat=True))
+            next_report = report_every = max(chunk, len(ids) // 10)  # about ten progress lines per kind
             for i in range(0, len(ids), chunk):
                 key = "order_ids" if name == "orders" else "event_ids"
                 written += apply(**{key: ids[i : i + chunk]})
+                done = min(i + chunk, len(ids))
+                if next_report <= done < len(ids):
+                    self.stdout.write(f"{name}: {done:,} / {len(ids):,}")
+                    next_report += report_every
             self.stdout.write(f"{name}: {len(ids)} looked at")
         self.stdout.write(f"{written} ledger entries written")
