@@ -47,7 +47,7 @@ class DefinitionField(forms.CharField):
 
 
 class SegmentForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=100)
+    name = forms.CharField(label=_("Segment name"), max_length=100)
     slug = forms.SlugField(
         label=_("Slug"),
         max_length=60,
@@ -74,7 +74,7 @@ class SegmentForm(forms.Form):
 
 
 class StaticUploadForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=100)
+    name = forms.CharField(label=_("Segment name"), max_length=100)
     slug = forms.SlugField(
         label=_("Slug"),
         max_length=60,

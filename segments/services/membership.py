@@ -10,6 +10,8 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from core.errors import ApplicationError
 from core.services import audit_record, audit_snapshot
@@ -225,7 +227,7 @@ def segment_save(
     audit row says from → to for each field that moved."""
     name = (name or "").strip()
     if not name:
-        raise ApplicationError("A segment needs a name.", code="invalid", details={"field": "name"})
+        raise ApplicationError(_("A segment needs a name."), code="invalid", details={"field": "name"})
     static = (segment.kind if segment is not None else kind) == Segment.Kind.STATIC
     if not static:
         compile_definition(definition, run_id=None)  # validate before writing anything
@@ -235,7 +237,7 @@ def segment_save(
         if segment is None:
             if Segment.objects.filter(slug=slug).exists():
                 raise ApplicationError(
-                    f"A segment with the slug {slug!r} exists already.",
+                    _("A segment with the slug “%(slug)s” exists already.") % {"slug": slug},
                     code="duplicate_slug",
                     details={"field": "slug"},
                 )
@@ -275,15 +277,15 @@ def static_segment_upload(*, name: str, file_bytes: bytes, actor=None, slug: str
     try:
         text = file_bytes.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ApplicationError("The file is not UTF-8 text.", code="invalid_file") from None
+        raise ApplicationError(_("The file is not UTF-8 text."), code="invalid_file") from None
     ids = []
     for row in csv.reader(io.StringIO(text)):
         if row and row[0].strip() and row[0].strip().lower() != "external_id":
             ids.append(row[0].strip())
     if not ids:
-        raise ApplicationError("The file lists no customer ids.", code="invalid_file")
+        raise ApplicationError(_("The file lists no customer ids."), code="invalid_file")
     if len(ids) > MAX_STATIC_ROWS:
-        raise ApplicationError(f"At most {MAX_STATIC_ROWS} ids per upload.", code="invalid_file")
+        raise ApplicationError(_("At most %(n)s ids per upload.") % {"n": MAX_STATIC_ROWS}, code="invalid_file")
     unique_ids = list(dict.fromkeys(ids))
     known = {}
     for start in range(0, len(unique_ids), 5000):
@@ -292,13 +294,18 @@ def static_segment_upload(*, name: str, file_bytes: bytes, actor=None, slug: str
     unknown = [i for i in unique_ids if i not in known]
     if unknown:
         raise ApplicationError(
-            f"{len(unknown)} id(s) are not known customers; nothing was saved.",
+            ngettext(
+                "%(n)s id is not a known customer; nothing was saved.",
+                "%(n)s ids are not known customers; nothing was saved.",
+                len(unknown),
+            )
+            % {"n": len(unknown)},
             code="unknown_customers",
             details={"unknown": unknown[:100]},
         )
     name = (name or "").strip()
     if not name:
-        raise ApplicationError("A segment needs a name.", code="invalid", details={"field": "name"})
+        raise ApplicationError(_("A segment needs a name."), code="invalid", details={"field": "name"})
     slug = slugify(slug or name) or f"static-{int(timezone.now().timestamp())}"
     now = timezone.now()
     with transaction.atomic():
@@ -311,7 +318,9 @@ def static_segment_upload(*, name: str, file_bytes: bytes, actor=None, slug: str
             },
         )
         if not created and segment.kind != Segment.Kind.STATIC:
-            raise ApplicationError(f"{slug!r} is a dynamic segment.", code="duplicate_slug", details={"field": "slug"})
+            raise ApplicationError(
+                _("“%(slug)s” is a dynamic segment.") % {"slug": slug}, code="duplicate_slug", details={"field": "slug"}
+            )
         size_before = 0 if created else segment.size
         with connection.cursor() as cur:
             temp_table_drop(cur, "tmp_static_ids")
