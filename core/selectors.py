@@ -45,3 +45,8 @@ def display_name(kind: str, key, *, language: str | None = None) -> str:
     if found is None:
         return text
     return found.name_for(language or translation.get_language())
+
+
+def display_name_keys(kind: str) -> list[str]:
+    """The keys of ``kind`` that have a display name, sorted."""
+    return sorted(key for k, key in _names() if k == kind)

@@ -138,3 +138,12 @@ def segment_chip_label(slug: str, names: dict[str, str] | None = None) -> str:
             if value in CHOICE_LABELS or value == "other":
                 return f"{BUILTIN_DIMENSION_LABELS[prefix]}: {label(value)}"
     return slug
+
+
+def size_key_label(key: str) -> str:
+    """A size snapshot's key (``stage:mature``, ``rfm_segment:champions``, ``custom:<slug>``)
+    as the operator reads it: ``生命周期阶段: 成熟期``; a custom segment keeps its slug."""
+    column, _sep, value = key.partition(":")
+    if column in FIELD_LABELS and column not in ("custom",):
+        return f"{FIELD_LABELS[column]}: {label(value)}"
+    return value or key

@@ -24,6 +24,7 @@ from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import CSV, XLSX
 from pydantic import ValidationError as PydanticValidationError
 
+from core.admin_base import display_name_column, display_name_filter
 from core.batch import ValidatedBatch
 from core.pii import mask_email, mask_phone
 
@@ -196,7 +197,7 @@ class CustomerAdmin(_ImportExportAdmin):
         "email",
         "gender",
         "city",
-        "channel",
+        display_name_column("channel", "channel", _("acquisition channel")),
         "do_not_contact",
         "paid_orders",
         "last_order_at",
@@ -206,7 +207,7 @@ class CustomerAdmin(_ImportExportAdmin):
     search_fields = ["=external_id", "=phone", "=email", "name", "nickname"]
     list_filter = [
         "gender",
-        "channel",
+        display_name_filter("channel", "channel", _("acquisition channel")),
         "consent_push",
         "consent_sms",
         "consent_email",
@@ -334,8 +335,14 @@ class OrderAdmin(_ImportExportAdmin):
 class EventAdmin(admin.ModelAdmin):
     form = EventAdminForm
     fields = ["customer", "type", "occurred_at", "properties", "external_id", "dedupe_key", "created_at"]
-    list_display = ["type", "customer", "occurred_at", "external_id", "created_at"]
-    list_filter = ["type"]
+    list_display = [
+        display_name_column("type", "event_type", _("type")),
+        "customer",
+        "occurred_at",
+        "external_id",
+        "created_at",
+    ]
+    list_filter = [display_name_filter("type", "event_type", _("type"))]
     search_fields = ["=external_id", "=customer__external_id"]
     date_hierarchy = "occurred_at"
     raw_id_fields = ["customer"]

@@ -87,7 +87,7 @@ def test_the_version_lives_in_the_shared_cache():
 def test_admin_edits_display_names(client, make_user, django_capture_on_commit_callbacks):
     client.force_login(make_user("admin", username="ada"))
     page = client.get("/admin/core/displayname/", **ZH).content.decode()
-    assert "显示名称" in page and "抖音" in page and "Ops Desk 管理后台" in page and "Django" not in page
+    assert "显示名称" in page and "抖音" in page and "用户运营台管理后台" in page and "Django" not in page
     douyin = DisplayName.objects.get(kind="channel", key="douyin")
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
