@@ -111,7 +111,8 @@ class DisplayNameAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         # The form checked the key is free; the service validates again and audits.
         saved = display_name_save(display_name=obj if change else None, actor=request.user, **form.cleaned_data)
-        obj.pk = saved.pk
+        for field in DisplayName._meta.concrete_fields:  # the admin logs and redirects with ``obj``
+            setattr(obj, field.attname, getattr(saved, field.attname))
 
     def delete_model(self, request, obj):
         display_name_delete(display_name=obj, actor=request.user)
