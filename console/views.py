@@ -66,6 +66,23 @@ def _section(key: str, value) -> dict:
     }
 
 
+def _shown_properties(properties, *, can_see_pii: bool) -> dict:
+    """An event's properties as the page shows them (a key/value list): every text
+    value, nested ones too, masked unless the operator may see personal data."""
+    if not isinstance(properties, dict):
+        return {}
+    if can_see_pii:
+        return properties
+    return {
+        key: mask_text(value)
+        if isinstance(value, str)
+        else mask_text(json.dumps(value, ensure_ascii=False, sort_keys=True))
+        if isinstance(value, dict | list)
+        else value
+        for key, value in properties.items()
+    }
+
+
 @login_required
 @permission_required("users.view_customer", raise_exception=True)
 def customer_detail(request, external_id):
@@ -77,8 +94,7 @@ def customer_detail(request, external_id):
     consent = customer.consent()
     events = []
     for event in users_selectors.customer_recent_events(customer=customer, limit=50):
-        props = json.dumps(event.properties, ensure_ascii=False, sort_keys=True) if event.properties else ""
-        events.append({"event": event, "properties": props if can_see_pii else mask_text(props)})
+        events.append({"event": event, "properties": _shown_properties(event.properties, can_see_pii=can_see_pii)})
     profile = selectors.customer_profile_sections(customer=customer)
     return render(
         request,

@@ -4,8 +4,15 @@ from django.utils.translation import gettext_lazy as _
 
 from . import accounts_admin  # noqa: F401  operator accounts and roles (replaces django.contrib.auth's admin)
 from .admin_base import ReadOnlyAdmin, ScaledAdmin
-from .models import ApiKey, ApiScope, AuditEntry, JobRun
-from .services import api_key_create, api_key_revoke, api_key_update, failed_jobs_requeue
+from .models import ApiKey, ApiScope, AuditEntry, DisplayName, JobRun
+from .services import (
+    api_key_create,
+    api_key_revoke,
+    api_key_update,
+    display_name_delete,
+    display_name_save,
+    failed_jobs_requeue,
+)
 
 
 class ApiKeyCreateForm(forms.ModelForm):
@@ -88,3 +95,46 @@ class JobRunAdmin(ScaledAdmin):
             _("%(runs)d run(s) re-queued, %(ids)d row(s).")
             % {"runs": len(requeued), "ids": sum(len(r.counts["failed_ids"]) for r in requeued)},
         )
+
+
+class DisplayNameForm(forms.ModelForm):
+    class Meta:
+        model = DisplayName
+        fields = ["kind", "key", "name_en", "name_zh_hans"]
+
+    def _post_clean(self):
+        # Uniqueness and validation are the service's (one write path); it runs in save_model.
+        pass
+
+    def clean(self):
+        cleaned = super().clean()
+        clash = DisplayName.objects.filter(kind=cleaned.get("kind"), key=(cleaned.get("key") or "").strip())
+        if self.instance.pk:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise forms.ValidationError(_("This key has a display name already."))
+        return cleaned
+
+
+@admin.register(DisplayName)
+class DisplayNameAdmin(ScaledAdmin):
+    """The names of data keys (channels, event types, event properties) per language;
+    saved through ``display_name_save`` (audited; every process sees the change)."""
+
+    form = DisplayNameForm
+    list_display = ["kind", "key", "name_en", "name_zh_hans"]
+    list_filter = ["kind"]
+    search_fields = ["key", "name_en", "name_zh_hans"]
+
+    def save_model(self, request, obj, form, change):
+        # The form checked the key is free; the service validates again and audits.
+        saved = display_name_save(display_name=obj if change else None, actor=request.user, **form.cleaned_data)
+        for field in DisplayName._meta.concrete_fields:  # the admin logs and redirects with ``obj``
+            setattr(obj, field.attname, getattr(saved, field.attname))
+
+    def delete_model(self, request, obj):
+        display_name_delete(display_name=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            display_name_delete(display_name=obj, actor=request.user)

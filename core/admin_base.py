@@ -17,6 +17,8 @@ from django.db import connections
 from django.db.models import Q
 from django.utils.functional import cached_property
 
+from .selectors import display_name, display_name_keys
+
 EXACT_UP_TO = 10_000
 
 
@@ -115,6 +117,26 @@ class DistinctValuesFilter(admin.AllValuesFieldListFilter):
             self.lookup_choices = [row[0] for row in cursor.fetchall()]
 
 
+class DisplayValuesFilter(DistinctValuesFilter):
+    """The stored values of a data-key column (found by the skip-scan above), each
+    labelled by its display name in the operator's language (``core.DisplayName``)."""
+
+    display_kind = ""
+
+    def choices(self, changelist):
+        stored = {str(v) for v in self.lookup_choices}
+        for choice in super().choices(changelist):
+            shown = choice.get("display")
+            if isinstance(shown, str) and shown in stored:
+                choice = {**choice, "display": display_name(self.display_kind, shown)}
+            yield choice
+
+
+def display_values_filter(kind: str) -> type[DisplayValuesFilter]:
+    """``("type", display_values_filter("event_type"))`` in a ``list_filter``."""
+    return type(f"{kind.title().replace('_', '')}ValuesFilter", (DisplayValuesFilter,), {"display_kind": kind})
+
+
 class ReadOnlyAdmin(ScaledAdmin):
     """For records only services write (ledgers, history, engine output, audit):
     shown in the admin, never added, edited or deleted by hand there."""
@@ -127,3 +149,38 @@ class ReadOnlyAdmin(ScaledAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def display_name_column(field: str, kind: str, description):
+    """A changelist column showing a data key (``channel``, an event ``type``) by its
+    display name in the operator's language; sorts by the stored key."""
+
+    @admin.display(description=description, ordering=field)
+    def column(obj):
+        return display_name(kind, getattr(obj, field))
+
+    column.__name__ = f"{field}_display"
+    return column
+
+
+class DisplayNameFilter(admin.SimpleListFilter):
+    """A sidebar filter on a data key listing the known keys by their display names
+    (from the small DisplayName table: no DISTINCT over a big table)."""
+
+    kind = ""
+    field = ""
+
+    def lookups(self, request, model_admin):
+        return [(key, display_name(self.kind, key)) for key in display_name_keys(self.kind)]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(**{self.field: value}) if value else queryset
+
+
+def display_name_filter(field: str, kind: str, title) -> type[DisplayNameFilter]:
+    return type(
+        f"{field.title()}DisplayNameFilter",
+        (DisplayNameFilter,),
+        {"title": title, "parameter_name": field, "kind": kind, "field": field},
+    )

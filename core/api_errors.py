@@ -4,11 +4,11 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
-from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from . import error_pages
 from .errors import ApplicationError
 
 _CODES = {
@@ -62,7 +62,7 @@ def exception_handler(exc, context):
 
 # --- Errors Django answers before (or instead of) a DRF view ------------------------
 # ``ops_site.urls`` points handler400/403/404/500 here: under ``/api/`` they answer in
-# the error shape above; operators' pages keep Django's HTML error pages.
+# the error shape above; operators' pages get the site's own error pages (``core.error_pages``).
 
 API_PREFIX = "/api/"
 
@@ -90,7 +90,7 @@ def handler400(request, exception=None):
     too_large = isinstance(exception, RequestDataTooBig)
     if _is_api(request):
         return _too_large() if too_large else json_error("malformed_request", _("The request is malformed."), 400)
-    response = defaults.bad_request(request, exception)
+    response = error_pages.page_400(request, exception)
     if too_large:
         response.status_code = 413
     return response
@@ -99,16 +99,16 @@ def handler400(request, exception=None):
 def handler403(request, exception=None):
     if _is_api(request):
         return json_error("permission_denied", _("You do not have permission to perform this action."), 403)
-    return defaults.permission_denied(request, exception)
+    return error_pages.page_403(request, exception)
 
 
 def handler404(request, exception=None):
     if _is_api(request):
         return json_error("not_found", _("There is no API endpoint at this path."), 404)
-    return defaults.page_not_found(request, exception)
+    return error_pages.page_404(request, exception)
 
 
 def handler500(request):
     if _is_api(request):
         return json_error("server_error", _("The server failed to answer this request."), 500)
-    return defaults.server_error(request)
+    return error_pages.page_500(request)

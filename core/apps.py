@@ -14,3 +14,10 @@ class CoreConfig(AppConfig):
         # Roles depend on permissions, which Django itself creates in post_migrate;
         # syncing there too keeps every database (fresh, test, production) in step.
         post_migrate.connect(roles_sync, dispatch_uid="core.roles_sync")
+
+        # The admin's header and titles in the operator's language (not "Django administration").
+        from django.contrib import admin
+
+        admin.site.site_header = _("Ops Desk administration")
+        admin.site.site_title = _("Ops Desk administration")
+        admin.site.index_title = _("Data and settings")

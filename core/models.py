@@ -39,7 +39,12 @@ class ApiKey(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
@@ -130,3 +135,35 @@ class JobRun(models.Model):
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+class DisplayName(models.Model):
+    """The operator-facing name, per language, of a key that comes from data (an
+    acquisition channel, an event type, an event property). Admin-editable; a data
+    migration seeds the built-in list; an unknown key shows as itself."""
+
+    class Kind(models.TextChoices):
+        CHANNEL = "channel", _("Acquisition channel")
+        EVENT_TYPE = "event_type", _("Event type")
+        EVENT_PROPERTY = "event_property", _("Event property")
+        EVENT_VALUE = "event_value", _("Event property value")
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    key = models.CharField(_("key"), max_length=100, help_text=_("The value as stored, e.g. douyin or add_to_cart"))
+    name_en = models.CharField(_("English name"), max_length=100)
+    name_zh_hans = models.CharField(_("Simplified Chinese name"), max_length=100)
+
+    class Meta:
+        verbose_name = _("display name")
+        verbose_name_plural = _("display names")
+        ordering = ["kind", "key"]
+        constraints = [models.UniqueConstraint(fields=["kind", "key"], name="core_displayname_kind_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.key}"
+
+    def name_for(self, language: str | None) -> str:
+        """The name in ``language`` (a Django language code); English for any other."""
+        if (language or "").lower().startswith("zh"):
+            return self.name_zh_hans or self.name_en or self.key
+        return self.name_en or self.key

@@ -12,9 +12,11 @@ from celery.contrib.django.task import DjangoTask
 from django.core.cache import cache
 from django.db import InterfaceError, OperationalError, models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .errors import ApplicationError
-from .models import ApiKey, ApiScope, AuditEntry, JobRun
+from .models import ApiKey, ApiScope, AuditEntry, DisplayName, JobRun
+from .selectors import display_names_forget
 
 logger = logging.getLogger(__name__)
 
@@ -95,10 +97,12 @@ def api_key_create(
     """Creates a key and returns it with the full secret, which is never stored or shown again."""
     name = name.strip()
     if not name:
-        raise ApplicationError("An API key needs a name.", code="invalid_name")
+        raise ApplicationError(_("An API key needs a name."), code="invalid_name")
     unknown = sorted(set(scopes) - set(ApiScope.values))
     if unknown:
-        raise ApplicationError(f"Unknown scope(s): {', '.join(unknown)}.", code="invalid_scope")
+        raise ApplicationError(
+            _("Unknown scope(s): %(scopes)s.") % {"scopes": ", ".join(unknown)}, code="invalid_scope"
+        )
     full, prefix, hashed = ApiKey.generate()
     with transaction.atomic():
         key = ApiKey.objects.create(
@@ -140,7 +144,7 @@ def api_key_update(*, key: ApiKey, actor=None, **changes) -> ApiKey:
     if "name" in changes:
         changes["name"] = (changes["name"] or "").strip()
         if not changes["name"]:
-            raise ApplicationError("An API key needs a name.", code="invalid_name")
+            raise ApplicationError(_("An API key needs a name."), code="invalid_name")
     before = audit_snapshot(key, _API_KEY_EDITABLE)
     for name, value in changes.items():
         setattr(key, name, value if value is not None or name == "expires_at" else "")
@@ -299,3 +303,46 @@ def failed_jobs_requeue(runs: Iterable[JobRun]) -> list[JobRun]:
         run.save(update_fields=["counts"])
         requeued.append(run)
     return requeued
+
+
+_DISPLAY_NAME_FIELDS = ("kind", "key", "name_en", "name_zh_hans")
+
+
+def display_name_save(
+    *, kind: str, key: str, name_en: str, name_zh_hans: str, actor=None, display_name: DisplayName | None = None
+) -> DisplayName:
+    """Creates or changes the display name of a data key (audited from → to); every
+    process's copy is dropped on commit, so pages show the new name."""
+    kind, key = (kind or "").strip(), (key or "").strip()
+    name_en, name_zh_hans = (name_en or "").strip(), (name_zh_hans or "").strip()
+    if kind not in DisplayName.Kind.values:
+        raise ApplicationError(_("Unknown kind of display name: %(kind)s.") % {"kind": kind}, code="invalid_kind")
+    if not key or not (name_en or name_zh_hans):
+        raise ApplicationError(_("A display name needs a key and a name."), code="invalid")
+    clash = DisplayName.objects.filter(kind=kind, key=key)
+    if display_name is not None and display_name.pk:
+        clash = clash.exclude(pk=display_name.pk)
+    if clash.exists():
+        raise ApplicationError(_("This key has a display name already."), code="duplicate")
+    with transaction.atomic():
+        if display_name is not None and display_name.pk:
+            before = audit_snapshot(DisplayName.objects.get(pk=display_name.pk), _DISPLAY_NAME_FIELDS)
+            action = "display_name.change"
+        else:
+            display_name, before, action = DisplayName(), None, "display_name.create"
+        display_name.kind, display_name.key = kind, key
+        display_name.name_en, display_name.name_zh_hans = name_en, name_zh_hans
+        display_name.save()
+        audit_record(
+            actor=actor, action=action, obj=display_name, before=before or {}, after=audit_snapshot(display_name)
+        )
+        transaction.on_commit(display_names_forget)
+    return display_name
+
+
+def display_name_delete(*, display_name: DisplayName, actor=None) -> None:
+    """Removes a display name (the key shows as itself again); audited."""
+    with transaction.atomic():
+        audit_record(actor=actor, action="display_name.delete", obj=display_name, before=audit_snapshot(display_name))
+        display_name.delete()
+        transaction.on_commit(display_names_forget)

@@ -32,7 +32,9 @@ class EntrySource(models.TextChoices):
 
 
 class PointsAccount(models.Model):
-    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, primary_key=True, related_name="points_account")
+    customer = models.OneToOneField(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, primary_key=True, related_name="points_account"
+    )
     balance = models.BigIntegerField(_("balance"), default=0)
     growth_value = models.BigIntegerField(_("growth value"), default=0)
     level = models.ForeignKey("Level", verbose_name=_("level"), null=True, blank=True, on_delete=models.SET_NULL)
@@ -244,8 +246,8 @@ class Badge(models.Model):
 
 
 class CustomerBadge(models.Model):
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="badges")
-    badge = models.ForeignKey(Badge, on_delete=models.PROTECT, related_name="awards")
+    customer = models.ForeignKey(Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="badges")
+    badge = models.ForeignKey(Badge, verbose_name=_("badge"), on_delete=models.PROTECT, related_name="awards")
     awarded_at = models.DateTimeField(_("awarded at"))
 
     class Meta:
@@ -284,8 +286,10 @@ class Redemption(models.Model):
         COMPLETED = "completed", _("completed")
         CANCELLED = "cancelled", _("cancelled")
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="redemptions")
-    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions")
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.PROTECT, related_name="redemptions"
+    )
+    reward = models.ForeignKey(Reward, verbose_name=_("reward"), on_delete=models.PROTECT, related_name="redemptions")
     points = models.PositiveIntegerField(_("points"))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.COMPLETED)
     idempotency_key = models.CharField(_("idempotency key"), max_length=100)

@@ -27,6 +27,7 @@ from core.errors import ApplicationError
 from . import rules
 from .definitions import DefinitionError, compile_definition
 from .forms import RuleSetAdminForm, SegmentAdminForm, definition_error_text
+from .labels import size_key_label
 from .models import RuleSet, Segment, SegmentMembershipChange, SegmentRun, SegmentSizeSnapshot, StageChange
 from .services import rule_set_save_new_version, segment_save
 
@@ -178,10 +179,14 @@ class StageChangeAdmin(ReadOnlyAdmin):
 
 @admin.register(SegmentSizeSnapshot)
 class SegmentSizeSnapshotAdmin(ReadOnlyAdmin):
-    list_display = ["key", "size", "as_of", "run"]
+    list_display = ["segment_label", "size", "as_of", "run"]
     list_filter = ["as_of"]
     date_hierarchy = "as_of"
     search_fields = ["key"]
+
+    @admin.display(description=_("segment"), ordering="key")
+    def segment_label(self, obj):
+        return size_key_label(obj.key)
 
 
 @admin.register(SegmentMembershipChange)

@@ -50,7 +50,7 @@ class DefinitionField(forms.CharField):
 
 
 class SegmentForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=100)
+    name = forms.CharField(label=_("Segment name"), max_length=100)
     slug = forms.SlugField(
         label=_("Slug"),
         max_length=60,
@@ -77,7 +77,7 @@ class SegmentForm(forms.Form):
 
 
 class StaticUploadForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=100)
+    name = forms.CharField(label=_("Segment name"), max_length=100)
     slug = forms.SlugField(
         label=_("Slug"),
         max_length=60,

@@ -4,7 +4,7 @@ choice values (lifecycle stages, tiers, operating classes from ``models``; RFM
 groups and the profile fields' values), the built-in dimensions and the values the
 "why" panel explains. The pages, the builder and the panels read them from here."""
 
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from .models import OperatingClass, Stage, Tier
 
@@ -66,9 +66,32 @@ CHOICE_LABELS = {
     "silent": gettext_lazy("silent"),
     "general": gettext_lazy("general"),
     "unknown": gettext_lazy("unknown"),
+    # The finer RFM map's codes (default_rfm_segments); a code an admin adds shows as itself.
+    "champions": pgettext_lazy("RFM segment", "champions"),
+    "cant_lose_them": pgettext_lazy("RFM segment", "can't lose them"),
+    "loyal": pgettext_lazy("RFM segment", "loyal"),
+    "at_risk": pgettext_lazy("RFM segment", "at risk"),
+    "potential_loyalist": pgettext_lazy("RFM segment", "potential loyalist"),
+    "promising": pgettext_lazy("RFM segment", "promising"),
+    "need_attention": pgettext_lazy("RFM segment", "need attention"),
+    "about_to_sleep": pgettext_lazy("RFM segment", "about to sleep"),
+    "hibernating": pgettext_lazy("RFM segment", "hibernating"),
+    "lost": pgettext_lazy("RFM segment", "lost"),
     "female": gettext_lazy("female"),
     "male": gettext_lazy("male"),
     "other": gettext_lazy("other"),
+}
+
+# The recompute's phases (SegmentRun.phases keys), as the dashboard and the admin show them.
+PHASE_LABELS = {
+    "aggregate": gettext_lazy("Aggregate orders"),
+    "aggregate_wall": gettext_lazy("Aggregate orders (wall clock)"),
+    "model_fit": gettext_lazy("Fit the churn model"),
+    "model_predict": gettext_lazy("Predict P(alive) and CLV"),
+    "score": gettext_lazy("Score customers"),
+    "patch": gettext_lazy("Patch changed customers"),
+    "publish": gettext_lazy("Publish"),
+    "custom_segments": gettext_lazy("Custom segments"),
 }
 
 BUILTIN_DIMENSION_LABELS = {
@@ -97,3 +120,30 @@ def label(value: str | None) -> str:
     if not value:
         return ""
     return str(CHOICE_LABELS.get(value, value.replace("_", " ")))
+
+
+def phase_label(code: str) -> str:
+    return str(PHASE_LABELS.get(code, code.replace("_", " ")))
+
+
+def segment_chip_label(slug: str, names: dict[str, str] | None = None) -> str:
+    """A segment chip's text: ``生命周期阶段：成熟期`` for a built-in slug like
+    ``stage-mature``, the segment's name for a custom one (from ``names``), else the slug."""
+    if names and slug in names:
+        return names[slug]
+    # Longest prefix first: "rfm-segment-x" is not "rfm-" + "segment-x".
+    for prefix in sorted(BUILTIN_DIMENSION_LABELS, key=len, reverse=True):
+        if slug.startswith(f"{prefix}-"):
+            value = slug[len(prefix) + 1 :]
+            if value in CHOICE_LABELS or value == "other":
+                return f"{BUILTIN_DIMENSION_LABELS[prefix]}: {label(value)}"
+    return slug
+
+
+def size_key_label(key: str) -> str:
+    """A size snapshot's key (``stage:mature``, ``rfm_segment:champions``, ``custom:<slug>``)
+    as the operator reads it: ``生命周期阶段: 成熟期``; a custom segment keeps its slug."""
+    column, _sep, value = key.partition(":")
+    if column in FIELD_LABELS and column not in ("custom",):
+        return f"{FIELD_LABELS[column]}: {label(value)}"
+    return value or key

@@ -75,7 +75,12 @@ class RuleSet(models.Model):
     note = models.CharField(_("note"), max_length=200, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
 
     rfm_window_days = models.PositiveIntegerField(_("RFM window (days)"), default=365)
@@ -156,7 +161,12 @@ class SegmentRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.kind} {self.status} as of {self.as_of:%Y-%m-%d}"
+        return _("#%(id)s %(kind)s, %(status)s, as of %(day)s") % {
+            "id": self.pk,
+            "kind": self.get_kind_display(),
+            "status": self.get_status_display(),
+            "day": f"{self.as_of:%Y-%m-%d}",
+        }
 
 
 class ScoreColumns(models.Model):
@@ -244,13 +254,24 @@ class StageChange(models.Model):
     # Written only by the engine (see CustomerScore): no database-level FK checks; the
     # customer is indexed through stagechange_cust_at, which leads with it.
     customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, related_name="stage_changes", db_index=False, db_constraint=False
+        Customer,
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="stage_changes",
+        db_index=False,
+        db_constraint=False,
     )
     from_stage = models.CharField(_("from"), max_length=16, choices=Stage.choices, blank=True)
     to_stage = models.CharField(_("to"), max_length=16, choices=Stage.choices)
     at = models.DateTimeField(_("at"))
     run = models.ForeignKey(
-        SegmentRun, on_delete=models.SET_NULL, null=True, related_name="+", db_index=False, db_constraint=False
+        SegmentRun,
+        verbose_name=_("recompute run"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     reactivated = models.BooleanField(_("reactivated (回流)"), default=False)
 
@@ -263,16 +284,16 @@ class StageChange(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.customer_id}: {self.from_stage or '-'} → {self.to_stage}"
+        return f"{self.customer_id}: {self.get_from_stage_display() or '-'} → {self.get_to_stage_display()}"
 
 
 class SegmentSizeSnapshot(models.Model):
     """A dated size of every segment (built-in keys like ``stage:mature`` and ``custom:<slug>``)."""
 
-    run = models.ForeignKey(SegmentRun, on_delete=models.CASCADE, related_name="+")
-    as_of = models.DateTimeField(db_index=True)
-    key = models.CharField(max_length=80)
-    size = models.PositiveIntegerField()
+    run = models.ForeignKey(SegmentRun, verbose_name=_("recompute run"), on_delete=models.CASCADE, related_name="+")
+    as_of = models.DateTimeField(_("as of"), db_index=True)
+    key = models.CharField(_("segment key"), max_length=80)
+    size = models.PositiveIntegerField(_("size"))
 
     class Meta:
         verbose_name = _("segment size snapshot")
@@ -289,7 +310,7 @@ class Segment(models.Model):
         STATIC = "static", _("static (uploaded list)")
 
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(_("segment name"), max_length=100)
     description = models.TextField(_("description"), blank=True)
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.DYNAMIC)
     definition = models.JSONField(_("definition"), default=dict, blank=True)
@@ -297,7 +318,12 @@ class Segment(models.Model):
     size = models.PositiveIntegerField(_("size"), default=0)
     computed_at = models.DateTimeField(_("computed at"), null=True, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -344,11 +370,18 @@ class SegmentMembershipChange(models.Model):
     # Written only by the engine (see SegmentMembership): no database-level FK checks; the
     # segment is indexed through segchange_seg_at, which leads with it.
     segment = models.ForeignKey(
-        Segment, on_delete=models.CASCADE, related_name="changes", db_index=False, db_constraint=False
+        Segment,
+        verbose_name=_("segment"),
+        on_delete=models.CASCADE,
+        related_name="changes",
+        db_index=False,
+        db_constraint=False,
     )
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_constraint=False)
-    change = models.CharField(max_length=5, choices=Change.choices)
-    at = models.DateTimeField(db_index=True)
+    customer = models.ForeignKey(
+        Customer, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    change = models.CharField(_("change"), max_length=5, choices=Change.choices)
+    at = models.DateTimeField(_("at"), db_index=True)
 
     class Meta:
         verbose_name = _("segment membership change")

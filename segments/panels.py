@@ -3,8 +3,8 @@ section and the dashboard's "Segments" card. Each returns the context its templa
 (``segments/_customer_panel.html``, ``segments/_dashboard_card.html``) reads."""
 
 from . import selectors
-from .labels import EXPLAIN_VALUE_LABELS, label
-from .models import RuleSet, SegmentRun
+from .labels import EXPLAIN_VALUE_LABELS, label, phase_label, segment_chip_label
+from .models import RuleSet, Segment, SegmentRun
 
 # The recompute's phases in the order they run (JSON objects keep no order on PostgreSQL).
 PHASE_ORDER = ["aggregate", "aggregate_wall", "model_fit", "model_predict", "score", "patch", "publish"]
@@ -51,10 +51,17 @@ def customer_panel_context(*, customer, profile: dict) -> dict:
         "rfm_group": label((rfm or {}).get("group")),
         "rfm_segment": label((rfm or {}).get("segment")),
         "churn": profile.get("churn") or None,
-        "segments": profile.get("segments") or [],
+        "segments": _segment_chips(profile.get("segments") or []),
         "why": why,
         "history": history,
     }
+
+
+def _segment_chips(slugs: list[str]) -> list[dict]:
+    """``[{"slug", "label"}]``: built-in segments by dimension and value, custom ones by name."""
+    custom = [slug for slug in slugs if segment_chip_label(slug) == slug]
+    names = dict(Segment.objects.filter(slug__in=custom).values_list("slug", "name")) if custom else {}
+    return [{"slug": slug, "label": segment_chip_label(slug, names)} for slug in slugs]
 
 
 def dashboard_card_context() -> dict:
@@ -68,10 +75,13 @@ def dashboard_card_context() -> dict:
             "status_label": SegmentRun.Status(progress["status"]).label,
             "kind_label": SegmentRun.Kind(progress["kind"]).label,
             "percent": round(100 * progress["chunks_done"] / total) if total else 0,
-            "phases_list": sorted(
-                (progress["phases"] or {}).items(),
-                key=lambda kv: (PHASE_ORDER.index(kv[0]) if kv[0] in PHASE_ORDER else len(PHASE_ORDER), kv[0]),
-            ),
+            "phases_list": [
+                (name, phase_label(name), seconds)
+                for name, seconds in sorted(
+                    (progress["phases"] or {}).items(),
+                    key=lambda kv: (PHASE_ORDER.index(kv[0]) if kv[0] in PHASE_ORDER else len(PHASE_ORDER), kv[0]),
+                )
+            ],
         }
     stage_sizes = []
     for row in selectors.segment_catalogue():

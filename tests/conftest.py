@@ -26,6 +26,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _display_names_fresh():
+    """core.selectors keeps a per-process copy of the display names; each test reads its
+    own database's (rolled back, flushed or restored between tests)."""
+    from core import selectors
+
+    selectors._local["names"] = None
+
+
 @pytest.fixture
 def make_user(db):
     """``make_user("operator")`` → a user in that role group (staff for admins)."""

@@ -25,7 +25,7 @@ from import_export.admin import ImportExportModelAdmin
 from pydantic import ValidationError as PydanticValidationError
 
 from core import exports
-from core.admin_base import DistinctValuesFilter, ScaledListMixin
+from core.admin_base import DistinctValuesFilter, ScaledListMixin, display_name_column, display_values_filter
 from core.batch import ValidatedBatch
 from core.json import BoundedJSONDecoder
 from core.pii import mask_email, mask_phone
@@ -210,7 +210,7 @@ class CustomerAdmin(_ImportExportAdmin):
         "email",
         "gender",
         "city",
-        "channel",
+        display_name_column("channel", "channel", _("acquisition channel")),
         "do_not_contact",
         "paid_orders",
         "last_order_at",
@@ -227,7 +227,7 @@ class CustomerAdmin(_ImportExportAdmin):
 
     list_filter = [
         "gender",
-        ("channel", DistinctValuesFilter),
+        ("channel", display_values_filter("channel")),
         ("signup_at", admin.DateFieldListFilter),
         "consent_push",
         "consent_sms",
@@ -356,10 +356,16 @@ class OrderAdmin(_ImportExportAdmin):
 class EventAdmin(ScaledListMixin, admin.ModelAdmin):
     form = EventAdminForm
     fields = ["customer", "type", "occurred_at", "properties", "external_id", "dedupe_key", "created_at"]
-    list_display = ["type", "customer", "occurred_at", "external_id", "created_at"]
-    # Newest first by event_time, a type by event_type_time (also the type filter's skip-scan).
+    list_display = [
+        display_name_column("type", "event_type", _("type")),
+        "customer",
+        "occurred_at",
+        "external_id",
+        "created_at",
+    ]
+    # Newest first by event_time, a type by event_type_time.
     ordering = ["-occurred_at"]
-    list_filter = [("type", DistinctValuesFilter), ("occurred_at", admin.DateFieldListFilter)]
+    list_filter = [("type", display_values_filter("event_type")), ("occurred_at", admin.DateFieldListFilter)]
     search_fields = ["=external_id", "=customer__external_id"]
     raw_id_fields = ["customer"]
     list_select_related = ["customer"]

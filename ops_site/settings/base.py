@@ -180,6 +180,8 @@ LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
+# Numbers shown with intcomma or floatformat:"g" are grouped by thousands in both languages.
+FORMAT_MODULE_PATH = ["ops_site.formats"]
 USE_TZ = True
 # The customer's timezone when the product backend sends none.
 OPS_DEFAULT_CUSTOMER_TIMEZONE = os.environ.get("OPS_DEFAULT_CUSTOMER_TIMEZONE", "Asia/Shanghai")

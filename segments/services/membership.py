@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from core.errors import ApplicationError
 from core.services import audit_record, audit_snapshot
@@ -253,13 +254,13 @@ def segment_save(
     audit row says from → to for each field that moved."""
     name = (name or "").strip()
     if not name:
-        raise ApplicationError("A segment needs a name.", code="invalid", details={"field": "name"})
+        raise ApplicationError(_("A segment needs a name."), code="invalid", details={"field": "name"})
     if segment is not None:
         # From the stored row: an import or an admin form has already written its values onto ``segment``.
         stored_kind = Segment.objects.filter(pk=segment.pk).values_list("kind", flat=True).get()
         if segment.kind != stored_kind or kind not in (Segment.Kind.DYNAMIC, stored_kind):
             raise ApplicationError(
-                "A segment's kind cannot change: create a new segment instead.",
+                _("A segment's kind cannot change: create a new segment instead."),
                 code="invalid",
                 details={"field": "kind"},
             )
@@ -273,7 +274,7 @@ def segment_save(
         if segment is None:
             if Segment.objects.filter(slug=slug).exists():
                 raise ApplicationError(
-                    f"A segment with the slug {slug!r} exists already.",
+                    _("A segment with the slug “%(slug)s” exists already.") % {"slug": slug},
                     code="duplicate_slug",
                     details={"field": "slug"},
                 )
@@ -375,13 +376,18 @@ def static_segment_upload(*, name: str, file_bytes: bytes, actor=None, slug: str
     unknown = [i for i in unique_ids if i not in known]
     if unknown:
         raise ApplicationError(
-            _("%(n)s id(s) are not known customers; nothing was saved.") % {"n": len(unknown)},
+            ngettext(
+                "%(n)s id is not a known customer; nothing was saved.",
+                "%(n)s ids are not known customers; nothing was saved.",
+                len(unknown),
+            )
+            % {"n": len(unknown)},
             code="unknown_customers",
             details={"unknown": unknown[:100]},
         )
     name = (name or "").strip()
     if not name:
-        raise ApplicationError("A segment needs a name.", code="invalid", details={"field": "name"})
+        raise ApplicationError(_("A segment needs a name."), code="invalid", details={"field": "name"})
     slug = slugify(slug or name) or f"static-{int(timezone.now().timestamp())}"
     now = timezone.now()
     with transaction.atomic():
@@ -394,7 +400,9 @@ def static_segment_upload(*, name: str, file_bytes: bytes, actor=None, slug: str
             },
         )
         if not created and segment.kind != Segment.Kind.STATIC:
-            raise ApplicationError(f"{slug!r} is a dynamic segment.", code="duplicate_slug", details={"field": "slug"})
+            raise ApplicationError(
+                _("“%(slug)s” is a dynamic segment.") % {"slug": slug}, code="duplicate_slug", details={"field": "slug"}
+            )
         size_before = 0 if created else segment.size
         with connection.cursor() as cur:
             temp_table_drop(cur, "tmp_static_ids")

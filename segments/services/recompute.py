@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.errors import ApplicationError, Conflict
 from incentives import selectors as points_selectors
@@ -88,19 +89,20 @@ def recompute_start(
     as_of = as_of or now
     if as_of > now + timedelta(minutes=1):
         raise ApplicationError(
-            "The as-of date is in the future.", code="as_of_in_future", details={"as_of": as_of.isoformat()}
+            _("The as-of date is in the future."), code="as_of_in_future", details={"as_of": as_of.isoformat()}
         )
     rule_set = rule_set_active()
     if not full.paid_orders_exist(as_of):
         raise ApplicationError(
-            "There are no paid orders up to the as-of date: nothing to score. The last results stay.", code="no_orders"
+            _("There are no paid orders up to the as-of date: nothing to score. The last results stay."),
+            code="no_orders",
         )
     _fail_stale_runs()
     try:
         with transaction.atomic():
             run = SegmentRun.objects.create(as_of=as_of, rule_set=rule_set, heartbeat_at=timezone.now())
     except IntegrityError:
-        raise Conflict("A recompute is already running.", code="recompute_running") from None
+        raise Conflict(_("A recompute is already running."), code="recompute_running") from None
     lo, hi, _count = full.customer_id_bounds(as_of)
     n_chunks = max(1, math.ceil((hi - lo + 1) / chunk_size))
     step = math.ceil((hi - lo + 1) / n_chunks)

@@ -1,6 +1,7 @@
 """Rule sets: the active one, and saving an edit as a new version."""
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from core.errors import ApplicationError
 from core.services import audit_record
@@ -12,7 +13,7 @@ from ..models import RuleSet
 def rule_set_active() -> RuleSet:
     rule_set = RuleSet.objects.filter(is_active=True).order_by("-version").first()
     if rule_set is None:
-        raise ApplicationError("No active segment rule set: add one in the admin.", code="no_rule_set")
+        raise ApplicationError(_("No active segment rule set: add one in the admin."), code="no_rule_set")
     return rule_set
 
 
@@ -27,12 +28,14 @@ def rule_set_save_new_version(*, base: RuleSet, changes: dict, actor=None, note:
     fields = {f: getattr(base, f) for f in rule_fields}
     unknown = set(changes) - set(rule_fields)
     if unknown:
-        raise ApplicationError(f"Unknown rule field(s): {sorted(unknown)}.", code="invalid_rule_set")
+        raise ApplicationError(
+            _("Unknown rule field(s): %(fields)s.") % {"fields": ", ".join(sorted(unknown))}, code="invalid_rule_set"
+        )
     fields.update(changes)
     candidate = RuleSet(**fields, note=note or base.note)
     errors = rules.validate_rule_set(candidate)
     if errors:
-        raise ApplicationError("The rule set makes no sense.", code="invalid_rule_set", details=errors)
+        raise ApplicationError(_("The rule set makes no sense."), code="invalid_rule_set", details=errors)
     with transaction.atomic():
         last = RuleSet.objects.select_for_update().order_by("-version").first()
         candidate.version = (last.version if last else 0) + 1

@@ -438,7 +438,8 @@ def test_dashboard_shows_recompute_progress_and_stage_sizes(operator, world):
     assert f"{run.chunks_done} of {run.chunks_total} chunks done" in card
     phases = card.split('data-table="recompute-phases"')[1].split("</table>")[0]
     for name in ("aggregate", "model_fit", "score", "publish"):
-        assert f"<code>{name}</code>" in phases
+        assert f'data-phase="{name}"' in phases
+    assert "Aggregate orders" in phases and "Fit the churn model" in phases  # names, not codes
     sizes = card.split('data-table="stage-sizes"')[1].split("</table>")[0]
     assert sum(int(n) for n in re.findall(r'<td class="num">(\d+)</td>', sizes)) == 10
     assert 'aria-valuenow="100"' in card

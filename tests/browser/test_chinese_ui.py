@@ -1,0 +1,184 @@
+"""Every operator page in Chinese, as each role sees it in a real Chromium: no English
+UI word from a known list, and no phrase of the zh_Hans catalogue left untranslated.
+The admin index and every changelist are visited as the admin role."""
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import polib
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from incentives.services import points_post
+from segments import services as segment_services
+from tests.users.factories import CustomerFactory, EventFactory, OrderFactory
+
+CHROMIUM = Path("/usr/bin/chromium")
+CATALOGUE = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install chromium)"),
+]
+
+# English words a Chinese operator met on day one (issue 10); matched as whole words.
+ENGLISH_WORDS = [
+    # RFM segments and groups, lifecycle codes
+    "champions", "loyal", "at risk", "at_risk", "potential loyalist", "promising", "need attention",
+    "about to sleep", "hibernating", "cant lose them", "can't lose them", "cant_lose_them", "high value",
+    # channels and event types as stored
+    "organic", "douyin", "wechat", "app_store", "referral", "xiaohongshu", "ads",
+    "add_to_cart", "page_view", "checkin", "login",
+    # recompute phases
+    "aggregate", "aggregate_wall", "model_fit", "model_predict", "patch", "custom_segments",
+    # slugs instead of names
+    "stage-mature", "stage-new", "tier-active", "tier-normal", "rfm-segment",
+    # admin column headers and header
+    "KEY", "SIZE", "RUN", "CUSTOMER", "CREATED BY", "AS OF", "Django",
+    # server messages
+    "exists already", "not known customers", "nothing was saved",
+]  # fmt: skip
+WORDS_RE = re.compile(r"(?<![\w-])(" + "|".join(re.escape(w) for w in ENGLISH_WORDS) + r")(?![\w-])")
+
+
+# Pages whose subject is the stored keys themselves.
+DATA_KEY_PAGES = ("/admin/core/displayname/",)
+
+
+def _catalogue_phrases() -> list[str]:
+    """Catalogue msgids of two words or more whose translation differs: if one shows on
+    a Chinese page, a string escaped translation (or its msgid changed)."""
+    phrases = []
+    for entry in polib.pofile(str(CATALOGUE)):
+        msgid = entry.msgid
+        if entry.obsolete or entry.msgstr == msgid or re.search(r"[%{<]", msgid):
+            continue
+        if len(re.findall(r"[A-Za-z]+", msgid)) >= 2 and msgid not in entry.msgstr:
+            phrases.append(msgid)
+    return phrases
+
+
+def _untranslated(text: str, phrases: list[str]) -> list[str]:
+    found = sorted(set(WORDS_RE.findall(text)))
+    found += [p for p in phrases if re.search(rf"(?<![\w-]){re.escape(p)}(?![\w-])", text)]
+    return found
+
+
+def test_the_checker_finds_english_and_untranslated_msgids():
+    phrases = _catalogue_phrases()
+    assert "Activity timeline" in phrases
+    assert _untranslated("冠军 champions · 渠道 douyin · KEY · 活动时间线", phrases) == ["KEY", "champions", "douyin"]
+    assert _untranslated("Activity timeline", phrases) == ["Activity timeline"]
+    assert _untranslated("看板 用户 分群 Douyin-ads-campaign", phrases) == []
+
+
+@pytest.fixture
+def ui_data(make_user):
+    """A small shop, scored, with a custom segment, events and points; written before
+    Playwright starts (see test_operator_flow.py)."""
+    for role in ("viewer", "operator", "community_manager", "admin"):
+        make_user(role, username=f"zh-{role}")
+    now = timezone.now()
+    channels = ["organic", "douyin", "wechat", "app_store", "referral", "xiaohongshu", "ads"]
+    customers = []
+    for i in range(14):
+        customer = CustomerFactory(
+            external_id=f"zh-{i:03d}",
+            nickname=f"顾客{i}",
+            city="上海",
+            channel=channels[i % len(channels)],
+            signup_at=now - timedelta(days=420),
+        )
+        customers.append(customer)
+        for k in range(i % 7):
+            OrderFactory(customer=customer, amount=Decimal(300 * (i + 1)), occurred_at=now - timedelta(days=2 + 40 * k))
+    for c in customers[:4]:
+        EventFactory(customer=c, type="add_to_cart", properties={"sku": "SKU-00042", "qty": 1}, occurred_at=now)
+        EventFactory(customer=c, type="page_view", properties={"page": "product"}, occurred_at=now)
+        EventFactory(customer=c, type="checkin", properties={"platform": "ios"}, occurred_at=now)
+        EventFactory(customer=c, type="login", properties={"platform": "android", "first": True}, occurred_at=now)
+    segment_services.recompute_sync()
+    segment_services.segment_save(
+        name="上海用户", slug="shanghai", definition={"field": "city", "op": "eq", "value": "上海"}
+    )
+    points_post(customer=customers[1], kind="earn", amount=1200, reason="活动奖励", idempotency_key="zh-ui-1")
+    return {"customer": customers[5].external_id, "points_customer": customers[1].external_id}
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        yield page
+        context.close()
+        browser.close()
+
+
+def _operator_pages(data) -> list[str]:
+    return [
+        "/",
+        f"/customers/?q={data['customer']}",
+        f"/customers/{data['customer']}/",
+        f"/customers/{data['points_customer']}/",
+        "/segments/",
+        "/segments/shanghai/",
+        "/segments/stage-mature/",
+        "/segments/new",
+        "/segments/shanghai/edit",
+        "/segments/transitions",
+        "/segments/upload",
+        "/points/",
+        f"/points/{data['points_customer']}/adjust",
+        "/no-such-page/",
+    ]
+
+
+def _admin_pages(page, base: str) -> list[str]:
+    page.goto(f"{base}/admin/")
+    links = page.eval_on_selector_all("#content-main table th[scope=row] a", "els => els.map(e => e.href)")
+    return ["/admin/", *sorted({link.removeprefix(base) for link in links})]
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "community_manager", "admin"])
+def test_every_page_is_chinese_for_every_role(ui_data, live_server, browser_page, role):
+    page, base = browser_page, live_server.url
+    page.goto(f"{base}/login/")
+    page.fill("#id_username", f"zh-{role}")
+    page.fill("#id_password", "correct-horse-battery")
+    page.click("button[type=submit].btn-primary")
+    page.wait_for_selector(".kpi-grid")
+
+    phrases = _catalogue_phrases()
+    urls = _operator_pages(ui_data) + (_admin_pages(page, base) if role == "admin" else [])
+    problems, visited = {}, []
+    for url in urls:
+        response = page.goto(f"{base}{url}")
+        visited.append((url, response.status))
+        assert page.locator("html").get_attribute("lang") == "zh-hans", url
+        text = page.locator("body").inner_text()
+        if url.startswith(DATA_KEY_PAGES):
+            # The display names' own list shows the stored keys next to their names.
+            text = page.locator("#result_list").inner_text(), text
+            text = text[1].replace(text[0], "")
+        found = _untranslated(text, phrases)
+        if found:
+            problems[f"{url} ({response.status})"] = found
+    assert problems == {}, "\n".join(f"{url}: {found}" for url, found in problems.items())
+    statuses = dict(visited)
+    assert statuses["/"] == 200 and statuses["/no-such-page/"] == 404
+    if role == "admin":
+        assert sum(1 for url, status in visited if url.startswith("/admin/") and status == 200) >= 20
