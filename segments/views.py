@@ -147,7 +147,6 @@ def _builder(request, *, segment: Segment | None):
             "customer_url": reverse("users:detail", args=["__id__"]),
             "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
         },
-        status=400 if form.errors else 200,
     )
 
 
@@ -223,7 +222,6 @@ def segment_upload(request):
             "unknown": unknown,
             "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
         },
-        status=400 if form.errors else 200,
     )
 
 
@@ -347,7 +345,6 @@ def transitions(request):
             "table": table,
             "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
         },
-        status=400 if form.errors else 200,
     )
 
 

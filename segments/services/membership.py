@@ -9,7 +9,6 @@ import numpy as np
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.text import slugify
 
 from core.errors import ApplicationError
 from core.services import audit_record, audit_snapshot
@@ -27,6 +26,7 @@ from ..models import (
     SegmentRun,
     SegmentSizeSnapshot,
 )
+from ..slugs import segment_slug_choose, slug_from_text
 
 SCOPED_SCORES = ScopedScore._meta.db_table
 
@@ -229,7 +229,8 @@ def segment_save(
     static = (segment.kind if segment is not None else kind) == Segment.Kind.STATIC
     if not static:
         compile_definition(definition, run_id=None)  # validate before writing anything
-    slug = slugify(slug or name, allow_unicode=False) or f"segment-{int(timezone.now().timestamp())}"
+    if segment is None:
+        slug = segment_slug_choose(given=slug, name=name)
     audited = ["name", "description", "is_active"] + ([] if static else ["definition"])
     with transaction.atomic():
         if segment is None:
@@ -299,7 +300,7 @@ def static_segment_upload(*, name: str, file_bytes: bytes, actor=None, slug: str
     name = (name or "").strip()
     if not name:
         raise ApplicationError("A segment needs a name.", code="invalid", details={"field": "name"})
-    slug = slugify(slug or name) or f"static-{int(timezone.now().timestamp())}"
+    slug = slug_from_text(slug or name) or f"static-{int(timezone.now().timestamp())}"
     now = timezone.now()
     with transaction.atomic():
         segment, created = Segment.objects.get_or_create(

@@ -276,7 +276,8 @@ def test_a_bad_definition_writes_nothing_and_shows_the_path(operator, world):
         ],
     }
     response = operator.post(reverse("segments:create"), {"name": "Bad", "definition": json.dumps(bad)}, **EN)
-    assert response.status_code == 400
+    # A form re-renders with 200 and its errors shown (as Django does); 4xx is for the JSON preview.
+    assert response.status_code == 200
     html = response.content.decode()
     assert "definition.conditions[1].value" in html
     assert not Segment.objects.exists()
@@ -285,13 +286,34 @@ def test_a_bad_definition_writes_nothing_and_shows_the_path(operator, world):
 
 def test_invalid_json_and_duplicate_slug_are_form_errors(operator, world):
     response = operator.post(reverse("segments:create"), {"name": "J", "definition": "{not json"}, **EN)
-    assert response.status_code == 400 and "not valid JSON" in response.content.decode()
+    assert response.status_code == 200 and "not valid JSON" in response.content.decode()
     ok = {"op": "and", "conditions": [{"field": "tag", "op": "has", "value": "vip"}]}
     assert operator.post(reverse("segments:create"), {"name": "VIP", "definition": json.dumps(ok)}).status_code == 302
-    again = operator.post(reverse("segments:create"), {"name": "VIP", "definition": json.dumps(ok)}, **EN)
-    assert again.status_code == 400
+    # A slug the operator chose that is taken is a form error; one made from the name gets a suffix instead.
+    again = operator.post(
+        reverse("segments:create"), {"name": "VIP 2", "slug": "vip", "definition": json.dumps(ok)}, **EN
+    )
+    assert again.status_code == 200
     assert "exists already" in again.content.decode()
     assert Segment.objects.count() == 1
+
+
+def test_slugs_are_pinyin_unique_and_may_be_chosen(operator, world):
+    ok = json.dumps({"op": "and", "conditions": [{"field": "tag", "op": "has", "value": "vip"}]})
+    create = reverse("segments:create")
+    assert operator.post(create, {"name": "高价值 VIP", "definition": ok})["Location"].endswith("/gao-jia-zhi-vip/")
+    assert operator.post(create, {"name": "高价值 VIP", "definition": ok})["Location"].endswith("/gao-jia-zhi-vip-2/")
+    assert operator.post(create, {"name": "女性用户", "definition": ok})["Location"].endswith("/nv-xing-yong-hu/")
+    chosen = operator.post(create, {"name": "沉睡召回", "slug": "Winback-Q3", "definition": ok})
+    assert chosen.status_code == 302 and chosen["Location"].endswith("/winback-q3/")
+    bad = operator.post(create, {"name": "坏", "slug": "bad--slug-", "definition": ok}, **EN)
+    assert bad.status_code == 200 and "lower-case letters" in bad.content.decode()
+    assert set(Segment.objects.values_list("slug", flat=True)) == {
+        "gao-jia-zhi-vip",
+        "gao-jia-zhi-vip-2",
+        "nv-xing-yong-hu",
+        "winback-q3",
+    }
 
 
 # --- static upload -------------------------------------------------------------------------------
@@ -317,7 +339,7 @@ def test_static_upload_saves_exactly_the_listed_customers(operator, world):
 def test_static_upload_with_an_unknown_id_writes_nothing_and_lists_it(operator, world):
     upload = SimpleUploadedFile("ids.csv", b"sv-01\nghost-1\nsv-02\nghost-2\n", content_type="text/csv")
     response = operator.post(reverse("segments:upload"), {"name": "Panel", "file": upload}, **EN)
-    assert response.status_code == 400
+    assert response.status_code == 200
     html = response.content.decode()
     unknown = re.search(r'data-role="unknown-ids">(.*?)</ul>', html, re.S).group(1)
     assert "ghost-1" in unknown and "ghost-2" in unknown and "sv-01" not in unknown
@@ -403,11 +425,11 @@ def test_transitions_page_renders_the_matrix(operator, world):
 
 def test_transitions_page_rejects_a_bad_date(operator, world):
     response = operator.get(reverse("segments:transitions"), {"start": "2026-13-01", "end": "2026-01-01"}, **EN)
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert 'data-role="form-errors"' in response.content.decode()
     assert 'data-table="transitions"' not in response.content.decode()
     backwards = operator.get(reverse("segments:transitions"), {"start": "2026-03-01", "end": "2026-01-01"}, **EN)
-    assert backwards.status_code == 400
+    assert backwards.status_code == 200
     assert "end date comes before the start date" in backwards.content.decode()
 
 
@@ -532,13 +554,14 @@ def test_operator_builds_and_previews_a_segment_in_the_browser(world, make_user,
         second.locator("[data-role=value]").fill("5")
         page.wait_for_function("document.querySelector('[data-segment-preview] [data-role=size]').textContent === '3'")
 
-        # An event row without its type: the server's message names the path.
+        # An event row with a window the server refuses (over 3650 days): its message names the path.
         page.click("[data-role=add]")
         third = page.locator("[data-role=row]").nth(2)
         third.locator("[data-role=field]").select_option("event")
         third.locator("[data-role=value]").fill("1")
+        third.locator("[data-role=within_days]").fill("5000")
         page.wait_for_function(
-            "document.querySelector('[data-role=error]').textContent.includes('conditions[2].event_type')"
+            "document.querySelector('[data-role=error]').textContent.includes('conditions[2].within_days')"
         )
         assert size.inner_text() == "—"
         third.locator("[data-role=remove]").click()
