@@ -105,6 +105,8 @@ def _save_errors_to_form(form: SegmentForm, exc: ApplicationError) -> None:
 
 
 def _builder(request, *, segment: Segment | None):
+    # Like every form page here, a form with errors re-renders with 200 and the errors
+    # shown (as Django does); only the JSON preview answers 4xx.
     editing = segment is not None
     initial = (
         {
@@ -389,4 +391,6 @@ def recompute(request):
         messages.error(request, _("The task queue cannot be reached; the recompute was not started."))
     else:
         messages.success(request, _("Segment recompute queued. Its progress shows on the dashboard."))
+        # The dashboard's card watches for the queued run and follows it (static/js/dashboard.js).
+        return redirect(f"{reverse('dashboards:home')}?watch=recompute")
     return redirect("dashboards:home")

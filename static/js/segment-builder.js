@@ -44,12 +44,13 @@
     var given = multiple ? (value || []) : (value === undefined || value === null || value === "" ? [] : [value]);
     // A stored value the list does not have stays selectable, so loading a definition loses nothing.
     given.forEach(function (v) {
-      if (known.indexOf(String(v)) < 0) { options = options.concat([[String(v), String(v) + " " + T.not_listed]]); }
+      if (known.indexOf(String(v)) < 0) { options = options.concat([[String(v), String(v) + " " + T.not_listed, true]]); }
     });
     value = multiple ? given.map(String) : (given.length ? String(given[0]) : value);
     if (multiple) { s.multiple = true; s.size = Math.min(options.length, 6); }
     options.forEach(function (o) {
       var opt = el("option", {value: o[0], text: o[1]});
+      if (o[2]) { opt.setAttribute("data-unlisted", ""); }
       if (multiple ? (value || []).indexOf(o[0]) >= 0 : o[0] === value) { opt.selected = true; }
       s.appendChild(opt);
     });

@@ -460,7 +460,7 @@ def test_dashboard_shows_recompute_progress_and_stage_sizes(operator, world):
     assert f"{run.chunks_done} of {run.chunks_total} chunks done" in card
     phases = card.split('data-table="recompute-phases"')[1].split("</table>")[0]
     for name in ("aggregate", "model_fit", "score", "publish"):
-        assert f"<code>{name}</code>" in phases
+        assert f'data-phase="{name}"' in phases
     sizes = card.split('data-table="stage-sizes"')[1].split("</table>")[0]
     assert sum(int(n) for n in re.findall(r'<td class="num">(\d+)</td>', sizes)) == 10
     assert 'aria-valuenow="100"' in card
@@ -479,7 +479,7 @@ def test_recompute_button_queues_the_task(operator, world, monkeypatch):
     monkeypatch.setattr("segments.tasks.segments_recompute_task.delay", lambda *a, **k: calls.append(a))
     response = operator.post(reverse("segments:recompute"), follow=True, **EN)
     assert calls == [()]
-    assert response.redirect_chain[-1][0] == reverse("dashboards:home")
+    assert response.redirect_chain[-1][0] == f"{reverse('dashboards:home')}?watch=recompute"  # the card follows it
     assert "recompute queued" in response.content.decode()
 
 
