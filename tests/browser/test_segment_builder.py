@@ -113,6 +113,12 @@ def test_every_condition_type_with_every_comparison_has_no_js_error(builder_data
             row.locator("[data-role=field]").select_option(field)
             ops = row.locator("[data-role=op] option").evaluate_all("os => os.map(o => o.value)")
             for op in ops:
+                if locale != "en-US" and op != ops[-1]:
+                    # In Chinese every comparison is drawn and filled (a failed preview would
+                    # still log a console error), but only the last one's answer is awaited.
+                    row.locator("[data-role=op]").select_option(op)
+                    _fill_row(row)
+                    continue
                 # Each complete row is previewed: the answer must be a size, not an error.
                 with page.expect_response(lambda r: r.url.endswith("/segments/preview")) as answer:
                     row.locator("[data-role=op]").select_option(op)

@@ -13,6 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
+from incentives.models import Level
 from segments import selectors, services
 from segments.models import (
     Segment,
@@ -308,6 +309,13 @@ def test_slugs_are_pinyin_unique_and_may_be_chosen(operator, world):
     assert chosen.status_code == 302 and chosen["Location"].endswith("/winback-q3/")
     bad = operator.post(create, {"name": "坏", "slug": "bad--slug-", "definition": ok}, **EN)
     assert bad.status_code == 200 and "lower-case letters" in bad.content.decode()
+    # The service makes them, so every write path (API, admin, import, static upload) gets the same.
+    assert services.segment_save(name="沉睡 用户!", definition=json.loads(ok)).slug == "chen-shui-yong-hu"
+    upload = SimpleUploadedFile("ids.csv", b"sv-01\n", content_type="text/csv")
+    assert operator.post(reverse("segments:upload"), {"name": "门店名单", "file": upload})["Location"].endswith(
+        "/men-dian-ming-dan/"
+    )
+    Segment.objects.filter(slug__in=["chen-shui-yong-hu", "men-dian-ming-dan"]).delete()
     assert set(Segment.objects.values_list("slug", flat=True)) == {
         "gao-jia-zhi-vip",
         "gao-jia-zhi-vip-2",
@@ -581,3 +589,27 @@ def test_operator_builds_and_previews_a_segment_in_the_browser(world, make_user,
         "conditions": [{"field": "tag", "op": "has", "value": "vip"}, {"field": "orders", "op": "gte", "value": 5}],
     }
     assert segment.size == 3
+
+
+def test_builder_offers_choices_with_internal_keys_and_the_operators_labels(operator, world):
+    def meta(**headers):
+        html = operator.get(reverse("segments:create"), **headers).content.decode()
+        found = re.search(r'<script id="segment-builder-meta" type="application/json">(.*?)</script>', html, re.S)
+        data = json.loads(found.group(1))
+        return {f["name"]: dict(f["choices"]) for f in data["fields"]}, dict(data["event_types"]), data["text"]
+
+    choices, events, text = meta()  # Chinese, the default
+    rule_set = world["run"].rule_set
+    assert list(choices["rfm_segment"]) == [g["code"] for g in rule_set.rfm_segments] + ["other"]
+    assert list(choices["rfm_group"]) == [g["code"] for g in rule_set.rfm_groups] + ["general"]
+    assert "金卡 Gold" in choices["level"] and choices["level"]["金卡 Gold"] == "金卡 Gold"
+    assert choices["channel"]["douyin"] == "抖音" and choices["channel"]["xiaohongshu"] == "小红书"
+    assert events["checkin"] == "签到" and events["add_to_cart"] == "加入购物车"
+    assert choices["stage"]["mature"] != "mature" and choices["gender"]["female"] != "female"
+    assert text["days"] == "天"
+    choices, events, text = meta(**EN)
+    assert choices["channel"]["app_store"] == "app store" and events["page_view"] == "page view"
+    assert text["days"] == "days"
+    # A level added by an admin is offered at once (read through incentives.selectors).
+    Level.objects.create(name="黑钻 Black", threshold=1_234_567)
+    assert list(meta()[0]["level"])[-1] == "黑钻 Black"
