@@ -15,6 +15,7 @@ from django.db.models import Count, DecimalField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 
 from core.models import JobRun
+from segments import panels as segments_panels
 from users.models import Customer, Event, Order, OrderStatus
 
 _MONEY = DecimalField(max_digits=14, decimal_places=2)
@@ -119,3 +120,26 @@ def dashboard_daily_series(*, now: datetime, days: int = 30, tz: str | None = No
 
 def job_runs_recent(*, limit: int = 10) -> QuerySet[JobRun]:
     return JobRun.objects.order_by("-started_at", "-id")[:limit]
+
+
+def job_list_recent(*, limit: int = 10) -> list[dict]:
+    """The dashboard's "last job runs": the periodic jobs' runs (``core.JobRun``: order
+    stats, points expiry, levels, the points backfill…) and the segment recomputes
+    (recorded as their ``SegmentRun``, full and incremental), newest first.
+    ``{"job", "kind", "run", "status", "badge", "status_label", "started_at", "duration_seconds"}``."""
+    rows = [
+        {
+            "job": run.job,
+            "kind": "job",
+            "run": run.pk,
+            "status": run.status,
+            "badge": run.status,
+            "status_label": run.get_status_display(),
+            "started_at": run.started_at,
+            "duration_seconds": run.duration_seconds,
+        }
+        for run in job_runs_recent(limit=limit)
+    ]
+    rows += segments_panels.recompute_runs_for_job_list(limit=limit)
+    rows.sort(key=lambda r: (r["started_at"], r["kind"] != "job", r["run"]), reverse=True)
+    return rows[:limit]

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from core.charts import Canvas, nice_max, polyline
 from segments.panels import dashboard_card_context as segments_card_context
@@ -14,9 +15,13 @@ from . import selectors
 CANVAS = Canvas(width=960, height=260, pad_left=44, pad_right=64, pad_top=16, pad_bottom=28)
 
 
-def daily_chart(series: list[dict]) -> dict:
+def daily_chart(series: list[dict], *, partial_last: bool = True) -> dict:
     """Geometry for the inline SVG chart: bars for new customers (left axis) and a
-    line for revenue (right axis). Pure arithmetic over at most a few dozen points."""
+    line for revenue (right axis). Pure arithmetic over at most a few dozen points.
+
+    The last day is today, still going (``partial_last``): its bar is drawn hatched and
+    the line's last stretch dashed, labelled "today so far", so a low value there reads
+    as a day not over rather than a drop."""
     c = CANVAS
     bottom = c.bottom
     n = max(len(series), 1)
@@ -55,14 +60,45 @@ def daily_chart(series: list[dict]) -> dict:
         for i, row in enumerate(series)
         if i % 5 == 0 or i == len(series) - 1
     ]
+    partial = partial_last and len(series) > 1
+    if partial:
+        bars[-1]["partial"] = True
     return {
         **c.frame(),
         "bars": bars,
-        "line": polyline(points),
+        "line": polyline(points[:-1] if partial else points),
+        "line_partial": polyline(points[-2:]) if partial else "",
+        "partial_label": {"x": points[-1][0], "y": c.pad_top} if partial else None,
         "dots": [{"x": x, "y": y, "row": row} for (x, y), row in zip(points, series, strict=True)],
         "ticks": ticks,
         "x_labels": x_labels,
     }
+
+
+# The periodic jobs by name, in the operator's language; a job not listed shows its name.
+JOB_LABELS = {
+    "users.order_stats_refresh_all": gettext_lazy("Order statistics refresh"),
+    "incentives.points_expire": gettext_lazy("Points expiry"),
+    "incentives.levels_refresh": gettext_lazy("Levels refresh"),
+    "incentives.rules_backfill": gettext_lazy("Points backfill (earning rules)"),
+    "segments.recompute_full": gettext_lazy("Segment recompute (full)"),
+    "segments.recompute_incremental": gettext_lazy("Segment recompute (incremental)"),
+}
+
+
+def job_rows(limit: int = 10) -> list[dict]:
+    return [
+        {**row, "label": str(JOB_LABELS.get(row["job"], row["job"]))} for row in selectors.job_list_recent(limit=limit)
+    ]
+
+
+@login_required
+def segments_card(request):
+    """The dashboard's "Segments" card alone: ``static/js/dashboard.js`` fetches it every
+    few seconds while a recompute runs and swaps it in."""
+    response = render(request, "segments/_dashboard_card.html", {"segments_card": segments_card_context()})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required
@@ -79,7 +115,7 @@ def home(request):
             "percent": percent,
             "series": series,
             "chart": daily_chart(series),
-            "job_runs": selectors.job_runs_recent(limit=10),
+            "job_runs": job_rows(limit=10),
             "segments_card": segments_card_context(),
             "currency": settings.OPS_CURRENCY,
             "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,

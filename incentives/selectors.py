@@ -251,3 +251,8 @@ def leaderboard(*, kind: str, start: datetime, end: datetime, limit: int = 20) -
         }
         for i, (cid, score) in enumerate(zip(ids, scores, strict=True))
     ]
+
+
+def level_names() -> list[str]:
+    """The levels' names, lowest threshold first (the segment builder offers them)."""
+    return list(Level.objects.order_by("threshold").values_list("name", flat=True))

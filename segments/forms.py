@@ -55,7 +55,10 @@ class SegmentForm(forms.Form):
         label=_("Slug"),
         max_length=60,
         required=False,
-        help_text=_("Used in links and the API. Made from the name when left empty."),
+        help_text=_(
+            "Used in links and the API: lower-case letters, digits, '-' and '_'. "
+            "Left empty, it is made from the name (Chinese in pinyin, e.g. 高价值 VIP → gao-jia-zhi-vip)."
+        ),
     )
     description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     definition = DefinitionField(label=_("Definition (JSON)"))

@@ -2,12 +2,33 @@
 section and the dashboard's "Segments" card. Each returns the context its template
 (``segments/_customer_panel.html``, ``segments/_dashboard_card.html``) reads."""
 
+from django.utils import timezone
+
 from . import selectors
 from .labels import EXPLAIN_VALUE_LABELS, label, phase_label, segment_chip_label
 from .models import RuleSet, Segment, SegmentRun
 
 # The recompute's phases in the order they run (JSON objects keep no order on PostgreSQL).
-PHASE_ORDER = ["aggregate", "aggregate_wall", "model_fit", "model_predict", "score", "patch", "publish"]
+PHASE_ORDER = [
+    "aggregate",
+    "aggregate_wall",
+    "model_fit",
+    "model_predict",
+    "score",
+    "patch",
+    "custom_segments",
+    "publish",
+]
+# What an incremental run goes through; it has no chunks, so its progress is counted in phases.
+INCREMENTAL_PHASES = ["aggregate", "model_predict", "patch", "custom_segments"]
+# A recompute's status as the job list's badge shows it.
+RUN_BADGES = {
+    SegmentRun.Status.RUNNING: "running",
+    SegmentRun.Status.PUBLISHED: "succeeded",
+    SegmentRun.Status.APPLIED: "succeeded",
+    SegmentRun.Status.SUPERSEDED: "succeeded",
+    SegmentRun.Status.FAILED: "failed",
+}
 
 
 def customer_panel_context(*, customer, profile: dict) -> dict:
@@ -67,22 +88,39 @@ def _segment_chips(slugs: list[str]) -> list[dict]:
 def dashboard_card_context() -> dict:
     """The dashboard's "Segments" card: the latest recompute's progress and the
     published run's stage sizes."""
+    from .services import STALE_AFTER
+
     progress = selectors.recompute_progress()
     if progress is not None:
-        total = progress["chunks_total"] or 0
+        running = progress["status"] == SegmentRun.Status.RUNNING
+        phases = progress["phases"] or {}
+        # An incremental run has no chunks: its progress is the phases it has finished.
+        by_phases = progress["kind"] == SegmentRun.Kind.INCREMENTAL or not progress["chunks_total"]
+        if by_phases:
+            done = len([p for p in phases if p in INCREMENTAL_PHASES]) if running else len(phases)
+            total = len(INCREMENTAL_PHASES) if running else len(phases)
+        else:
+            done, total = progress["chunks_done"], progress["chunks_total"]
         progress = {
             **progress,
             "status_label": SegmentRun.Status(progress["status"]).label,
             "kind_label": SegmentRun.Kind(progress["kind"]).label,
-            "percent": round(100 * progress["chunks_done"] / total) if total else 0,
+            "by_phases": by_phases,
+            "steps_done": done,
+            "steps_total": total,
+            "percent": (round(100 * done / total) if total else 0) if running else 100,
+            # Polled by static/js/dashboard.js while the run goes on (a stale one is not going on).
+            "live": running and progress["heartbeat_at"] > timezone.now() - STALE_AFTER,
             "phases_list": [
-                (name, phase_label(name), seconds)
-                for name, seconds in sorted(
-                    (progress["phases"] or {}).items(),
+                {"key": key, "label": str(phase_label(key)), "seconds": seconds}
+                for key, seconds in sorted(
+                    phases.items(),
                     key=lambda kv: (PHASE_ORDER.index(kv[0]) if kv[0] in PHASE_ORDER else len(PHASE_ORDER), kv[0]),
                 )
             ],
         }
+        if progress["status"] == SegmentRun.Status.FAILED:
+            progress["percent"] = round(100 * done / total) if total else 0
     stage_sizes = []
     for row in selectors.segment_catalogue():
         if row["kind"] == "builtin" and row["slug"].startswith("stage-"):
@@ -91,3 +129,25 @@ def dashboard_card_context() -> dict:
     for r in stage_sizes:
         r["percent"] = round(100 * r["size"] / total) if total else 0
     return {"progress": progress, "stage_sizes": stage_sizes, "stage_total": total}
+
+
+def recompute_runs_for_job_list(*, limit: int = 10) -> list[dict]:
+    """The latest recomputes as rows of the dashboard's "last job runs" list (the
+    periodic jobs' ``core.JobRun`` rows are the others): a recompute is recorded once,
+    as its ``SegmentRun``, which has its kind, chunks and phases."""
+    rows = []
+    for run in selectors.runs_recent(limit=limit):
+        finished = run.finished_at or run.published_at
+        rows.append(
+            {
+                "job": f"segments.recompute_{run.kind}",
+                "kind": run.kind,
+                "run": run.pk,
+                "status": run.status,
+                "badge": RUN_BADGES.get(run.status, run.status),
+                "status_label": SegmentRun.Status(run.status).label,
+                "started_at": run.started_at,
+                "duration_seconds": (finished - run.started_at).total_seconds() if finished else None,
+            }
+        )
+    return rows

@@ -324,3 +324,8 @@ def recompute_progress() -> dict | None:
         "error": run.error,
         "now": timezone.now(),
     }
+
+
+def runs_recent(*, limit: int = 10) -> list[SegmentRun]:
+    """The latest recomputes (full and incremental), newest first (the dashboard's job list)."""
+    return list(SegmentRun.objects.order_by("-started_at", "-id")[:limit])

@@ -106,6 +106,8 @@ def _save_errors_to_form(form: SegmentForm, exc: ApplicationError) -> None:
 
 
 def _builder(request, *, segment: Segment | None):
+    # Like every form page here, a form with errors re-renders with 200 and the errors
+    # shown (as Django does); only the JSON preview answers 4xx.
     editing = segment is not None
     initial = (
         {
@@ -148,7 +150,6 @@ def _builder(request, *, segment: Segment | None):
             "customer_url": reverse("users:detail", args=["__id__"]),
             "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
         },
-        status=400 if form.errors else 200,
     )
 
 
@@ -224,7 +225,6 @@ def segment_upload(request):
             "unknown": unknown,
             "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
         },
-        status=400 if form.errors else 200,
     )
 
 
@@ -348,7 +348,6 @@ def transitions(request):
             "table": table,
             "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
         },
-        status=400 if form.errors else 200,
     )
 
 
@@ -393,4 +392,6 @@ def recompute(request):
         messages.error(request, _("The task queue cannot be reached; the recompute was not started."))
     else:
         messages.success(request, _("Segment recompute queued. Its progress shows on the dashboard."))
+        # The dashboard's card watches for the queued run and follows it (static/js/dashboard.js).
+        return redirect(f"{reverse('dashboards:home')}?watch=recompute")
     return redirect("dashboards:home")

@@ -10,7 +10,6 @@ import numpy as np
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -30,6 +29,7 @@ from ..models import (
     SegmentRun,
     SegmentSizeSnapshot,
 )
+from ..slugs import segment_slug_choose, slug_from_text
 
 logger = logging.getLogger(__name__)
 
@@ -237,6 +237,19 @@ def scope_close() -> None:
         temp_table_drop(cur, SCOPE)
 
 
+def _stored_kind(segment: Segment, kind: str) -> str:
+    """The kind of the stored row: an import or an admin form has already written its
+    values onto ``segment``, and a segment's kind never changes."""
+    stored_kind = Segment.objects.filter(pk=segment.pk).values_list("kind", flat=True).get()
+    if segment.kind != stored_kind or kind not in (Segment.Kind.DYNAMIC, stored_kind):
+        raise ApplicationError(
+            _("A segment's kind cannot change: create a new segment instead."),
+            code="invalid",
+            details={"field": "kind"},
+        )
+    return stored_kind
+
+
 def segment_save(
     *,
     name: str,
@@ -256,19 +269,12 @@ def segment_save(
     if not name:
         raise ApplicationError(_("A segment needs a name."), code="invalid", details={"field": "name"})
     if segment is not None:
-        # From the stored row: an import or an admin form has already written its values onto ``segment``.
-        stored_kind = Segment.objects.filter(pk=segment.pk).values_list("kind", flat=True).get()
-        if segment.kind != stored_kind or kind not in (Segment.Kind.DYNAMIC, stored_kind):
-            raise ApplicationError(
-                _("A segment's kind cannot change: create a new segment instead."),
-                code="invalid",
-                details={"field": "kind"},
-            )
-        kind = stored_kind
+        kind = _stored_kind(segment, kind)
     static = kind == Segment.Kind.STATIC
     if not static:
         compile_definition(definition, run_id=None)  # validate before writing anything
-    slug = slugify(slug or name, allow_unicode=False) or f"segment-{int(timezone.now().timestamp())}"
+    if segment is None:
+        slug = segment_slug_choose(given=slug, name=name)
     audited = ["name", "description", "is_active"] + ([] if static else ["definition"])
     with transaction.atomic():
         if segment is None:
@@ -388,7 +394,7 @@ def static_segment_upload(*, name: str, file_bytes: bytes, actor=None, slug: str
     name = (name or "").strip()
     if not name:
         raise ApplicationError(_("A segment needs a name."), code="invalid", details={"field": "name"})
-    slug = slugify(slug or name) or f"static-{int(timezone.now().timestamp())}"
+    slug = slug_from_text(slug or name) or f"static-{int(timezone.now().timestamp())}"
     now = timezone.now()
     with transaction.atomic():
         segment, created = Segment.objects.get_or_create(

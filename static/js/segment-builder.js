@@ -40,17 +40,29 @@
 
   function select(role, options, value, multiple) {
     var s = el("select", {"data-role": role, "aria-label": T[role] || role});
-    if (multiple) { s.multiple = true; s.size = Math.min(options.length, 5); }
+    var known = options.map(function (o) { return o[0]; });
+    var given = multiple ? (value || []) : (value === undefined || value === null || value === "" ? [] : [value]);
+    // A stored value the list does not have stays selectable, so loading a definition loses nothing.
+    given.forEach(function (v) {
+      if (known.indexOf(String(v)) < 0) { options = options.concat([[String(v), String(v) + " " + T.not_listed, true]]); }
+    });
+    value = multiple ? given.map(String) : (given.length ? String(given[0]) : value);
+    if (multiple) { s.multiple = true; s.size = Math.min(options.length, 6); }
     options.forEach(function (o) {
       var opt = el("option", {value: o[0], text: o[1]});
+      if (o[2]) { opt.setAttribute("data-unlisted", ""); }
       if (multiple ? (value || []).indexOf(o[0]) >= 0 : o[0] === value) { opt.selected = true; }
       s.appendChild(opt);
     });
     return s;
   }
 
-  function input(role, type, value, placeholder) {
+  function input(role, type, value, placeholder, f) {
     var i = el("input", {type: type, "data-role": role, "aria-label": T[role] || role});
+    if (type === "number" && f) {
+      if (f.min !== null && f.min !== undefined) { i.min = String(f.min); }
+      if (f.max !== null && f.max !== undefined) { i.max = String(f.max); }
+    }
     if (placeholder) { i.placeholder = placeholder; }
     if (value !== undefined && value !== null) { i.value = String(value); }
     return i;
@@ -68,25 +80,30 @@
       box.appendChild(select("value", [["true", T.yes], ["false", T.no]], value === false ? "false" : "true"));
     } else if (op === "between") {
       var pair = Array.isArray(value) ? value : ["", ""];
-      box.appendChild(input("low", inputType(f), pair[0], T.low));
+      box.appendChild(input("low", inputType(f), pair[0], T.low, f));
       box.appendChild(el("span", {"class": "muted", text: T.and_word}));
-      box.appendChild(input("high", inputType(f), pair[1], T.high));
+      box.appendChild(input("high", inputType(f), pair[1], T.high, f));
     } else if (f.choices.length && (op === "in" || op === "not_in")) {
       box.appendChild(select("value", f.choices, Array.isArray(value) ? value : [], true));
-    } else if (f.choices.length) {
-      box.appendChild(select("value", f.choices, value, false));
+    } else if (f.choices.length && op !== "contains") {
+      box.appendChild(select("value", f.choices, Array.isArray(value) ? "" : value, false));
     } else if (op === "in" || op === "not_in") {
       box.appendChild(input("value", "text", Array.isArray(value) ? value.join(", ") : value, T.comma_list));
     } else {
-      var v = input("value", inputType(f), f.kind === "datetime" && value ? String(value).slice(0, 10) : value);
-      if (inputType(f) === "number") { v.step = "any"; }
+      var start = Array.isArray(value) ? "" : value;
+      if (start === undefined && (f.source === "event" || f.source === "orders")) { start = 1; }
+      var v = input("value", inputType(f), f.kind === "datetime" && start ? String(start).slice(0, 10) : start, "", f);
+      if (inputType(f) === "number") { v.step = f.kind === "int" ? "1" : "any"; }
       box.appendChild(v);
     }
     if (f.source === "event") {
       box.appendChild(el("span", {"class": "muted", text: T.times_of}));
-      box.appendChild(input("event_type", "text", "", T.event_type));
+      box.appendChild(select("event_type", meta.event_types, meta.event_types.length ? meta.event_types[0][0] : ""));
       box.appendChild(el("span", {"class": "muted", text: T.within}));
-      box.appendChild(input("within_days", "number", "", T.days));
+      var days = input("within_days", "number", 30, "", {min: 1, max: 3650});
+      days.step = "1";
+      box.appendChild(days);
+      box.appendChild(el("span", {"class": "muted", "data-role": "unit", text: T.days}));
     }
     if (f.source === "orders") {
       box.appendChild(el("span", {"class": "muted", text: T.from_date}));
@@ -109,11 +126,15 @@
     row.appendChild(opSel);
     row.appendChild(values);
     row.appendChild(remove);
+    row.setAttribute("data-field", f.name);  // what the controls were drawn for
     var set = function (role, v) {
       var node = row.querySelector("[data-role=" + role + "]");
       if (node && v !== undefined && v !== null) { node.value = String(v).slice(0, role === "from" || role === "to" ? 10 : undefined); }
     };
-    set("event_type", cond.event_type);
+    if (cond.event_type) {
+      // An event type the list does not have is kept as an option of its own.
+      row.querySelector("[data-role=event_type]").replaceWith(select("event_type", meta.event_types, cond.event_type));
+    }
     set("within_days", cond.within_days);
     set("from", cond.from);
     set("to", cond.to);
@@ -140,7 +161,9 @@
   }
 
   function readRow(row, keepOpValue) {
-    var f = fields[row.querySelector("[data-role=field]").value];
+    // The field the controls were drawn for: the field select may already show another one
+    // (its "input" event comes before the redraw).
+    var f = fields[row.getAttribute("data-field")];
     var op = row.querySelector("[data-role=op]").value;
     var cond = {field: f.name, op: op};
     var q = function (role) { return row.querySelector("[data-role=" + role + "]"); };
@@ -167,6 +190,17 @@
       if (q("to").value) { cond.to = q("to").value; }
     }
     return cond;
+  }
+
+  function complete(row) {
+    // Every value a row needs is given (the dates of "paid orders" are optional).
+    var needed = ["value", "low", "high", "within_days"];
+    return needed.every(function (role) {
+      var node = row.querySelector("[data-role=" + role + "]");
+      if (!node) { return true; }
+      if (node.multiple) { return node.selectedOptions.length > 0; }
+      return String(node.value).trim() !== "";
+    });
   }
 
   function fromRows() {
@@ -220,6 +254,13 @@
       show("idle", T.add_first);
       return;
     }
+    var rows = rowsEl.querySelectorAll("[data-role=row]");
+    if (!Array.prototype.every.call(rows, complete)) {
+      sizeEl.textContent = "—"; sampleEl.textContent = "";
+      sequence++;  // an answer still on its way is for an older definition
+      show("idle", T.incomplete);
+      return;
+    }
     var mine = ++sequence;
     show("loading", T.loading);
     fetch(previewUrl, {
@@ -250,10 +291,11 @@
     });
   }
 
-  rowsEl.addEventListener("input", sync);
-  rowsEl.addEventListener("change", function (e) {
-    if (e.target.getAttribute("data-role") !== "field" && e.target.getAttribute("data-role") !== "op") { sync(); }
-  });
+  // The field and op selects redraw their row on "change" (and sync then); every other
+  // control writes the definition as it changes.
+  var redraws = function (e) { var r = e.target.getAttribute("data-role"); return r === "field" || r === "op"; };
+  rowsEl.addEventListener("input", function (e) { if (!redraws(e)) { sync(); } });
+  rowsEl.addEventListener("change", function (e) { if (!redraws(e)) { sync(); } });
   groupOp.addEventListener("change", sync);
   addBtn.addEventListener("click", function () {
     var row = addRow();

@@ -408,9 +408,11 @@ def test_segment_save_refuses_a_bad_definition_and_writes_nothing(world):
         segment_save(name="Fine", segment=segment, definition=cond("r_score", "gte", "high"))
     segment.refresh_from_db()
     assert segment.definition == cond("tag", "has", "vip") and segment.size == 2
+    # A taken slug the caller chose is refused; one made from the name gets a numeric suffix (issue 10).
     with pytest.raises(ApplicationError) as exc:
-        segment_save(name="Fine", definition=cond("tag", "has", "kol"))
+        segment_save(name="Fine again", slug="fine", definition=cond("tag", "has", "kol"))
     assert exc.value.code == "duplicate_slug"
+    assert segment_save(name="Fine", definition=cond("tag", "has", "kol")).slug == "fine-2"
 
 
 def test_static_upload(world):

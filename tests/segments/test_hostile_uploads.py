@@ -1,6 +1,6 @@
 """Hostile static segment uploads (issue 9, class 8): a NUL byte, a 200 KB field,
 undecodable bytes, an unclosed quote, an id longer than the column, more ids than
-``MAX_STATIC_ROWS`` — each is a form error on the upload page (400, the line named),
+``MAX_STATIC_ROWS`` — each is a form error on the upload page (re-rendered with 200, the line named),
 nothing written; never a 500. A file without a header row still works. Generated with
 hypothesis: random bytes, and random lines around known ids."""
 
@@ -40,7 +40,8 @@ def upload(client, content: bytes, name="List", slug="list"):
 
 
 def assert_form_error(response, *fragments):
-    assert response.status_code == 400, response.status_code
+    # A form re-renders with 200 and its errors shown (issue 10: no 4xx a browser logs).
+    assert response.status_code == 200 and response.context["form"].errors, response.status_code
     page = response.content.decode()
     for fragment in fragments:
         assert fragment in page, fragment
@@ -110,7 +111,7 @@ lines = st.lists(
 @given(content=st.binary(max_size=300))
 def test_random_bytes_are_never_a_server_error(operator, world, content):
     response = upload(operator, content)
-    assert response.status_code in (302, 400), response.status_code
+    assert response.status_code in (302, 200), response.status_code  # saved, or the form with its errors
 
 
 @HYPOTHESIS
@@ -120,4 +121,4 @@ def test_random_lines_are_never_a_server_error(operator, world, lines, separator
     content = ("\ufeff" if bom else "") + text
     raw = content.encode("utf-8", "surrogatepass") + (b"w" * 140_000 if wide == 0 else b"")
     response = upload(operator, raw)
-    assert response.status_code in (302, 400), response.status_code
+    assert response.status_code in (302, 200), response.status_code  # saved, or the form with its errors

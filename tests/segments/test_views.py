@@ -13,6 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
+from incentives.models import Level
 from segments import selectors, services
 from segments.models import (
     Segment,
@@ -276,7 +277,8 @@ def test_a_bad_definition_writes_nothing_and_shows_the_path(operator, world):
         ],
     }
     response = operator.post(reverse("segments:create"), {"name": "Bad", "definition": json.dumps(bad)}, **EN)
-    assert response.status_code == 400
+    # A form re-renders with 200 and its errors shown (as Django does); 4xx is for the JSON preview.
+    assert response.status_code == 200
     html = response.content.decode()
     assert "definition.conditions[1].value" in html
     assert not Segment.objects.exists()
@@ -285,13 +287,41 @@ def test_a_bad_definition_writes_nothing_and_shows_the_path(operator, world):
 
 def test_invalid_json_and_duplicate_slug_are_form_errors(operator, world):
     response = operator.post(reverse("segments:create"), {"name": "J", "definition": "{not json"}, **EN)
-    assert response.status_code == 400 and "not valid JSON" in response.content.decode()
+    assert response.status_code == 200 and "not valid JSON" in response.content.decode()
     ok = {"op": "and", "conditions": [{"field": "tag", "op": "has", "value": "vip"}]}
     assert operator.post(reverse("segments:create"), {"name": "VIP", "definition": json.dumps(ok)}).status_code == 302
-    again = operator.post(reverse("segments:create"), {"name": "VIP", "definition": json.dumps(ok)}, **EN)
-    assert again.status_code == 400
+    # A slug the operator chose that is taken is a form error; one made from the name gets a suffix instead.
+    again = operator.post(
+        reverse("segments:create"), {"name": "VIP 2", "slug": "vip", "definition": json.dumps(ok)}, **EN
+    )
+    assert again.status_code == 200
     assert "exists already" in again.content.decode()
     assert Segment.objects.count() == 1
+
+
+def test_slugs_are_pinyin_unique_and_may_be_chosen(operator, world):
+    ok = json.dumps({"op": "and", "conditions": [{"field": "tag", "op": "has", "value": "vip"}]})
+    create = reverse("segments:create")
+    assert operator.post(create, {"name": "高价值 VIP", "definition": ok})["Location"].endswith("/gao-jia-zhi-vip/")
+    assert operator.post(create, {"name": "高价值 VIP", "definition": ok})["Location"].endswith("/gao-jia-zhi-vip-2/")
+    assert operator.post(create, {"name": "女性用户", "definition": ok})["Location"].endswith("/nv-xing-yong-hu/")
+    chosen = operator.post(create, {"name": "沉睡召回", "slug": "Winback-Q3", "definition": ok})
+    assert chosen.status_code == 302 and chosen["Location"].endswith("/winback-q3/")
+    bad = operator.post(create, {"name": "坏", "slug": "bad--slug-", "definition": ok}, **EN)
+    assert bad.status_code == 200 and "lower-case letters" in bad.content.decode()
+    # The service makes them, so every write path (API, admin, import, static upload) gets the same.
+    assert services.segment_save(name="沉睡 用户!", definition=json.loads(ok)).slug == "chen-shui-yong-hu"
+    upload = SimpleUploadedFile("ids.csv", b"sv-01\n", content_type="text/csv")
+    assert operator.post(reverse("segments:upload"), {"name": "门店名单", "file": upload})["Location"].endswith(
+        "/men-dian-ming-dan/"
+    )
+    Segment.objects.filter(slug__in=["chen-shui-yong-hu", "men-dian-ming-dan"]).delete()
+    assert set(Segment.objects.values_list("slug", flat=True)) == {
+        "gao-jia-zhi-vip",
+        "gao-jia-zhi-vip-2",
+        "nv-xing-yong-hu",
+        "winback-q3",
+    }
 
 
 # --- static upload -------------------------------------------------------------------------------
@@ -317,7 +347,7 @@ def test_static_upload_saves_exactly_the_listed_customers(operator, world):
 def test_static_upload_with_an_unknown_id_writes_nothing_and_lists_it(operator, world):
     upload = SimpleUploadedFile("ids.csv", b"sv-01\nghost-1\nsv-02\nghost-2\n", content_type="text/csv")
     response = operator.post(reverse("segments:upload"), {"name": "Panel", "file": upload}, **EN)
-    assert response.status_code == 400
+    assert response.status_code == 200
     html = response.content.decode()
     unknown = re.search(r'data-role="unknown-ids">(.*?)</ul>', html, re.S).group(1)
     assert "ghost-1" in unknown and "ghost-2" in unknown and "sv-01" not in unknown
@@ -403,11 +433,11 @@ def test_transitions_page_renders_the_matrix(operator, world):
 
 def test_transitions_page_rejects_a_bad_date(operator, world):
     response = operator.get(reverse("segments:transitions"), {"start": "2026-13-01", "end": "2026-01-01"}, **EN)
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert 'data-role="form-errors"' in response.content.decode()
     assert 'data-table="transitions"' not in response.content.decode()
     backwards = operator.get(reverse("segments:transitions"), {"start": "2026-03-01", "end": "2026-01-01"}, **EN)
-    assert backwards.status_code == 400
+    assert backwards.status_code == 200
     assert "end date comes before the start date" in backwards.content.decode()
 
 
@@ -458,7 +488,7 @@ def test_recompute_button_queues_the_task(operator, world, monkeypatch):
     monkeypatch.setattr("segments.tasks.segments_recompute_task.delay", lambda *a, **k: calls.append(a))
     response = operator.post(reverse("segments:recompute"), follow=True, **EN)
     assert calls == [()]
-    assert response.redirect_chain[-1][0] == reverse("dashboards:home")
+    assert response.redirect_chain[-1][0] == f"{reverse('dashboards:home')}?watch=recompute"  # the card follows it
     assert "recompute queued" in response.content.decode()
 
 
@@ -533,13 +563,14 @@ def test_operator_builds_and_previews_a_segment_in_the_browser(world, make_user,
         second.locator("[data-role=value]").fill("5")
         page.wait_for_function("document.querySelector('[data-segment-preview] [data-role=size]').textContent === '3'")
 
-        # An event row without its type: the server's message names the path.
+        # An event row with a window the server refuses (over 3650 days): its message names the path.
         page.click("[data-role=add]")
         third = page.locator("[data-role=row]").nth(2)
         third.locator("[data-role=field]").select_option("event")
         third.locator("[data-role=value]").fill("1")
+        third.locator("[data-role=within_days]").fill("5000")
         page.wait_for_function(
-            "document.querySelector('[data-role=error]').textContent.includes('conditions[2].event_type')"
+            "document.querySelector('[data-role=error]').textContent.includes('conditions[2].within_days')"
         )
         assert size.inner_text() == "—"
         third.locator("[data-role=remove]").click()
@@ -559,3 +590,27 @@ def test_operator_builds_and_previews_a_segment_in_the_browser(world, make_user,
         "conditions": [{"field": "tag", "op": "has", "value": "vip"}, {"field": "orders", "op": "gte", "value": 5}],
     }
     assert segment.size == 3
+
+
+def test_builder_offers_choices_with_internal_keys_and_the_operators_labels(operator, world):
+    def meta(**headers):
+        html = operator.get(reverse("segments:create"), **headers).content.decode()
+        found = re.search(r'<script id="segment-builder-meta" type="application/json">(.*?)</script>', html, re.S)
+        data = json.loads(found.group(1))
+        return {f["name"]: dict(f["choices"]) for f in data["fields"]}, dict(data["event_types"]), data["text"]
+
+    choices, events, text = meta()  # Chinese, the default
+    rule_set = world["run"].rule_set
+    assert list(choices["rfm_segment"]) == [g["code"] for g in rule_set.rfm_segments] + ["other"]
+    assert list(choices["rfm_group"]) == [g["code"] for g in rule_set.rfm_groups] + ["general"]
+    assert "金卡 Gold" in choices["level"] and choices["level"]["金卡 Gold"] == "金卡 Gold"
+    assert choices["channel"]["douyin"] == "抖音" and choices["channel"]["xiaohongshu"] == "小红书"
+    assert events["checkin"] == "签到" and events["add_to_cart"] == "加入购物车"
+    assert choices["stage"]["mature"] != "mature" and choices["gender"]["female"] != "female"
+    assert text["days"] == "天"
+    choices, events, text = meta(**EN)
+    assert choices["channel"]["app_store"] == "app store" and events["page_view"] == "page view"
+    assert text["days"] == "days"
+    # A level added by an admin is offered at once (read through incentives.selectors).
+    Level.objects.create(name="黑钻 Black", threshold=1_234_567)
+    assert list(meta()[0]["level"])[-1] == "黑钻 Black"

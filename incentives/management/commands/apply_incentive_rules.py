@@ -2,6 +2,7 @@ from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.services import job_run
 from core.timezones import operator_day_bounds
 from incentives import services
 from incentives.models import RULE_EVENT_TYPES
@@ -21,7 +22,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--chunk", type=int, default=5000)
 
-    def handle(self, *args, since=None, chunk=5000, **options):
+    def handle(self, *args, **options):
+        # Recorded as a job run, so the dashboard's "last job runs" lists the backfill.
+        with job_run("incentives.rules_backfill", lock_seconds=6 * 3600) as run:
+            run.counts = self._backfill(since=options.get("since"), chunk=options.get("chunk") or 5000)
+
+    def _backfill(self, *, since=None, chunk=5000) -> dict:
         start = None
         if since:
             try:
@@ -32,7 +38,7 @@ class Command(BaseCommand):
         events = Event.objects.filter(type__in=set(RULE_EVENT_TYPES.values())).order_by("id")
         if start:
             orders, events = orders.filter(occurred_at__gte=start), events.filter(occurred_at__gte=start)
-        written = 0
+        written, looked_at = 0, {}
         for name, qs, apply in (
             ("orders", orders, services.order_rules_apply),
             ("events", events, services.event_rules_apply),
@@ -47,4 +53,6 @@ class Command(BaseCommand):
                     self.stdout.write(f"{name}: {done:,} / {len(ids):,}")
                     next_report += report_every
             self.stdout.write(f"{name}: {len(ids)} looked at")
+            looked_at[name] = len(ids)
         self.stdout.write(f"{written} ledger entries written")
+        return {**looked_at, "entries": written}
