@@ -13,11 +13,12 @@ import json
 
 from django.contrib import admin
 from django.core.paginator import Paginator
-from django.db import connections
+from django.db import connections, models
 from django.db.models import Q
 from django.utils.functional import cached_property
 
 from .selectors import display_name, display_name_keys
+from .validation import validate_form_instant
 
 EXACT_UP_TO = 10_000
 
@@ -67,6 +68,17 @@ class ScaledListMixin:
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        """Every instant an admin types lies in the accepted range (1970–2100,
+        ``core.validation``), as in the API: a reward valid "until 9999" would break
+        every page that shows it in the operators' timezone. (Plain dates, such as a
+        birthday, keep their own rules.)"""
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        wanted = isinstance(db_field, models.DateTimeField) and formfield is not None
+        if wanted and validate_form_instant not in formfield.validators:
+            formfield.validators.append(validate_form_instant)
+        return formfield
 
     def get_search_results(self, request, queryset, search_term):
         """When every search field is an exact key (``=field``), the whole term is

@@ -157,3 +157,18 @@ def test_the_admin_import_passes_the_operator_as_the_actor(admin_client, admin_u
     assert done.status_code == 302
     entry = AuditEntry.objects.get(action="earningrule.change")
     assert entry.changes["points"] == [10, 12] and entry.actor_id == admin_user.pk
+
+
+@pytest.mark.parametrize("until", ["9999-12-31", "1969-12-31"])
+def test_an_admin_date_time_outside_the_accepted_range_is_a_form_error(admin_client, until):
+    """Every admin's date-time fields hold the API's range (core.admin_base): a reward
+    "valid until 9999" would break the pages that show it in Shanghai time."""
+    from datetime import datetime
+
+    rule = EarningRule.objects.get(code="daily-checkin")
+    data = _post(rule)
+    data["active_until_0"], data["active_until_1"] = until, "23:59:59"
+    r = admin_client.post(f"/admin/incentives/earningrule/{rule.pk}/change/", data)
+    assert r.status_code == 200 and "active_until" in r.context["adminform"].form.errors
+    rule.refresh_from_db()
+    assert rule.active_until is None or rule.active_until < datetime(2100, 1, 2).astimezone()
