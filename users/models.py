@@ -21,6 +21,21 @@ class Channel(models.TextChoices):
 
 
 CONSENT_FIELDS = {channel: f"consent_{channel}" for channel in Channel.values}
+# The scalar fields an ingested row may set (the API, a file import, the admin); consent,
+# tags and referred_by are handled apart. One list, read by the services and the importer.
+CUSTOMER_SCALAR_FIELDS = [
+    "name",
+    "nickname",
+    "phone",
+    "email",
+    "gender",
+    "birthday",
+    "city",
+    "timezone",
+    "signup_at",
+    "channel",
+    "do_not_contact",
+]
 
 
 def default_timezone() -> str:

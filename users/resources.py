@@ -32,25 +32,11 @@ from core.pii import mask_email, mask_phone
 from core.validation import TEXT_CELLS
 
 from . import services
-from .models import CONSENT_FIELDS, Customer, Order
+from .models import CONSENT_FIELDS, CUSTOMER_SCALAR_FIELDS, Customer, Order
 from .rows import CustomerRow, OrderRow
 
 #: rows sent to the batch service at a time (the API's batch limit is 1,000)
 IMPORT_BATCH_SIZE = 500
-
-_CUSTOMER_SCALARS = [
-    "name",
-    "nickname",
-    "phone",
-    "email",
-    "gender",
-    "birthday",
-    "city",
-    "timezone",
-    "signup_at",
-    "channel",
-    "do_not_contact",
-]
 
 
 def _cell(value: Any) -> Any:
@@ -243,7 +229,7 @@ class CustomerResource(_RowValidatedResource):
     class Meta:
         model = Customer
         import_id_fields = ["external_id"]
-        fields = ["external_id", *_CUSTOMER_SCALARS, "referred_by", "tags", *CONSENT_FIELDS.values()]
+        fields = ["external_id", *CUSTOMER_SCALAR_FIELDS, "referred_by", "tags", *CONSENT_FIELDS.values()]
         export_order = fields
         use_transactions = True
         skip_unchanged = False
@@ -251,7 +237,7 @@ class CustomerResource(_RowValidatedResource):
 
     def row_input(self, row: dict) -> dict[str, Any]:
         data: dict[str, Any] = {}
-        for name in ["external_id", *_CUSTOMER_SCALARS, "referred_by"]:
+        for name in ["external_id", *CUSTOMER_SCALAR_FIELDS, "referred_by"]:
             value = _cell(row.get(name))
             if value is not None:
                 data[name] = value

@@ -26,24 +26,10 @@ from core.pii import mask_email, mask_phone
 from core.services import audit_diff, audit_record, audit_record_many, audit_value
 
 from . import hooks
-from .models import CONSENT_FIELDS, Customer, CustomerTag, Event, Order, OrderStatus
+from .models import CONSENT_FIELDS, CUSTOMER_SCALAR_FIELDS, Customer, CustomerTag, Event, Order, OrderStatus
 from .rows import CustomerRow, EventRow, OrderRow
 
-# Scalar customer fields a row may set; consent, tags and referred_by are handled apart.
-_CUSTOMER_SCALARS = [
-    "name",
-    "nickname",
-    "phone",
-    "email",
-    "gender",
-    "birthday",
-    "city",
-    "timezone",
-    "signup_at",
-    "channel",
-    "do_not_contact",
-]
-_CUSTOMER_UPDATE_FIELDS = [*_CUSTOMER_SCALARS, *CONSENT_FIELDS.values(), "updated_at"]
+_CUSTOMER_UPDATE_FIELDS = [*CUSTOMER_SCALAR_FIELDS, *CONSENT_FIELDS.values(), "updated_at"]
 _ORDER_FIELDS = ["customer_id", "amount", "currency", "status", "occurred_at"]
 _ORDER_INSERT_COLUMNS = ["external_id", *_ORDER_FIELDS, "created_at", "updated_at"]
 
@@ -76,7 +62,7 @@ def _apply_customer_row(customer: Customer, row: CustomerRow, diff: dict | None 
     With ``diff``, each changed field is recorded there as ``[from, to]`` (for the audit row)."""
     changed = False
     sent = row.model_fields_set
-    for name in _CUSTOMER_SCALARS:
+    for name in CUSTOMER_SCALAR_FIELDS:
         if name not in sent:
             continue
         value = getattr(row, name)
