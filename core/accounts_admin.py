@@ -212,7 +212,9 @@ class AccountAdmin(ScaledListMixin, UserAdmin):
         account_active_set(actor=request.user, user=stored, active=data["is_active"])
 
     def save_related(self, request, form, formsets, change):
-        pass  # roles are written by account_roles_set in save_model
+        """Writes nothing: the form's one related field, the roles, was written (and
+        audited) by ``account_roles_set`` in ``save_model``; Django's default would
+        write it again, unaudited."""
 
     def user_change_password(self, request, id, form_url=""):
         with _acting(request.user):

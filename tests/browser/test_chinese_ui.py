@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from incentives.services import points_post
 from segments import services as segment_services
+from tests.chromium import CHROMIUM, chromium_page
 from tests.users.factories import CustomerFactory, EventFactory, OrderFactory
 
-CHROMIUM = Path("/usr/bin/chromium")
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 
 pytestmark = [
@@ -113,21 +113,8 @@ def ui_data(make_user):
 
 @pytest.fixture
 def browser_page(monkeypatch):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(20_000)
+    with chromium_page(monkeypatch, timeout_ms=20_000) as page:
         yield page
-        context.close()
-        browser.close()
 
 
 def _operator_pages(data) -> list[str]:

@@ -1,13 +1,10 @@
 """An operator's first minutes, in a real headless Chromium against a live server:
 sign in, read the dashboard, find a customer, open the 360 page, switch to English."""
 
-from pathlib import Path
-
 import pytest
 
+from tests.chromium import CHROMIUM, chromium_page
 from tests.users.factories import CustomerFactory, OrderFactory
-
-CHROMIUM = Path("/usr/bin/chromium")
 
 pytestmark = [
     pytest.mark.browser,
@@ -18,23 +15,8 @@ pytestmark = [
 
 @pytest.fixture
 def page(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread, and Django refuses
-    # synchronous database calls while one runs; they are safe here (one thread).
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(15_000)
+    with chromium_page(monkeypatch, timeout_ms=15_000) as page:
         yield page
-        context.close()
-        browser.close()
 
 
 @pytest.fixture
