@@ -13,7 +13,8 @@ class ApiScope(models.TextChoices):
     CUSTOMERS_PII = "customers:pii", _("See unmasked phone and email")
     SEGMENTS_READ = "segments:read", _("Read segments")
     POINTS_WRITE = "points:write", _("Earn, spend and redeem points")
-    TICKETS_WRITE = "tickets:write", _("Open tickets")
+    TICKETS_WRITE = "tickets:write", _("Open tickets and post customers' replies")
+    TICKETS_READ = "tickets:read", _("Read tickets (public replies only)")
     MESSAGES_WRITE = "messages:write", _("Send messages and report delivery results")
     COMMUNITIES_WRITE = "communities:write", _("Push community messages")
 

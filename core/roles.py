@@ -20,7 +20,21 @@ ADMIN = "admin"
 
 ACCOUNT_PERMISSIONS = ["auth.view_user", "auth.add_user", "auth.change_user", "auth.view_group"]
 
-_READ_ALL = [*(f"{app}.view_*" for app in OPS_APPS if app != "core"), "!users.view_pii"]
+_READ_ALL = [*(f"{app}.view_*" for app in OPS_APPS if app != "core"), "!users.view_pii", "!feedback.view_all_queues"]
+
+# Working the queue; the rules (priority matrix, SLA policies, calendars, teams, VIP rule,
+# canned replies) are the admins'. Every queue (view_all_queues) is the admins' too:
+# others see their teams' tickets (feedback.selectors.tickets).
+FEEDBACK_WORK = [
+    "feedback.add_ticket",
+    "feedback.change_ticket",
+    "feedback.reply_ticket",
+    "feedback.add_message",
+    "feedback.change_theme",
+    "feedback.add_roadmapitem",
+    "feedback.change_roadmapitem",
+    "feedback.add_npssurvey",
+]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     VIEWER: [*_READ_ALL],
@@ -31,16 +45,15 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "segments.change_*",
         "campaigns.add_*",
         "campaigns.change_*",
-        "feedback.add_*",
-        "feedback.change_*",
+        *FEEDBACK_WORK,
         "incentives.adjust_points",
     ],
     COMMUNITY_MANAGER: [
         "users.view_customer",
         "communities.*",
         "feedback.view_*",
-        "feedback.add_*",
-        "feedback.change_*",
+        "!feedback.view_all_queues",
+        *FEEDBACK_WORK,
         "incentives.view_*",
     ],
     # Accounts: created, given roles, reset and deactivated (core.accounts), never deleted

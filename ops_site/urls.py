@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("console.urls_api")),  # the customer list and profile, composed
     path("", include("incentives.urls_api")),
     path("", include("segments.urls_api")),
+    path("", include("feedback.urls_api")),
 ]
 
 urlpatterns = [
