@@ -25,6 +25,11 @@ urlpatterns = [
     path("customers/", include("console.urls")),  # search (users) + the 360 page
     path("points/", include("incentives.urls")),
     path("segments/", include("segments.urls")),
+    # The ticket queue; reports; the themes; the customers' one-click CSAT/NPS pages (no login).
+    path("feedback/", include("feedback.urls")),
+    path("feedback/reports/", include("feedback.urls_reports")),
+    path("feedback/themes/", include("feedback.urls_themes")),
+    path("survey/", include("feedback.urls_public")),
     path("", include("dashboards.urls")),
 ]
 
