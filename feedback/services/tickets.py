@@ -17,6 +17,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.errors import ApplicationError, Conflict
 from core.services import audit_value
@@ -46,6 +47,7 @@ from . import clock
 
 MAX_SUBJECT = 200
 MAX_BODY = 20_000
+_FIELD_LABELS = {"subject": gettext_lazy("subject"), "body": gettext_lazy("body")}
 
 #: where a ticket goes when nobody says: suggestions to product, bugs to tech, the rest to operations
 DEFAULT_TEAM = {
@@ -105,13 +107,14 @@ def _event(ticket: Ticket, *, actor, action: str, changes: dict | None = None, a
 
 def _clean_text(value: str, *, field: str, limit: int) -> str:
     text = (value or "").strip()
+    label = _FIELD_LABELS.get(field, field)
     if not text:
         raise ApplicationError(
-            _("The %(field)s must not be empty.") % {"field": field}, code="blank", details={field: "blank"}
+            _("The %(field)s must not be empty.") % {"field": label}, code="blank", details={field: "blank"}
         )
     if len(text) > limit:
         raise ApplicationError(
-            _("The %(field)s is longer than %(limit)s characters.") % {"field": field, "limit": limit},
+            _("The %(field)s is longer than %(limit)s characters.") % {"field": label, "limit": limit},
             code="too_long",
             details={field: "too_long"},
         )
