@@ -36,7 +36,7 @@ def _loaded(cur, tickets: int) -> bool:
     try:
         cur.execute("SELECT count(*) FROM feedback_ticket")
         return cur.fetchone()[0] == tickets
-    except Exception:  # noqa: BLE001 - no table yet
+    except Exception:  # no table yet
         return False
 
 
@@ -73,12 +73,14 @@ LOAD_SQL = [
         'one', 'minor', 'easy', '{"matrix": {"priority": "normal"}}'::jsonb,
         t.id,
         s.created_at, s.created_at,
-        CASE WHEN s.r_status >= 0.15 OR s.r_resp < 0.6 THEN s.created_at + make_interval(mins => (s.r_resp * 600)::int) END,
+        CASE WHEN s.r_status >= 0.15 OR s.r_resp < 0.6
+             THEN s.created_at + make_interval(mins => (s.r_resp * 600)::int) END,
         CASE WHEN s.r_status >= 0.15 THEN s.created_at + make_interval(mins => 60 + (s.r_res * 4000)::int) END,
         CASE WHEN s.r_status >= 0.55 THEN s.created_at + make_interval(mins => 5000 + (s.r_res * 4000)::int) END
     FROM (
         SELECT *, CASE WHEN r_status < 0.15 THEN now() - make_interval(mins => (r_age * 14 * 1440)::int)
-                       ELSE now() - interval '5 days' - make_interval(mins => (r_age * 720 * 1440)::int) END AS created_at
+                       ELSE now() - interval '5 days' - make_interval(mins => (r_age * 720 * 1440)::int)
+                  END AS created_at
         FROM bench_ticket_stage
     ) s
     CROSS JOIN LATERAL (
@@ -187,7 +189,6 @@ def _time_pages(user, urls: list[str], repeat: int) -> dict:
 
 def _time_sweep() -> dict:
     from django.utils import timezone
-
     from feedback.services.escalation import sla_escalation_sweep
 
     runs = []
