@@ -15,7 +15,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.db.models.expressions import Window
-from django.db.models.functions import RowNumber
+from django.db.models.functions import RowNumber, Substr
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,9 +25,10 @@ from core.services import audit_record, audit_record_many, audit_snapshot
 from ..models import OPEN_STATUSES, RoadmapItem, Theme, Ticket
 from ..themes import DEFAULT_THRESHOLD, central_member, themes_grow
 
-#: at most this many unthemed tickets (the most recent) are grouped per run; the job
-#: runs hourly, so the rest wait for a run with room, and the cost stays bounded
-#: (about 5 s for 5,000 varied tickets on one core, bench figures in the README)
+#: at most this many unthemed tickets (the most recent) are grouped per run, so a run's
+#: cost stays bounded: the grouping took about 5 s for 5,000 varied texts and 14 s for
+#: 10,000 on one core here; an outage that makes a third of them near-identical costs
+#: more (a dense graph: about a minute for 5,000)
 SUGGEST_MAX_TICKETS = 5000
 #: a theme is represented by its most recent members, this many
 SEED_MEMBERS = 20
@@ -50,7 +51,7 @@ def _pool(*, since: datetime, now: datetime) -> list[tuple[int, str, str]]:
         Ticket.objects.filter(merged_into__isnull=True, theme__isnull=True, created_at__lte=now)
         .filter(Q(created_at__gte=since) | Q(status__in=OPEN_STATUSES))
         .order_by("-created_at", "-id")
-        .values_list("id", "subject", "body")[:SUGGEST_MAX_TICKETS]
+        .values_list("id", "subject", Substr("body", 1, BODY_CHARS))[:SUGGEST_MAX_TICKETS]
     )
     return list(rows)
 
@@ -62,7 +63,7 @@ def _seed_rows() -> list[tuple[int, int, str, str]]:
         Ticket.objects.filter(theme__status__in=LIVE_STATUSES, merged_into__isnull=True)
         .annotate(rank=rank)
         .filter(rank__lte=SEED_MEMBERS)
-        .values_list("id", "theme_id", "subject", "body")
+        .values_list("id", "theme_id", "subject", Substr("body", 1, BODY_CHARS))
     )
 
 

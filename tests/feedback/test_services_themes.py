@@ -88,6 +88,23 @@ def test_new_tickets_like_a_confirmed_theme_join_it_and_it_stays_as_it_was():
     assert theme.updated_at == NOW  # moved up the list: it grew
 
 
+def test_a_new_ticket_joins_a_suggested_theme_too_rather_than_starting_another():
+    tickets(SMS[:3])
+    suggest()
+    (theme,) = Theme.objects.all()
+    (late,) = tickets(SMS[3:])
+    counts = suggest()
+    assert counts["joined"] == 1 and counts["themes_created"] == 0
+    assert theme_of(late) == theme.pk
+
+
+def test_the_body_counts_not_only_the_subject():
+    subjects = ["求助", "紧急问题", "请尽快处理"]
+    for subject, body in zip(subjects, SMS, strict=False):
+        TicketFactory(subject=subject, body=body, created_at=RECENT)
+    assert suggest()["grouped"] == 3
+
+
 def test_a_dismissed_theme_keeps_its_tickets_and_draws_no_new_ones():
     dismissed = ThemeFactory(status=Theme.Status.DISMISSED)
     old = tickets(DARK, theme=dismissed)
