@@ -13,7 +13,7 @@ from core.models import AuditEntry
 from feedback.models import RoadmapItem, Theme
 from tests.feedback.factories import RoadmapItemFactory, ThemeFactory, TicketFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.feedback.themes_urls")]
+pytestmark = [pytest.mark.django_db]
 
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
 ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
