@@ -58,7 +58,7 @@ def _preselected(request, low: int, high: int) -> int | None:
 
 
 def _survey_page(request, *, kind: str, token: str, record, low: int, high: int, context: dict):
-    form = AnswerForm(request.POST or None, low=low, high=high)
+    form = AnswerForm(request.POST if request.method == "POST" else None, low=low, high=high)
     if request.method == "POST" and form.is_valid():
         try:
             record(token=token, score=form.cleaned_data["score"], comment=form.cleaned_data["comment"])

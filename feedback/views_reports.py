@@ -13,6 +13,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -289,11 +290,11 @@ def _survey_or_404(survey_id: int):
 def nps_list(request):
     """The surveys with their results, and (with ``feedback.add_npssurvey``) a form to create one."""
     may_create = request.user.has_perm("feedback.add_npssurvey")
-    form = SurveyForm(request.POST or None)
+    form = SurveyForm(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
         if not may_create:
-            return HttpResponse(status=403)
+            raise PermissionDenied
         if form.is_valid():
             try:
                 survey = services.nps_survey_create(**form.cleaned_data, actor=request.user)

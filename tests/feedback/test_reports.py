@@ -253,6 +253,11 @@ class TestSummary:
         # NPS over 90 days: 2 promoters, 1 passive, 1 detractor of 4 → 25
         assert summary["nps_90d"] == {"nps": 25.0, "count": 4}
 
+    def test_four_queries(self, django_assert_num_queries):
+        ticket(created_at=self.NOW - timedelta(days=1), responded=60, status=Status.IN_PROGRESS)
+        with django_assert_num_queries(4):
+            reports.feedback_summary(now=self.NOW)
+
     def test_nothing_yet(self):
         summary = reports.feedback_summary(now=self.NOW)
         assert summary["open"] == 0 and summary["first_response_median_7d"] is None

@@ -80,6 +80,13 @@ class TestCsatInvite:
         assert selectors.csat_invitation(token=token) == ticket
         assert "14" in email.body  # the link's lifetime
 
+    def test_the_email_is_in_the_customers_language(self, django_capture_on_commit_callbacks, settings):
+        settings.FEEDBACK_CUSTOMER_LANGUAGE = "en"
+        with django_capture_on_commit_callbacks(execute=True):
+            ticket = resolved_ticket(CustomerFactory(name="Ann"))
+        assert mail.outbox[0].subject == f"How did we do with your request #{ticket.pk}?"
+        assert mail.outbox[0].body.startswith("Hello Ann,")
+
     def test_a_rollback_sends_nothing(self, django_capture_on_commit_callbacks):
         customer = CustomerFactory()
         with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
@@ -264,6 +271,10 @@ class TestCsatPage:
             for response in (client.get(url), client.post(url, {"score": "5"})):
                 assert response.status_code == status
                 assert f'data-refusal="{code}"' in response.content.decode()
+        assert not CsatResponse.objects.exists()
+
+    def test_an_empty_post_is_an_error(self, client, csat_ticket):
+        assert client.post(self.url(csat_ticket)).status_code == 400
         assert not CsatResponse.objects.exists()
 
     @pytest.mark.parametrize("score", ["0", "6", "x", ""])
