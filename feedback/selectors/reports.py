@@ -16,6 +16,7 @@ stopped by the merge, not by work, and the primary ticket already counts.
 ``met / (met + breached)``: a target still running has not been decided either way.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -336,3 +337,20 @@ def nps_score(promoters: int, detractors: int, count: int) -> float | None:
     if not count:
         return None
     return 100.0 * (promoters - detractors) / count
+
+
+def bench_calls(*, start: datetime, end: datetime) -> dict[str, Callable[[], object]]:
+    """Every report over ``start``..``end`` as a call without arguments, by name, for the
+    benchmark (``bench/feedback.py``): the operator days the two instants fall on."""
+    from .satisfaction import csat_by_team_week, nps_by_week
+
+    tz = operator_timezone()
+    first, last = start.astimezone(tz).date(), end.astimezone(tz).date()
+    calls: dict[str, Callable[[], object]] = {
+        f"sla_share_{by}": (lambda by=by: sla_share(start=first, end=last, by=by)) for by in GROUPINGS
+    }
+    calls["response_times"] = lambda: response_times(start=first, end=last)
+    calls["backlog_by_age"] = lambda: backlog_by_age(now=end)
+    calls["csat_by_team_week"] = lambda: csat_by_team_week(start=first, end=last)
+    calls["nps_by_week"] = lambda: nps_by_week(start=first, end=last)
+    return calls

@@ -264,6 +264,26 @@ class TestSummary:
         assert summary["csat_30d"]["average"] is None and summary["nps_90d"] == {"nps": None, "count": 0}
 
 
+@pytest.mark.django_db
+def test_bench_calls_are_every_report_one_query_each(django_assert_num_queries):
+    ticket(targets=[(FR, MET)], responded=60)
+    calls = reports.bench_calls(start=BASE - timedelta(days=1), end=BASE + timedelta(days=1))
+    assert set(calls) == {
+        "sla_share_team",
+        "sla_share_priority",
+        "sla_share_category",
+        "sla_share_week",
+        "response_times",
+        "backlog_by_age",
+        "csat_by_team_week",
+        "nps_by_week",
+    }
+    assert calls["sla_share_week"]()[0]["tickets"] == 1
+    for call in calls.values():
+        with django_assert_num_queries(1):
+            call()
+
+
 # --- the page --------------------------------------------------------------------------
 
 
