@@ -223,6 +223,12 @@ FEEDBACK_ATTACHMENT_TYPES = [
     "application/pdf",
     "text/plain",
 ]
+# CSAT and NPS links: how long a link may be answered; the language customers' emails are written in.
+FEEDBACK_CSAT_MAX_AGE_DAYS = int(os.environ.get("FEEDBACK_CSAT_MAX_AGE_DAYS", "14"))
+FEEDBACK_NPS_MAX_AGE_DAYS = int(os.environ.get("FEEDBACK_NPS_MAX_AGE_DAYS", "30"))
+FEEDBACK_CUSTOMER_LANGUAGE = os.environ.get("FEEDBACK_CUSTOMER_LANGUAGE", "zh-hans")
+# Task modules autodiscovery (tasks.py) does not find.
+CELERY_IMPORTS = ["feedback.tasks_satisfaction"]
 
 # --- REST API -----------------------------------------------------------
 REST_FRAMEWORK = {
