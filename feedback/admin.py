@@ -23,6 +23,7 @@ from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
@@ -44,6 +45,7 @@ from .models import (
     Message,
     NpsResponse,
     NpsSurvey,
+    Priority,
     PriorityRule,
     RoadmapItem,
     SlaPolicy,
@@ -74,6 +76,39 @@ def _ticket_number(term: str) -> int | None:
     return int(term) if term.isdigit() and len(term) <= 9 else None
 
 
+# Some relations of the records have no verbose name of their own (the clock's and the
+# sweep's internals): these columns and filters carry the translated labels.
+
+
+def _titled_filter(title):
+    """A related-field filter titled ``title`` (the field has no translated verbose name)."""
+
+    class Filter(admin.RelatedFieldListFilter):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.title = title
+
+    return Filter
+
+
+@admin.display(description=_("ticket"), ordering="ticket_id")
+def _ticket_column(obj) -> str:
+    return f"#{obj.ticket_id}"
+
+
+@admin.display(description=_("team"))
+def _team_column(obj) -> str:
+    return str(obj.team) if obj.team_id else "—"
+
+
+@admin.display(description=_("priority"))
+def _priority_change(obj: Escalation) -> str:
+    if not obj.priority_from and not obj.priority_to:
+        return "—"
+    labels = dict(Priority.choices)
+    return f"{labels.get(obj.priority_from, obj.priority_from)} → {labels.get(obj.priority_to, obj.priority_to)}"
+
+
 # --- rules ---------------------------------------------------------------------------
 
 
@@ -82,7 +117,7 @@ class RuleForm(forms.ModelForm):
     save would refuse is refused here, on the field it concerns, with its message."""
 
     #: JSON list fields whose empty box means "none" (an empty list), not null
-    list_fields = ("tiers", "rfm_groups")
+    list_fields = ("tiers", "rfm_groups", "workday_hours")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -209,7 +244,7 @@ class SlaPolicyAdmin(_RuleAdmin):
 
 @admin.register(PriorityRule)
 class PriorityRuleAdmin(_RuleAdmin):
-    list_display = ["__str__", "impact", "severity", "difficulty", "priority"]
+    list_display = ["impact", "severity", "difficulty", "priority"]
     list_editable = ["priority"]  # saved through rule_save like the change form (see _RuleAdmin)
     list_filter = ["impact", "severity", "difficulty", "priority"]
 
@@ -349,7 +384,7 @@ class MessageInline(_ReadOnlyInline):
 
 class EscalationInline(_ReadOnlyInline):
     model = Escalation
-    fields = ["at", "target", "level", "priority_from", "priority_to", "acknowledged_at"]
+    fields = ["at", "target", "level", _priority_change, "acknowledged_at"]
     readonly_fields = fields
 
 
@@ -438,12 +473,18 @@ class TicketAdmin(ScaledListMixin, ImportExportModelAdmin):
 
     @admin.display(description=_("SLA targets"))
     def sla_shown(self, obj: Ticket) -> str:
+        kinds, states = dict(SlaTarget.Kind.choices), dict(SlaTarget.State.choices)
         rows = sla_selectors.sla_state(ticket=obj, now=timezone.now())
         return format_html_join(
             "",
             "<div>{}: {} · {} {}</div>",
             (
-                (SlaTarget.Kind(r["target"]).label, SlaTarget.State(r["state"]).label, _("due at"), r["due_at"] or "—")
+                (
+                    kinds.get(r["target"], r["target"]),
+                    states.get(r["state"], r["state"]),
+                    _("due at"),
+                    date_format(timezone.localtime(r["due_at"]), "DATETIME_FORMAT") if r["due_at"] else "—",
+                )
                 for r in rows
             ),
         )
@@ -516,55 +557,94 @@ class _TicketRecordAdmin(ReadOnlyAdmin):
 
 @admin.register(SlaTarget)
 class SlaTargetAdmin(_TicketRecordAdmin):
-    list_display = ["ticket_id", "kind", "state", "target_seconds", "due_at", "warned_at", "breached_at"]
+    list_display = [_ticket_column, "kind", "state", "target_seconds", "due_at", "warned_at", "breached_at"]
     list_filter = ["kind", "state", "business_hours"]
+    fields = readonly_fields = [
+        _ticket_column,
+        "kind",
+        "state",
+        "target_seconds",
+        "business_hours",
+        "started_at",
+        "consumed_seconds",
+        "paused_seconds",
+        "due_at",
+        "stopped_at",
+        "warned_at",
+        "breached_at",
+    ]
 
 
 @admin.register(Escalation)
 class EscalationAdmin(_TicketRecordAdmin):
-    list_display = ["ticket_id", "target", "level", "at", "priority_from", "priority_to", "team", "acknowledged_at"]
-    list_filter = ["level", "target", "team"]
+    list_display = [_ticket_column, "target", "level", "at", _priority_change, _team_column, "acknowledged_at"]
+    list_filter = ["level", "target", ("team", _titled_filter(_("team")))]
     list_select_related = ["team"]
+    fields = readonly_fields = [
+        _ticket_column,
+        "target",
+        "level",
+        "at",
+        _priority_change,
+        _team_column,
+        "acknowledged_at",
+    ]
 
 
 @admin.register(Message)
 class MessageAdmin(_TicketRecordAdmin):
-    list_display = ["ticket_id", "kind", "author", "created_at"]
+    list_display = [_ticket_column, "kind", "author", "created_at"]
     list_filter = ["kind"]
     list_select_related = ["author"]
+    fields = readonly_fields = [_ticket_column, "kind", "author", "body", "created_at"]
 
 
 @admin.register(Attachment)
 class AttachmentAdmin(_TicketRecordAdmin):
-    list_display = ["ticket_id", "name", "content_type", "size", "created_at"]
+    list_display = [_ticket_column, "name", "content_type", "size", "created_at"]
+    fields = readonly_fields = [_ticket_column, "name", "content_type", "size", "file", "created_at"]
 
 
 @admin.register(TicketEvent)
 class TicketEventAdmin(_TicketRecordAdmin):
-    list_display = ["ticket_id", "at", "actor_label", "action"]
+    list_display = [_ticket_column, "at", "actor_label", "action"]
     list_filter = ["action"]
+    fields = readonly_fields = [_ticket_column, "at", "actor_label", "action", "changes"]
 
 
 @admin.register(CsatResponse)
 class CsatResponseAdmin(_TicketRecordAdmin):
-    list_display = ["ticket_id", "score", "team", "answered_at"]
-    list_filter = ["score", "team"]
+    list_display = [_ticket_column, "score", _team_column, "answered_at"]
+    list_filter = ["score", ("team", _titled_filter(_("team")))]
     list_select_related = ["team"]
+    fields = readonly_fields = [_ticket_column, "score", "comment", _team_column, "answered_at"]
 
 
 @admin.register(NpsSurvey)
 class NpsSurveyAdmin(ReadOnlyAdmin):
     list_display = ["name", "segment_slug", "sent_count", "sent_at", "created_at"]
     search_fields = ["name"]
+    fields = readonly_fields = ["name", "segment_slug", "question", "created_at", "sent_at", "sent_count"]
+
+
+@admin.display(description=_("NPS survey"))
+def _survey_column(obj: NpsResponse) -> str:
+    return str(obj.survey)
+
+
+@admin.display(description=_("customer"))
+def _customer_column(obj: NpsResponse) -> str:
+    return obj.customer.external_id
 
 
 @admin.register(NpsResponse)
 class NpsResponseAdmin(ReadOnlyAdmin):
-    list_display = ["survey", "customer", "score", "answered_at"]
-    list_filter = ["score", "survey"]
+    list_display = [_survey_column, _customer_column, "score", "answered_at"]
+    list_filter = ["score", ("survey", _titled_filter(_("NPS survey")))]
     list_select_related = ["survey", "customer"]
     search_fields = ["=customer__external_id"]
     ordering = ["-pk"]
+    fields = readonly_fields = [_survey_column, _customer_column, "score", "comment", "answered_at"]
 
 
 @admin.register(Theme)
@@ -576,9 +656,15 @@ class ThemeAdmin(ReadOnlyAdmin):
     search_fields = ["name"]
 
 
+@admin.display(description=_("theme"))
+def _theme_column(obj: RoadmapItem) -> str:
+    return str(obj.theme)
+
+
 @admin.register(RoadmapItem)
 class RoadmapItemAdmin(ReadOnlyAdmin):
-    list_display = ["title", "theme", "status", "updated_at"]
+    list_display = ["title", _theme_column, "status", "updated_at"]
     list_filter = ["status"]
     list_select_related = ["theme"]
     search_fields = ["title"]
+    fields = readonly_fields = ["title", _theme_column, "status", "created_at", "updated_at"]

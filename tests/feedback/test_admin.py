@@ -244,6 +244,30 @@ def test_a_calendar_edit_and_its_added_date_are_audited(admin_client, admin_user
     assert _audit(CalendarDate, date, "create").changes["date"] == [None, "2026-10-09"]
 
 
+def test_a_new_calendar_and_its_dates_are_created_through_the_service(admin_client, admin_user):
+    r = admin_client.post(
+        _url(BusinessCalendar, "add"),
+        {
+            "name": "客服 7×12",
+            "timezone": "Asia/Shanghai",
+            "weekly_hours": '{"1": [["09:00", "21:00"]], "7": [["09:00", "21:00"]]}',
+            "dates-TOTAL_FORMS": "2",
+            "dates-INITIAL_FORMS": "0",
+            "dates-0-date": "2026-10-01",
+            "dates-0-kind": "workday",
+            "dates-1-date": "2026-10-02",
+            "dates-1-kind": "holiday",
+        },
+    )
+    assert _saved(r), _form_errors(r)
+    calendar = BusinessCalendar.objects.get(name="客服 7×12")
+    assert calendar.china_holidays is False  # the box was left unticked
+    assert _audit(BusinessCalendar, calendar, "create").actor_id == admin_user.pk
+    dates = CalendarDate.objects.filter(calendar=calendar).order_by("date")
+    assert [(d.date.isoformat(), d.kind) for d in dates] == [("2026-10-01", "workday"), ("2026-10-02", "holiday")]
+    assert AuditEntry.objects.filter(action="calendardate.create").count() == 2
+
+
 def test_a_calendar_date_deleted_in_the_inline_is_audited(admin_client):
     calendar = BusinessCalendar.objects.get()
     date = rules.rule_save(
