@@ -261,15 +261,20 @@ _CHECKS = {
 
 
 def _model_problems(obj: models.Model) -> list[Problem]:
-    try:
-        obj.full_clean()
-    except ValidationError as exc:
-        return [
-            Problem(field, "invalid", str(message))
-            for field, messages in exc.message_dict.items()
-            for message in messages
-        ]
-    return []
+    """The model's own field, uniqueness and constraint checks. Its ``clean()`` is left
+    out: what it checks (a calendar's hours) ``rule_check`` checks too, with the
+    specific codes."""
+    problems: list[Problem] = []
+    for check in (obj.clean_fields, obj.validate_unique, obj.validate_constraints):
+        try:
+            check()
+        except ValidationError as exc:
+            problems += [
+                Problem(field, "invalid", str(message))
+                for field, messages in exc.message_dict.items()
+                for message in messages
+            ]
+    return problems
 
 
 def _text_problems(obj: models.Model) -> list[Problem]:

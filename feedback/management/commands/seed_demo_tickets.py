@@ -131,7 +131,7 @@ CSAT_COMMENTS = ["", "", "处理很快，谢谢！", "Quick and friendly.", "希
 PLAN = [
     (0.40, (72, 720), "closed"),
     (0.10, (72, 720), "resolved"),
-    (0.03, (120, 720), "resolved_late"),
+    (0.03, (600, 720), "resolved_late"),
     (0.03, (30, 96), "unanswered"),
     (0.04, (72, 400), "reopened"),
     (0.12, (0.1, 3), "new"),
@@ -218,7 +218,7 @@ class _Story:
         if story == "resumed":
             return
         late = story == "resolved_late"
-        solved = self.at(back, 100, 200) if late else self.at(back, 0.5, 30)
+        solved = self.at(back, 300, 500) if late else self.at(back, 0.5, 30)
         services.ticket_transition(ticket=ticket, action="resolve", actor=ticket.assignee, now=solved)
         if story == "reopened":
             self.customer(ticket, self.at(solved, 2, 24))
