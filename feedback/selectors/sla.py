@@ -49,20 +49,16 @@ def target_counted(target: SlaTarget, now: datetime, wt: WorkingTime | None) -> 
     return counted
 
 
-def _target_row(target: SlaTarget, now: datetime, wt: WorkingTime | None) -> dict:
+def _target_row(target: SlaTarget, now: datetime, wt: WorkingTime | None, detail: bool) -> dict:
     counted = target_counted(target, now, wt)
     paused = target.paused_seconds
     if target.state == SlaTarget.State.PAUSED and target.paused_since is not None:
         paused += max(0, int((now - target.paused_since).total_seconds()))
-    return {
-        "kind": target.kind,
+    row = {
+        "target": target.kind,
         "target_seconds": target.target_seconds,
         "business_hours": target.business_hours,
-        "started_at": target.started_at,
         "due_at": target.due_at,
-        "warn_at": target.warn_at,
-        "stopped_at": target.stopped_at,
-        "counted_seconds": counted,
         "seconds_left": target.target_seconds - counted,
         "state": target.state,
         "warned": target.warned_at is not None,
@@ -70,14 +66,27 @@ def _target_row(target: SlaTarget, now: datetime, wt: WorkingTime | None) -> dic
         "breached": target.breached_at is not None
         or target.state == SlaTarget.State.BREACHED
         or counted > target.target_seconds,
-        "breached_at": target.breached_at,
         "paused_seconds": paused,
     }
+    if detail:
+        row |= {
+            "started_at": target.started_at,
+            "warn_at": target.warn_at,
+            "stopped_at": target.stopped_at,
+            "counted_seconds": counted,
+            "warned_at": target.warned_at,
+            "breached_at": target.breached_at,
+        }
+    return row
 
 
-def sla_states(*, ticket_ids: Iterable[int], now: datetime | None = None) -> dict[int, list[dict]]:
+def sla_states(
+    *, ticket_ids: Iterable[int], now: datetime | None = None, detail: bool = False
+) -> dict[int, list[dict]]:
     """``sla_state`` for many tickets in three queries (targets, calendars, their dates);
-    a ticket without targets maps to ``[]``."""
+    a ticket without targets maps to ``[]``. ``detail`` adds ``started_at``, ``warn_at``,
+    ``stopped_at``, ``counted_seconds``, ``warned_at`` and ``breached_at`` (the pages'
+    timeline; the API shows the plain row)."""
     now = now or timezone.now()
     ids = list(ticket_ids)
     targets = list(SlaTarget.objects.filter(ticket_id__in=ids))
@@ -89,18 +98,19 @@ def sla_states(*, ticket_ids: Iterable[int], now: datetime | None = None) -> dic
     out: dict[int, list[dict]] = {pk: [] for pk in ids}
     for t in sorted(targets, key=lambda t: (t.ticket_id, KIND_ORDER.get(t.kind, 9))):
         wt = target_working_time(t, cache) if t.state == SlaTarget.State.RUNNING else None
-        out[t.ticket_id].append(_target_row(t, now, wt))
+        out[t.ticket_id].append(_target_row(t, now, wt, detail))
     return out
 
 
-def sla_state(*, ticket, now: datetime | None = None) -> list[dict]:
-    """Both targets of a ticket, first response then resolution, each a dict: ``kind``,
-    ``target_seconds``, ``business_hours``, ``started_at``, ``due_at`` (while running),
-    ``warn_at``, ``stopped_at``, ``counted_seconds``, ``seconds_left`` (counted time,
-    negative when overdue), ``state`` (running/paused/met/breached), ``warned``,
-    ``breached`` (over the target now or escalated once), ``breached_at``, and
-    ``paused_seconds`` (wall time waiting on the customer, the current wait included)."""
-    return sla_states(ticket_ids=[ticket.pk], now=now)[ticket.pk]
+def sla_state(*, ticket, now: datetime | None = None, detail: bool = False) -> list[dict]:
+    """Both targets of a ticket, first response then resolution, each a dict: ``target``
+    (the kind: first_response/resolution), ``target_seconds``, ``business_hours``,
+    ``due_at`` (while running; null while paused or stopped), ``seconds_left`` (counted
+    seconds, negative when overdue), ``state`` (running/paused/met/breached), ``warned``,
+    ``breached`` (over the target now, or escalated once), and ``paused_seconds`` (wall
+    time waiting on the customer, the current wait included). ``detail``: see
+    ``sla_states``."""
+    return sla_states(ticket_ids=[ticket.pk], now=now, detail=detail)[ticket.pk]
 
 
 def escalations_recent(*, since: datetime, team: Team | None = None) -> QuerySet[Escalation]:
