@@ -25,11 +25,13 @@ and a sweep touching one ticket queue instead of deadlocking. The clock never wr
 ``warned_at``/``breached_at``: those belong to the sweep.
 """
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 
-from ..models import BusinessCalendar, SlaPolicy, SlaTarget, Status, Ticket
+from ..models import BusinessCalendar, SlaPolicy, SlaTarget, Status, Team, Ticket
 from ..selectors.sla import STOPPED, target_counted, target_working_time, working_times
 from ..sla import WorkingTime, add_counted, share_of, working_time_check
 
@@ -61,13 +63,6 @@ CLOCK_FIELDS = [
 def _locked_targets(ticket: Ticket) -> list[SlaTarget]:
     list(Ticket.objects.select_for_update().filter(pk=ticket.pk).values_list("pk", flat=True))
     return list(SlaTarget.objects.select_for_update().filter(ticket_id=ticket.pk).order_by("kind"))
-
-
-def _default_calendar(ticket: Ticket) -> BusinessCalendar | None:
-    """The team's calendar, else the first calendar there is, else none (around the clock)."""
-    if ticket.team_id is not None and ticket.team.calendar_id is not None:
-        return ticket.team.calendar
-    return BusinessCalendar.objects.order_by("pk").first()
 
 
 def _minutes(policy: SlaPolicy | None, kind: str) -> int | None:
@@ -139,46 +134,137 @@ def _move(t: SlaTarget, wanted: str, now: datetime, wt: WorkingTime | None) -> b
     return True
 
 
-def _new_target(
-    *, ticket: Ticket, kind: str, policy: SlaPolicy, calendar: BusinessCalendar | None, now: datetime
-) -> SlaTarget:
+def _new_target(*, ticket_id: int, kind: str, terms: "_Terms", now: datetime) -> SlaTarget:
     return SlaTarget(
-        ticket=ticket,
+        ticket_id=ticket_id,
         kind=kind,
-        target_seconds=_minutes(policy, kind) * 60,
-        business_hours=calendar is not None,
-        calendar=calendar,
-        warn_share=policy.warn_share,
+        target_seconds=_minutes(terms.policy, kind) * 60,
+        business_hours=terms.calendar_id is not None,
+        calendar_id=terms.calendar_id,
+        warn_share=terms.policy.warn_share,
         started_at=now,
         # born stopped (so _move runs it); the wanted mode decides what it becomes
         state=MET,
     )
 
 
-def _terms(ticket: Ticket) -> tuple[SlaPolicy | None, BusinessCalendar | None, WorkingTime | None]:
-    policy = SlaPolicy.objects.filter(priority=ticket.priority).first()
-    calendar = _default_calendar(ticket) if policy is not None and policy.business_hours else None
-    wt = working_times(calendar_ids=[calendar.pk])[calendar.pk] if calendar is not None else None
-    return policy, calendar, wt
+@dataclass(frozen=True)
+class _Terms:
+    """What a ticket's targets count against: its priority's policy and, when that
+    counts business hours, the calendar (its team's, else the first there is)."""
+
+    policy: SlaPolicy | None
+    calendar_id: int | None
+    wt: WorkingTime | None
 
 
-def _add_missing(
-    *, ticket: Ticket, have: set[str], terms: tuple, now: datetime, first_responded: bool
-) -> list[SlaTarget]:
-    """New targets for the kinds the policy has and the ticket lacks, started ``now``
-    in the mode its status asks for (none for a target already done)."""
-    policy, calendar, wt = terms
+def _terms_for(tickets: list[Ticket], *, also_calendars: Iterable[int] = ()) -> tuple[dict, dict]:
+    """({ticket id: _Terms}, {calendar id: WorkingTime}) for many tickets in at most five
+    queries (policies, teams' calendars, the default calendar, calendars and their dates).
+    ``also_calendars`` are compiled too (the calendars the targets counted on so far)."""
+    policies = {p.priority: p for p in SlaPolicy.objects.filter(priority__in={t.priority for t in tickets})}
+    team_ids = {t.team_id for t in tickets if t.team_id is not None}
+    team_calendars = dict(Team.objects.filter(pk__in=team_ids).values_list("pk", "calendar_id")) if team_ids else {}
+    default_id = None
+    wanted: dict[int, int | None] = {}
+    for t in tickets:
+        policy = policies.get(t.priority)
+        calendar_id = team_calendars.get(t.team_id) if policy is not None and policy.business_hours else None
+        if policy is not None and policy.business_hours and calendar_id is None:
+            if default_id is None:
+                default_id = BusinessCalendar.objects.order_by("pk").values_list("pk", flat=True).first() or 0
+            calendar_id = default_id or None  # no calendar at all: around the clock
+        wanted[t.pk] = calendar_id
+    wts = working_times(calendar_ids={c for c in wanted.values() if c} | set(also_calendars))
+    terms = {t.pk: _Terms(policies.get(t.priority), wanted[t.pk], wts.get(wanted[t.pk])) for t in tickets}
+    return terms, wts
+
+
+def _add_missing(*, tickets: list[Ticket], have: dict[int, set[str]], terms: dict, now: datetime) -> list[SlaTarget]:
+    """New targets for the kinds each ticket's policy has and the ticket lacks, started
+    ``now`` in the mode its status asks for (none for a target already done)."""
     created = []
-    for kind in (FIRST_RESPONSE, RESOLUTION):
-        if kind in have or _minutes(policy, kind) is None:
-            continue
-        wanted = _wanted(kind, first_responded, ticket.status)
-        if wanted == "stopped":
-            continue
-        target = _new_target(ticket=ticket, kind=kind, policy=policy, calendar=calendar, now=now)
-        _move(target, wanted, now, wt)
-        created.append(target)
+    for ticket in tickets:
+        t_terms = terms[ticket.pk]
+        for kind in (FIRST_RESPONSE, RESOLUTION):
+            if kind in have.get(ticket.pk, set()) or _minutes(t_terms.policy, kind) is None:
+                continue
+            wanted = _wanted(kind, ticket.first_responded_at is not None, ticket.status)
+            if wanted == "stopped":
+                continue
+            target = _new_target(ticket_id=ticket.pk, kind=kind, terms=t_terms, now=now)
+            _move(target, wanted, now, t_terms.wt)
+            created.append(target)
     return SlaTarget.objects.bulk_create(created)
+
+
+def rows_update(model, objs: list, fields: list[str], *, chunk: int = 500) -> None:
+    """Writes ``fields`` of ``objs`` back in one ``UPDATE … FROM (VALUES …)`` per chunk.
+    Django's ``bulk_update`` builds a CASE per row and field and costs seconds for a few
+    thousand rows; this is one statement. PostgreSQL gets each value cast to its
+    column's type (a VALUES list of bare literals would be text); SQLite takes them as the
+    ORM stores them. Both name a VALUES list's columns column1, column2, …"""
+    if not objs:
+        return
+    meta = model._meta
+    pk, columns = meta.pk, [meta.get_field(f) for f in fields]
+    qn = connection.ops.quote_name
+    typed = connection.vendor == "postgresql"
+
+    def slot(field) -> str:
+        return f"CAST(%s AS {field.db_type(connection)})" if typed else "%s"
+
+    row = "(" + ", ".join([slot(pk), *(slot(f) for f in columns)]) + ")"
+    sets = ", ".join(f"{qn(f.column)} = v.column{i + 2}" for i, f in enumerate(columns))
+    table = qn(meta.db_table)
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), chunk):
+            part = objs[start : start + chunk]
+            params = []
+            for obj in part:
+                params.append(obj.pk)
+                params += [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns]
+            cursor.execute(
+                f"UPDATE {table} SET {sets} FROM (VALUES {', '.join([row] * len(part))}) AS v "
+                f"WHERE {table}.{qn(pk.column)} = v.column1",
+                params,
+            )
+
+
+def _retime(t: SlaTarget, terms: _Terms, now: datetime, old_wt: WorkingTime | None) -> bool:
+    """One target takes the terms of its ticket's (new) priority; False when it keeps its own."""
+    minutes = _minutes(terms.policy, t.kind)
+    if minutes is None or t.state in STOPPED:
+        return False
+    if t.state == RUNNING:
+        t.consumed_seconds = target_counted(t, now, old_wt)
+        t.running_since = now
+    t.target_seconds, t.warn_share = minutes * 60, terms.policy.warn_share
+    t.business_hours, t.calendar_id = terms.calendar_id is not None, terms.calendar_id
+    if t.state == RUNNING:
+        _schedule(t, now, terms.wt)
+    return True
+
+
+def targets_retime(*, tickets: list[Ticket], now: datetime) -> None:
+    """``sla_reprioritize`` for many tickets at once, in a fixed number of queries (the
+    escalation sweep re-times every ticket it raised with one call). The caller holds
+    the tickets' row locks; the clock's services take them in the same order."""
+    if not tickets:
+        return
+    targets = list(SlaTarget.objects.filter(ticket_id__in=[t.pk for t in tickets]).order_by("ticket_id", "kind"))
+    old_calendars = {t.calendar_id for t in targets if t.business_hours and t.calendar_id}
+    terms, wts = _terms_for(tickets, also_calendars=old_calendars)
+    changed = []
+    for t in targets:
+        old_wt = wts.get(t.calendar_id) if t.business_hours and t.calendar_id else None
+        if _retime(t, terms[t.ticket_id], now, old_wt):
+            changed.append(t)
+    rows_update(SlaTarget, changed, CLOCK_FIELDS)
+    have: dict[int, set[str]] = {}
+    for t in targets:
+        have.setdefault(t.ticket_id, set()).add(t.kind)
+    _add_missing(tickets=[t for t in tickets if terms[t.pk].policy is not None], have=have, terms=terms, now=now)
 
 
 # --- the services -------------------------------------------------------------------
@@ -191,10 +277,9 @@ def sla_targets_start(*, ticket: Ticket, now: datetime) -> list[SlaTarget]:
     says so). A priority without a policy, or a null target, gets no row. Raises
     ``ApplicationError`` (``calendar_no_working_time``, ``calendar_hours_invalid``) when
     the calendar is unusable, so the ticket's transaction writes nothing."""
-    have = set(SlaTarget.objects.filter(ticket_id=ticket.pk).values_list("kind", flat=True))
-    return _add_missing(
-        ticket=ticket, have=have, terms=_terms(ticket), now=now, first_responded=ticket.first_responded_at is not None
-    )
+    have = {ticket.pk: set(SlaTarget.objects.filter(ticket_id=ticket.pk).values_list("kind", flat=True))}
+    terms, _wts = _terms_for([ticket])
+    return _add_missing(tickets=[ticket], have=have, terms=terms, now=now)
 
 
 @transaction.atomic
@@ -207,7 +292,7 @@ def sla_on_status(*, ticket: Ticket, old: str, new: str, now: datetime) -> None:
     cache: dict[int, WorkingTime] = {}
     changed = [t for t in targets if _move(t, _wanted(t.kind, first_stopped, new), now, target_working_time(t, cache))]
     if changed:
-        SlaTarget.objects.bulk_update(changed, CLOCK_FIELDS)
+        rows_update(SlaTarget, changed, CLOCK_FIELDS)
 
 
 @transaction.atomic
@@ -219,7 +304,7 @@ def sla_first_response(*, ticket: Ticket, now: datetime) -> None:
     for t in targets:
         _stop(t, now, target_working_time(t, cache))
     if targets:
-        SlaTarget.objects.bulk_update(targets, CLOCK_FIELDS)
+        rows_update(SlaTarget, targets, CLOCK_FIELDS)
 
 
 @transaction.atomic
@@ -230,33 +315,8 @@ def sla_reprioritize(*, ticket: Ticket, now: datetime) -> None:
     A stopped target keeps its verdict; ``warned_at``/``breached_at`` stay, so an
     escalation's own raise never re-warns or re-breaches the target that caused it.
     A target the new policy lacks keeps its old terms; a target it adds starts now."""
-    targets = _locked_targets(ticket)
-    terms = _terms(ticket)
-    policy, calendar, new_wt = terms
-    cache: dict[int, WorkingTime] = {}
-    changed = []
-    for t in targets:
-        minutes = _minutes(policy, t.kind)
-        if minutes is None or t.state in STOPPED:
-            continue
-        if t.state == RUNNING:
-            t.consumed_seconds = target_counted(t, now, target_working_time(t, cache))
-            t.running_since = now
-        t.target_seconds, t.warn_share = minutes * 60, policy.warn_share
-        t.business_hours, t.calendar = calendar is not None, calendar
-        if t.state == RUNNING:
-            _schedule(t, now, new_wt)
-        changed.append(t)
-    if changed:
-        SlaTarget.objects.bulk_update(changed, CLOCK_FIELDS)
-    if policy is not None:
-        _add_missing(
-            ticket=ticket,
-            have={t.kind for t in targets},
-            terms=terms,
-            now=now,
-            first_responded=ticket.first_responded_at is not None,
-        )
+    _locked_targets(ticket)
+    targets_retime(tickets=[ticket], now=now)
 
 
 @transaction.atomic

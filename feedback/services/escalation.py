@@ -13,8 +13,11 @@ Exactly once per ticket, target and level, however often or concurrently it runs
    because on PostgreSQL the UPDATE re-checks its WHERE on the row another run has just
    committed. The ``Escalation`` unique constraint (ticket, target, level) is the second
    lock on the door;
-4. only the few marked rows are followed up one by one: the priority raise, the
-   history entry, the re-timed targets (``sla_reprioritize``), the email on commit.
+4. the marked rows are followed up set-based too: the raised priorities in one
+   ``UPDATE … FROM (VALUES …)``, the targets re-timed to the new policies in another
+   (``targets_retime``, the many-ticket form of ``sla_reprioritize``), the history and
+   escalation rows in bulk inserts, one email per lead on commit. A backlog after an
+   outage (thousands due at once) costs a handful of statements, not a loop of them.
 
 A warning is recorded (the dashboard and the queue show it) but mails nobody: the
 lead's email is for breaches, one per lead and sweep, listing every ticket of theirs
@@ -32,8 +35,10 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from core.sql import sql_datetime
+
 from ..models import PRIORITY_ORDER, Escalation, Priority, SlaTarget, Team, Ticket, TicketEvent
-from .clock import sla_reprioritize
+from .clock import rows_update, targets_retime
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +61,7 @@ def _mark(*, ids: list[int], field: str, mark: str, now: datetime) -> list[tuple
     call marked: (target id, ticket id, kind). Plain SQL: Django's ``update()`` cannot
     say RETURNING (SQLite has it since 3.35, PostgreSQL always)."""
     table = SlaTarget._meta.db_table
-    stamp = connection.ops.adapt_datetimefield_value(now)
+    stamp = sql_datetime(now)
     marked: list[tuple[int, int, str]] = []
     with connection.cursor() as cursor:
         for i in range(0, len(ids), CHUNK):
@@ -73,11 +78,11 @@ def _mark(*, ids: list[int], field: str, mark: str, now: datetime) -> list[tuple
     return marked
 
 
-def _raise_priority(*, ticket: Ticket, kinds: list[str], now: datetime) -> list[tuple[str, str, str]]:
-    """One step per breached target, never past crisis; returns (kind, from, to) each."""
+def _raise(ticket: Ticket, kinds: list[str], now: datetime) -> list[tuple[str, str, str]]:
+    """One step per breached target, never past crisis, on the ticket object (written by
+    the caller, set-based); returns (kind, from, to) for each breach."""
     steps = []
-    basis = dict(ticket.priority_basis or {})
-    history = list(basis.get("escalations", []))
+    history = list((ticket.priority_basis or {}).get("escalations", []))
     for kind in sorted(kinds):
         old = ticket.priority
         index = PRIORITY_ORDER.index(old) if old in PRIORITY_ORDER else 0
@@ -85,52 +90,43 @@ def _raise_priority(*, ticket: Ticket, kinds: list[str], now: datetime) -> list[
         steps.append((kind, old, new))
         if new != old:
             history.append({"target": kind, "from": old, "to": new, "at": now.isoformat()})
-            TicketEvent.objects.create(
-                ticket=ticket,
-                at=now,
-                actor_label=ACTOR_LABEL,
-                action="sla_escalated",
-                changes={"priority": [old, new], "target": kind},
-            )
             ticket.priority = new
-    if history != basis.get("escalations", []):
-        ticket.priority_basis = {**basis, "escalations": history}
+    if any(old != new for _kind, old, new in steps):
+        ticket.priority_basis = {**(ticket.priority_basis or {}), "escalations": history}
         ticket.updated_at = now
-        ticket.save(update_fields=["priority", "priority_basis", "updated_at"])
-        sla_reprioritize(ticket=ticket, now=now)
     return steps
 
 
-def _record_warnings(*, marked: list[tuple[int, int, str]], teams: dict[int, int | None], now: datetime) -> None:
-    Escalation.objects.bulk_create(
-        [
-            Escalation(
-                ticket_id=ticket_id, target=kind, level=Escalation.Level.WARNING, at=now, team_id=teams.get(ticket_id)
+def _record_warnings(*, ids: list[int], now: datetime) -> None:
+    """The warnings' ``Escalation`` rows, straight from the marked targets: one
+    ``INSERT … SELECT`` per chunk (thousands fall due after an outage). A warning changes
+    nothing on the ticket, so it writes no history entry; the escalation row is its record."""
+    esc, target, ticket = Escalation._meta.db_table, SlaTarget._meta.db_table, Ticket._meta.db_table
+    with connection.cursor() as cursor:
+        for i in range(0, len(ids), CHUNK):
+            chunk = ids[i : i + CHUNK]
+            cursor.execute(
+                f"INSERT INTO {esc} (ticket_id, target, level, at, priority_from, priority_to, team_id) "
+                f"SELECT s.ticket_id, s.kind, %s, %s, '', '', t.team_id FROM {target} s "
+                f"JOIN {ticket} t ON t.id = s.ticket_id WHERE s.id IN ({', '.join(['%s'] * len(chunk))}) "
+                "ON CONFLICT (ticket_id, target, level) DO NOTHING",
+                [Escalation.Level.WARNING.value, sql_datetime(now), *chunk],
             )
-            for _id, ticket_id, kind in marked
-        ],
-        ignore_conflicts=True,
-    )
-    TicketEvent.objects.bulk_create(
-        [
-            TicketEvent(
-                ticket_id=ticket_id, at=now, actor_label=ACTOR_LABEL, action="sla_warned", changes={"target": kind}
-            )
-            for _id, ticket_id, kind in marked
-        ]
-    )
 
 
 def _record_breaches(*, marked: list[tuple[int, int, str]], now: datetime) -> tuple[int, list[dict]]:
-    """Raises each breached ticket's priority; returns how many were raised and what to mail."""
+    """Raises each breached ticket's priority and re-times its targets to the new policy,
+    in a fixed number of statements however many breached; returns how many steps were
+    raised and what to mail."""
     by_ticket: dict[int, list[str]] = defaultdict(list)
     for _id, ticket_id, kind in marked:
         by_ticket[ticket_id].append(kind)
-    raised, notices, rows = 0, [], []
+    raised, notices, rows, events = [], [], [], []
     for ticket in Ticket.objects.filter(pk__in=by_ticket).order_by("pk"):
-        steps = _raise_priority(ticket=ticket, kinds=by_ticket[ticket.pk], now=now)
+        steps = _raise(ticket, by_ticket[ticket.pk], now)
+        if any(old != new for _kind, old, new in steps):
+            raised.append(ticket)
         for kind, old, new in steps:
-            raised += old != new
             rows.append(
                 Escalation(
                     ticket=ticket,
@@ -142,12 +138,25 @@ def _record_breaches(*, marked: list[tuple[int, int, str]], now: datetime) -> tu
                     team_id=ticket.team_id,
                 )
             )
+            if old != new:
+                events.append(
+                    TicketEvent(
+                        ticket=ticket,
+                        at=now,
+                        actor_label=ACTOR_LABEL,
+                        action="sla_escalated",
+                        changes={"priority": [old, new], "target": kind},
+                    )
+                )
             notices.append(
                 {"ticket_id": ticket.pk, "subject": ticket.subject, "team_id": ticket.team_id, "target": kind,
                  "from": old, "to": new}
             )  # fmt: skip
+    rows_update(Ticket, raised, ["priority", "priority_basis", "updated_at"])
+    targets_retime(tickets=raised, now=now)
     Escalation.objects.bulk_create(rows, ignore_conflicts=True)
-    return raised, notices
+    TicketEvent.objects.bulk_create(events)
+    return len(events), notices
 
 
 def _lead_emails(notices: list[dict]) -> list[tuple[str, list[dict]]]:
@@ -206,12 +215,10 @@ def sla_escalation_sweep(*, now: datetime | None = None) -> dict:
         ticket_ids = sorted({t for _id, t in due_warnings} | {t for _id, t in due_breaches})
         if not ticket_ids:
             return {"warnings": 0, "breaches": 0, "priority_raised": 0, "emails": 0}
-        teams = dict(
-            Ticket.objects.select_for_update().filter(pk__in=ticket_ids).order_by("pk").values_list("pk", "team_id")
-        )
+        list(Ticket.objects.select_for_update().filter(pk__in=ticket_ids).order_by("pk").values_list("pk", flat=True))
         warned = _mark(ids=[i for i, _t in due_warnings], field="warn_at", mark="warned_at", now=now)
         breached = _mark(ids=[i for i, _t in due_breaches], field="due_at", mark="breached_at", now=now)
-        _record_warnings(marked=warned, teams=teams, now=now)
+        _record_warnings(ids=[i for i, _t, _k in warned], now=now)
         raised, notices = _record_breaches(marked=breached, now=now)
         batches = _lead_emails(notices)
         if batches:
