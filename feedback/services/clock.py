@@ -214,6 +214,9 @@ def rows_update(model, objs: list, fields: list[str], *, chunk: int = 500) -> No
     def slot(field) -> str:
         return f"CAST(%s AS {field.db_type(connection)})" if typed else "%s"
 
+    # psycopg2 adapts plain Python values itself; the ORM's preparation (a Python call per
+    # value) is only needed for JSON there, and for everything on SQLite.
+    prepared = [not typed or f.get_internal_type() == "JSONField" for f in columns]
     row = "(" + ", ".join([slot(pk), *(slot(f) for f in columns)]) + ")"
     sets = ", ".join(f"{qn(f.column)} = v.column{i + 2}" for i, f in enumerate(columns))
     table = qn(meta.db_table)
@@ -223,7 +226,10 @@ def rows_update(model, objs: list, fields: list[str], *, chunk: int = 500) -> No
             params = []
             for obj in part:
                 params.append(obj.pk)
-                params += [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns]
+                params += [
+                    f.get_db_prep_save(getattr(obj, f.attname), connection) if prep else getattr(obj, f.attname)
+                    for f, prep in zip(columns, prepared, strict=True)
+                ]
             cursor.execute(
                 f"UPDATE {table} SET {sets} FROM (VALUES {', '.join([row] * len(part))}) AS v "
                 f"WHERE {table}.{qn(pk.column)} = v.column1",

@@ -273,3 +273,21 @@ def test_two_sweeps_at_once_escalate_each_target_once():
         assert len(ticket.priority_basis["escalations"]) == 1
         assert sorted(escalations(ticket).values_list("level", flat=True)) == ["breach", "warning"]
     assert TicketEvent.objects.filter(action="sla_escalated").count() == 30
+
+
+@pytest.mark.django_db
+def test_the_sweep_is_set_based_its_statements_do_not_grow_with_the_backlog(tech):
+    from django.db import connection as conn
+    from django.test.utils import CaptureQueriesContext
+
+    def statements(n: int, at: datetime) -> int:
+        # urgent (24 h / 72 h around the clock) opened four days before: both targets overdue;
+        # each ticket goes up to crisis and its targets are re-timed
+        for _i in range(n):
+            open_ticket(at - timedelta(days=4), "urgent", team=tech)
+        with CaptureQueriesContext(conn) as queries:
+            counts = sla_escalation_sweep(now=at)
+        assert (counts["warnings"], counts["breaches"], counts["priority_raised"]) == (2 * n, 2 * n, n)
+        return len(queries)
+
+    assert statements(2, sh(2026, 3, 14, 10, 0)) == statements(12, sh(2026, 3, 21, 10, 0))
