@@ -38,6 +38,9 @@ def sh(*args) -> datetime:
 
 
 def open_ticket(at: datetime, priority: str = "normal", **kwargs) -> Ticket:
+    """A ticket of the tech team (on a calendar like the default one) unless ``team`` is given."""
+    if "team" not in kwargs:
+        kwargs["team"] = TeamFactory()
     ticket = TicketFactory(priority=priority, created_at=at, **kwargs)
     sla_targets_start(ticket=ticket, now=at)
     return ticket
