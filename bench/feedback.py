@@ -189,6 +189,7 @@ def _time_pages(user, urls: list[str], repeat: int) -> dict:
 
 def _time_sweep() -> dict:
     from django.utils import timezone
+
     from feedback.services.escalation import sla_escalation_sweep
 
     runs = []

@@ -328,5 +328,12 @@ CELERY_BEAT_SCHEDULE |= {
         "options": {"expires": 600},
     },
 }
+CELERY_BEAT_SCHEDULE |= {
+    "feedback-sla-escalation-sweep": {
+        "task": "feedback.sla_escalation_sweep",
+        "schedule": 60.0,  # every minute: warnings and breaches go out within a minute
+        "options": {"expires": 55},
+    },
+}
 # The covering index on orders is a PostgreSQL feature; SQLite just ignores the INCLUDE.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
