@@ -132,7 +132,10 @@ def _weekly_problems(weekly_hours: Any) -> tuple[list[list[Span]], list[tuple[st
     return weekly, problems
 
 
-def _problems(weekly_hours: Any, workday_hours: Any = None, timezone: str | None = None) -> list[tuple[str, str]]:
+def working_time_problems(
+    weekly_hours: Any, workday_hours: Any = None, timezone: str | None = None
+) -> list[tuple[str, str]]:
+    """(code, message) of each problem; ``working_time_errors`` has the messages alone."""
     weekly, problems = _weekly_problems(weekly_hours)
     if workday_hours:
         _spans, workday_problems = _spans_problems(workday_hours, _("make-up working days"))
@@ -156,14 +159,14 @@ def working_time_errors(weekly_hours: Any, *, workday_hours: Any = None, timezon
     """What is wrong with a calendar's hours, one translated sentence per problem (empty
     when nothing is): malformed spans, a span that ends before it starts, overlapping
     spans, an unknown weekday or timezone, and a week with no working time at all."""
-    return [message for _code, message in _problems(weekly_hours, workday_hours, timezone)]
+    return [message for _code, message in working_time_problems(weekly_hours, workday_hours, timezone)]
 
 
 def working_time_check(weekly_hours: Any, *, workday_hours: Any = None, timezone: str | None = None) -> None:
     """Raises ``ApplicationError``: code ``calendar_hours_invalid`` for malformed or
     overlapping spans (or an unknown weekday or timezone), ``calendar_no_working_time``
     for a well-formed week without any working time; ``details.errors`` lists them all."""
-    problems = _problems(weekly_hours, workday_hours, timezone)
+    problems = working_time_problems(weekly_hours, workday_hours, timezone)
     if not problems:
         return
     # A malformed span is the thing to fix first (the empty week may just follow from it).

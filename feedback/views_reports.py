@@ -29,7 +29,7 @@ from segments.selectors import segment_catalogue
 
 from .selectors import reports, satisfaction
 from .services import satisfaction as services
-from .tasks_satisfaction import nps_survey_send_task
+from .tasks import nps_survey_send_task
 
 DEFAULT_DAYS = 28
 MAX_DAYS = 366

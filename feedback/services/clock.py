@@ -33,7 +33,7 @@ from django.db import connection, transaction
 
 from ..models import BusinessCalendar, SlaPolicy, SlaTarget, Status, Team, Ticket
 from ..selectors.sla import STOPPED, target_counted, target_working_time, working_times
-from ..sla import WorkingTime, add_counted, share_of, working_time_check
+from ..sla import WorkingTime, add_counted, share_of
 
 RUNNING, PAUSED = SlaTarget.State.RUNNING, SlaTarget.State.PAUSED
 MET, BREACHED = SlaTarget.State.MET, SlaTarget.State.BREACHED
@@ -323,25 +323,3 @@ def sla_reprioritize(*, ticket: Ticket, now: datetime) -> None:
     A target the new policy lacks keeps its old terms; a target it adds starts now."""
     _locked_targets(ticket)
     targets_retime(tickets=[ticket], now=now)
-
-
-@transaction.atomic
-def business_calendar_save(
-    *,
-    calendar: BusinessCalendar | None = None,
-    name: str,
-    timezone: str = "Asia/Shanghai",
-    weekly_hours: dict,
-    workday_hours: list | None = None,
-    china_holidays: bool = True,
-) -> BusinessCalendar:
-    """Creates or updates a calendar after checking its hours: ``ApplicationError``
-    (``calendar_no_working_time``, ``calendar_hours_invalid``) and nothing written when
-    the clock could not use them. Running targets keep the due times they have; they
-    move to the new hours at their next pause, resume or reprioritize."""
-    working_time_check(weekly_hours, workday_hours=workday_hours, timezone=timezone)
-    calendar = calendar or BusinessCalendar()
-    calendar.name, calendar.timezone, calendar.china_holidays = name, timezone, china_holidays
-    calendar.weekly_hours, calendar.workday_hours = weekly_hours, list(workday_hours or [])
-    calendar.save()
-    return calendar

@@ -14,7 +14,6 @@ import re
 import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import pairwise
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
@@ -28,6 +27,7 @@ from core.validation import DATE_MAX, DATE_MIN, has_bad_text
 from segments.models import Tier
 
 from ..models import PRIORITY_ORDER, BusinessCalendar, CalendarDate, CannedReply, PriorityRule, SlaPolicy, Team, VipRule
+from ..sla import working_time_errors, working_time_problems
 
 RULE_MODELS = (BusinessCalendar, CalendarDate, Team, SlaPolicy, PriorityRule, VipRule, CannedReply)
 
@@ -35,7 +35,6 @@ RULE_MODELS = (BusinessCalendar, CalendarDate, Team, SlaPolicy, PriorityRule, Vi
 MAX_TARGET_MINUTES = 366 * 24 * 60
 #: an RFM group code as segments stores it (CustomerScore.rfm_group is 20 characters)
 _RFM_CODE = re.compile(r"^[A-Za-z0-9_\-]{1,20}$")
-_HHMM = re.compile(r"^(\d{2}):(\d{2})$")
 #: what a canned reply is rendered with when it is checked (the queue page fills in the real values)
 SAMPLE_CONTEXT = {"customer_name": "张伟", "ticket_id": 1, "subject": "—", "operator_name": "—"}
 
@@ -50,64 +49,9 @@ class Problem:
 # --- checks ------------------------------------------------------------------------
 
 
-def _minutes(value) -> int | None:
-    """ "HH:MM" → minutes after midnight ("24:00" ends the day); None when malformed."""
-    match = _HHMM.match(value) if isinstance(value, str) else None
-    if not match:
-        return None
-    hours, minutes = int(match[1]), int(match[2])
-    if minutes > 59 or hours > 24 or (hours == 24 and minutes):
-        return None
-    return hours * 60 + minutes
-
-
-def _day_errors(day: str, spans) -> tuple[list[tuple[int, int]], list[str]]:
-    if not isinstance(spans, list):
-        return [], [_("Day %(day)s: give a list of [start, end] spans.") % {"day": day}]
-    parsed, errors = [], []
-    for span in spans:
-        pair = span if isinstance(span, list) and len(span) == 2 else [None, None]
-        start, end = _minutes(pair[0]), _minutes(pair[1])
-        if start is None or end is None:
-            errors.append(_("Day %(day)s: %(span)s is not a span of two HH:MM times.") % {"day": day, "span": span})
-        elif end <= start:
-            errors.append(_("Day %(day)s: %(span)s ends before it starts.") % {"day": day, "span": span})
-        else:
-            parsed.append((start, end))
-    parsed.sort()
-    for (_a_start, a_end), (b_start, _b_end) in pairwise(parsed):
-        if b_start < a_end:
-            at = f"{b_start // 60:02d}:{b_start % 60:02d}"
-            errors.append(_("Day %(day)s: two spans overlap at %(at)s.") % {"day": day, "at": at})
-    return parsed, errors
-
-
-def _calendar_issues(weekly_hours) -> list[tuple[str, str]]:
-    """(code, message) of each problem with a calendar's weekly hours."""
-    if not isinstance(weekly_hours, dict):
-        message = _('Weekly hours must map weekdays ("1" Monday … "7" Sunday) to lists of [start, end] spans.')
-        return [("calendar_hours_invalid", message)]
-    issues, working = [], False
-    for day, spans in weekly_hours.items():
-        if str(day) not in {"1", "2", "3", "4", "5", "6", "7"}:
-            message = _("Unknown weekday %(day)s: use 1 (Monday) to 7 (Sunday).") % {"day": day}
-            issues.append(("calendar_hours_invalid", message))
-            continue
-        parsed, day_errors = _day_errors(str(day), spans)
-        issues += [("calendar_hours_invalid", m) for m in day_errors]
-        working = working or bool(parsed)
-    if not working:
-        message = _("This calendar has no working time: give at least one weekday some hours.")
-        issues.append(("calendar_no_working_time", message))
-    return issues
-
-
 def calendar_errors(weekly_hours) -> list[str]:
-    """What is wrong with a calendar's weekly hours, one sentence per problem (empty when
-    nothing is): not a mapping of ISO weekdays ("1" Monday … "7" Sunday) to lists of
-    ``["HH:MM", "HH:MM"]`` spans, a span that ends before it starts, overlapping spans,
-    or a week without any working time."""
-    return [message for _code, message in _calendar_issues(weekly_hours)]
+    """What is wrong with a calendar's weekly hours (``feedback.sla`` states the rules)."""
+    return working_time_errors(weekly_hours)
 
 
 @functools.cache
@@ -116,7 +60,10 @@ def _timezones() -> frozenset[str]:
 
 
 def _calendar_problems(obj: BusinessCalendar, _members) -> list[Problem]:
-    problems = [Problem("weekly_hours", code, m) for code, m in _calendar_issues(obj.weekly_hours)]
+    problems = [
+        Problem("weekly_hours", code, m)
+        for code, m in working_time_problems(obj.weekly_hours, getattr(obj, "workday_hours", None))
+    ]
     if obj.timezone not in _timezones():
         problems.append(
             Problem("timezone", "calendar_timezone_unknown", _("Unknown timezone %(tz)s.") % {"tz": obj.timezone})

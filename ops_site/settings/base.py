@@ -227,8 +227,6 @@ FEEDBACK_ATTACHMENT_TYPES = [
 FEEDBACK_CSAT_MAX_AGE_DAYS = int(os.environ.get("FEEDBACK_CSAT_MAX_AGE_DAYS", "14"))
 FEEDBACK_NPS_MAX_AGE_DAYS = int(os.environ.get("FEEDBACK_NPS_MAX_AGE_DAYS", "30"))
 FEEDBACK_CUSTOMER_LANGUAGE = os.environ.get("FEEDBACK_CUSTOMER_LANGUAGE", "zh-hans")
-# Task modules autodiscovery (tasks.py) does not find.
-CELERY_IMPORTS = ["feedback.tasks_satisfaction"]
 
 # --- REST API -----------------------------------------------------------
 REST_FRAMEWORK = {
@@ -333,6 +331,11 @@ CELERY_BEAT_SCHEDULE |= {
         "task": "feedback.sla_escalation_sweep",
         "schedule": 60.0,  # every minute: warnings and breaches go out within a minute
         "options": {"expires": 55},
+    },
+    "feedback-themes-suggest-hourly": {
+        "task": "feedback.themes_suggest",
+        "schedule": crontab(minute=40),
+        "options": {"expires": 50 * 60},
     },
 }
 # The covering index on orders is a PostgreSQL feature; SQLite just ignores the INCLUDE.

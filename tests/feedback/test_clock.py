@@ -18,12 +18,12 @@ from core.errors import ApplicationError
 from feedback.models import BusinessCalendar, SlaPolicy, SlaTarget, Team, Ticket
 from feedback.selectors.sla import sla_state, sla_states
 from feedback.services.clock import (
-    business_calendar_save,
     sla_first_response,
     sla_on_status,
     sla_reprioritize,
     sla_targets_start,
 )
+from feedback.services.rules import rule_save
 
 from .factories import BusinessCalendarFactory, CalendarDateFactory, SlaPolicyFactory, TeamFactory, TicketFactory
 
@@ -358,15 +358,18 @@ def test_a_calendar_with_no_working_time_refuses_the_ticket_and_writes_nothing()
 def test_the_calendar_service_refuses_bad_hours_and_writes_nothing():
     before = BusinessCalendar.objects.count()
     with pytest.raises(ApplicationError) as caught:
-        business_calendar_save(name="nothing", weekly_hours={})
+        rule_save(obj=BusinessCalendar(name="nothing", weekly_hours={}), actor=None)
     assert caught.value.code == "calendar_no_working_time"
     with pytest.raises(ApplicationError) as caught:
-        business_calendar_save(name="bad", weekly_hours={"1": [["09:00", "12:00"], ["11:00", "13:00"]]})
+        rule_save(
+            obj=BusinessCalendar(name="bad", weekly_hours={"1": [["09:00", "12:00"], ["11:00", "13:00"]]}), actor=None
+        )
     assert caught.value.code == "calendar_hours_invalid"
     assert len(caught.value.details["errors"]) == 1
     assert BusinessCalendar.objects.count() == before
 
-    saved = business_calendar_save(name="weekends", weekly_hours={"6": [["10:00", "16:00"]]}, china_holidays=False)
+    calendar = BusinessCalendar(name="weekends", weekly_hours={"6": [["10:00", "16:00"]]}, china_holidays=False)
+    saved = rule_save(obj=calendar, actor=None)
     assert BusinessCalendar.objects.get(pk=saved.pk).weekly_hours == {"6": [["10:00", "16:00"]]}
 
 

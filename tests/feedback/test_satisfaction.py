@@ -19,7 +19,7 @@ from feedback.models import CsatResponse, NpsResponse, NpsSurvey, Status, Team, 
 from feedback.selectors import satisfaction as selectors
 from feedback.services import satisfaction as services
 from feedback.services import tickets as ticket_services
-from feedback.tasks_satisfaction import nps_survey_send_task
+from feedback.tasks import nps_survey_send_task
 from segments.models import Segment, SegmentMembership
 from tests.queued import run_queued
 from tests.users.factories import CustomerFactory

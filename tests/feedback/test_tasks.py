@@ -1,4 +1,4 @@
-"""The themes job (feedback.tasks_themes): groups the last two weeks' tickets, records
+"""The themes job (feedback.tasks): groups the last two weeks' tickets, records
 its run with the counts, does nothing new on a second run, and steps aside while
 another run holds the lock."""
 
@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from core.models import JobRun
 from feedback.models import Theme, Ticket
-from feedback.tasks_themes import themes_suggest_task
+from feedback.tasks import themes_suggest_task
 from tests.feedback.factories import TicketFactory
 
 pytestmark = pytest.mark.django_db
