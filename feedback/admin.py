@@ -217,6 +217,21 @@ class BusinessCalendarAdmin(_RuleAdmin):
     search_fields = ["name"]
     inlines = [CalendarDateInline]
 
+    def changelist_view(self, request, extra_context=None):
+        year = sla_selectors.china_holidays_gap(today=timezone.localdate())
+        if year is not None:
+            # The library follows the State Council's yearly notice; until it has the year,
+            # the clock would count that year's holidays as working days.
+            messages.warning(
+                request,
+                _(
+                    "The holiday library has no data for %(year)s yet: add %(year)s's public holidays and "
+                    "make-up working days to the calendars below (calendar dates), or upgrade chinese-calendar."
+                )
+                % {"year": year},
+            )
+        return super().changelist_view(request, extra_context)
+
 
 @admin.register(Team)
 class TeamAdmin(_RuleAdmin):

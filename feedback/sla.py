@@ -327,3 +327,10 @@ def share_of(target_seconds: int, share: Decimal | float | str) -> int:
     """``share`` of a target in whole seconds (rounded down: warn at, not after, the share)."""
     value = Decimal(target_seconds) * Decimal(str(share))
     return int(value.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def china_holidays_known_until() -> int:
+    """The last year ``chinese_calendar`` has the State Council's holiday notice for.
+    Later years fall back to the weekly hours until the library is upgraded or an admin
+    adds that year's holidays and make-up days to the calendar."""
+    return max(day.year for day in chinese_calendar.constants.holidays)

@@ -2,13 +2,13 @@
 and the pages show them, and the recent escalations for the dashboards."""
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from ..models import BusinessCalendar, CalendarDate, Escalation, SlaTarget, Team
-from ..sla import WorkingTime, counted_seconds, working_time_from
+from ..sla import WorkingTime, china_holidays_known_until, counted_seconds, working_time_from
 
 KIND_ORDER = {SlaTarget.Kind.FIRST_RESPONSE: 0, SlaTarget.Kind.RESOLUTION: 1}
 STOPPED = {SlaTarget.State.MET, SlaTarget.State.BREACHED}
@@ -120,3 +120,15 @@ def escalations_recent(*, since: datetime, team: Team | None = None) -> QuerySet
     if team is not None:
         rows = rows.filter(team=team)
     return rows
+
+
+def china_holidays_gap(*, today: date) -> int | None:
+    """A year the clock needs soon (this one, or the next from November on) for which
+    ``chinese_calendar`` has no holiday data and no calendar has admin-added dates;
+    None when every such year is covered."""
+    needed = [today.year, today.year + 1] if today.month >= 11 else [today.year]
+    known = china_holidays_known_until()
+    for year in needed:
+        if year > known and not CalendarDate.objects.filter(date__year=year, calendar__china_holidays=True).exists():
+            return year
+    return None

@@ -298,3 +298,18 @@ def test_good_hours_pass():
     around = wt(weekly={"7": [["00:00", "12:00"], ["12:00", "24:00"]]}, china=False)
     # Sun 2026-03-08 23:00 + 2 h: Sun 23–24 (1 h); next Sunday 00–01 → Sun 2026-03-15 01:00
     assert add_counted(sh(2026, 3, 8, 23, 0), 2 * H, around) == sh(2026, 3, 15, 1, 0)
+
+
+@pytest.mark.django_db
+def test_a_year_the_holiday_library_lacks_is_flagged_until_an_admin_adds_its_dates():
+    from feedback.models import BusinessCalendar, CalendarDate
+    from feedback.selectors.sla import china_holidays_gap
+    from feedback.sla import china_holidays_known_until
+
+    last = china_holidays_known_until()
+    assert last >= 2026
+    assert china_holidays_gap(today=date(last, 6, 1)) is None
+    assert china_holidays_gap(today=date(last, 11, 15)) == last + 1
+    calendar = BusinessCalendar.objects.get(china_holidays=True)
+    CalendarDate.objects.create(calendar=calendar, date=date(last + 1, 1, 1), kind="holiday", name="元旦")
+    assert china_holidays_gap(today=date(last, 11, 15)) is None
