@@ -123,7 +123,9 @@ class ReplyForm(forms.Form):
     then = forms.ChoiceField(
         choices=THEN,
         required=False,
-        error_messages={"invalid_choice": _("Unknown follow-up: send, send and wait on customer, or send and resolve.")},
+        error_messages={
+            "invalid_choice": _("Unknown follow-up: send, send and wait on customer, or send and resolve."),
+        },
     )
 
 

@@ -95,7 +95,9 @@ def queue(request):
     )
     filters = form.filters()
     now = timezone.now()
-    page = page_selectors.queue_page(viewer=viewer, filters=filters, after=request.GET.get("after"), now=now)
+    page = page_selectors.queue_page(
+        viewer=viewer, filters=filters, after=request.GET.get("after"), limit=page_selectors.PAGE_SIZE
+    )
     can_change = viewer.has_perm("feedback.change_ticket")
     return render(
         request,

@@ -2,18 +2,22 @@
 page at a time by keyset; who can be picked as an assignee; a ticket's attachments and
 merged duplicates; the canned replies; the customer's 360 summary.
 
-**Urgency.** Breached tickets first (a target escalated, stopped over its target, or
-running past its due time), then the nearest due time of a running target (paused and
-stopped ones last), then priority (crisis first), then the oldest. The order is computed
-in SQL, so the page reads ``limit + 1`` rows whatever the queue's size, and the next page
-starts after the last row's sort key (keyset): no OFFSET, no COUNT(*) of the whole queue."""
+**Urgency.** First the tickets whose SLA clock runs, by the due time of their earliest
+running target — so the overdue (breached) ones come first, then the nearest due — then
+by priority (crisis first) and age; after them the tickets whose clock does not run
+(waiting on the customer, resolved, closed), newest first.
+
+**At scale.** The running group is read from the SLA targets in due order through a
+partial index on running targets, each ticket once (its earliest target), joined with
+the viewer's filtered queue; the other group from the tickets' own created-at order. A
+page reads ``limit + 1`` keys and then those tickets: no per-ticket subquery over the
+whole queue, no OFFSET (the next page starts after the last row's key), and no COUNT(*)
+of a large queue (the count stops at ``COUNT_CAP``)."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Case, DateTimeField, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
-from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
 
 from core.errors import NotFound
 from incentives import selectors as incentives_selectors
@@ -25,12 +29,13 @@ from ..models import PRIORITY_ORDER, Attachment, CannedReply, SlaTarget, Team, T
 from .tickets import ticket_queue, tickets_visible
 
 PAGE_SIZE = 50
-#: the queue says "1,000+" above this instead of counting every match
+#: the queue says "more than 1,000" above this instead of counting every match
 COUNT_CAP = 1000
-#: the sort key of "no running target" (paused, stopped or none): after every real due time
-NOT_DUE = datetime(9000, 1, 1, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-ORDER = ("urgency_breach", "urgency_due", "urgency_priority", "created_at", "pk")
+#: the running group's key: (due, priority rank, created, ticket), ascending
+RUNNING_KEY = ("k_due", "k_priority", "k_created", "ticket_id")
+#: the idle group's key: (created, ticket), descending
+IDLE_KEY = ("created_at", "pk")
 
 
 @dataclass(frozen=True)
@@ -41,20 +46,29 @@ class QueuePage:
     count_capped: bool
 
 
-def _urgency(qs: QuerySet[Ticket], now: datetime) -> QuerySet[Ticket]:
-    targets = SlaTarget.objects.filter(ticket=OuterRef("pk"))
-    breached = targets.filter(
-        Q(breached_at__isnull=False)
-        | Q(state=SlaTarget.State.BREACHED)
-        | Q(state=SlaTarget.State.RUNNING, due_at__lte=now)
+def _running(matching: QuerySet[Ticket]) -> QuerySet[SlaTarget]:
+    """The earliest running target of each matching ticket, with its sort key. A running
+    target always has its due time (``SlaTarget``'s contract), so none is filtered on:
+    the planner then estimates the running rows by their state alone."""
+    running = SlaTarget.objects.filter(state=SlaTarget.State.RUNNING)
+    earlier = running.filter(ticket_id=OuterRef("ticket_id")).filter(
+        Q(due_at__lt=OuterRef("due_at")) | Q(due_at=OuterRef("due_at"), pk__lt=OuterRef("pk"))
     )
-    next_due = targets.filter(state=SlaTarget.State.RUNNING, due_at__isnull=False).order_by("due_at").values("due_at")
-    rank = [When(priority=p, then=Value(i)) for i, p in enumerate(reversed(PRIORITY_ORDER))]
-    return qs.annotate(
-        urgency_breach=Case(When(Exists(breached), then=Value(0)), default=Value(1), output_field=IntegerField()),
-        urgency_due=Coalesce(Subquery(next_due[:1]), Value(NOT_DUE), output_field=DateTimeField()),
-        urgency_priority=Case(*rank, default=Value(len(PRIORITY_ORDER)), output_field=IntegerField()),
+    rank = [When(ticket__priority=p, then=Value(i)) for i, p in enumerate(reversed(PRIORITY_ORDER))]
+    return (
+        running.filter(ticket__in=matching.order_by().values("pk"))
+        .filter(~Exists(earlier))
+        .annotate(
+            k_due=F("due_at"),
+            k_priority=Case(*rank, default=Value(len(PRIORITY_ORDER)), output_field=IntegerField()),
+            k_created=F("ticket__created_at"),
+        )
     )
+
+
+def _idle(matching: QuerySet[Ticket]) -> QuerySet[Ticket]:
+    running = SlaTarget.objects.filter(state=SlaTarget.State.RUNNING, ticket_id=OuterRef("pk"))
+    return matching.filter(~Exists(running))
 
 
 def _micros(at: datetime) -> int:
@@ -66,64 +80,78 @@ def _at(micros: int) -> datetime:
     return EPOCH + timedelta(microseconds=micros)
 
 
-def cursor_of(ticket: Ticket) -> str:
-    """The sort key of a queue row, as the next page's ``after``."""
-    return ".".join(
-        str(v)
-        for v in (
-            ticket.urgency_breach,
-            _micros(ticket.urgency_due),
-            ticket.urgency_priority,
-            _micros(ticket.created_at),
-            ticket.pk,
-        )
-    )
+def _cursor(group: str, key: tuple) -> str:
+    return ".".join([group, *(str(_micros(v) if isinstance(v, datetime) else v) for v in key)])
 
 
-def _parse_cursor(cursor: str | None) -> tuple | None:
-    """A cursor this module wrote, or None (a malformed one starts the queue from the top)."""
-    parts = (cursor or "").split(".")
-    if len(parts) != 5 or not all(p.isdigit() for p in parts):
+def _parse_cursor(cursor: str | None) -> tuple[str, tuple] | None:
+    """``("r", (due, rank, created, id))`` or ``("i", (created, id))`` from a cursor this
+    module wrote; None for anything else (the queue then starts from the top)."""
+    group, *parts = (cursor or "").split(".")
+    if group not in ("r", "i") or len(parts) != (4 if group == "r" else 2) or not all(p.isdigit() for p in parts):
         return None
-    breach, due, priority, created, pk = (int(p) for p in parts)
+    numbers = [int(p) for p in parts]
     try:
-        return breach, _at(due), priority, _at(created), pk
-    except (OverflowError, OSError, ValueError):
+        if group == "r":
+            return group, (_at(numbers[0]), numbers[1], _at(numbers[2]), numbers[3])
+        return group, (_at(numbers[0]), numbers[1])
+    except OverflowError:
         return None
 
 
-def _after(key: tuple) -> Q:
-    """Rows whose sort key is greater than ``key`` (lexicographic over ``ORDER``)."""
-    q = Q()
-    equal: dict = {}
-    for field, value in zip(ORDER, key, strict=True):
-        q |= Q(**equal, **{f"{field}__gt": value})
+def _after(fields: tuple, key: tuple, *, descending: bool = False) -> Q:
+    """Rows whose key over ``fields`` comes after ``key`` (lexicographic)."""
+    op = "lt" if descending else "gt"
+    q, equal = Q(), {}
+    for field, value in zip(fields, key, strict=True):
+        q |= Q(**equal, **{f"{field}__{op}": value})
         equal[field] = value
     return q
 
 
-def queue_page(
-    *, viewer, filters: dict, after: str | None = None, limit: int = PAGE_SIZE, now: datetime | None = None
-) -> QueuePage:
+def queue_page(*, viewer, filters: dict, after: str | None = None, limit: int = PAGE_SIZE) -> QueuePage:
     """One page of the viewer's queue (``tickets.ticket_queue``'s filters), most urgent
-    first. ``count`` is exact up to ``COUNT_CAP`` (``count_capped`` above it). Three
-    queries: the capped count, the page, its SLA targets."""
-    now = now or timezone.now()
+    first (see the module's docstring). ``count`` is exact up to ``COUNT_CAP``
+    (``count_capped`` above it). At most five queries whatever the queue's size: the
+    capped count, the running group's keys, the idle group's keys (when the page reaches
+    it), the tickets and their SLA targets."""
     matching = ticket_queue(viewer=viewer, filters=filters)
     count = matching.order_by().values("pk")[: COUNT_CAP + 1].count()
-    qs = _urgency(matching, now).order_by(*ORDER)
-    key = _parse_cursor(after)
-    if key is not None:
-        qs = qs.filter(_after(key))
-    rows = list(qs[: limit + 1])
-    more = len(rows) > limit
-    rows = rows[:limit]
+    cursor = _parse_cursor(after)
+    keys: list[tuple[str, int, tuple]] = []
+    if cursor is None or cursor[0] == "r":
+        running = _running(matching)
+        if cursor is not None:
+            running = running.filter(_after(RUNNING_KEY, cursor[1]))
+        for row in running.order_by(*RUNNING_KEY).values_list(*RUNNING_KEY)[: limit + 1]:
+            keys.append(("r", row[3], row))
+    if len(keys) <= limit:
+        idle = _idle(matching)
+        if cursor is not None and cursor[0] == "i":
+            idle = idle.filter(_after(IDLE_KEY, cursor[1], descending=True))
+        order = [f"-{f}" for f in IDLE_KEY]
+        for row in idle.order_by(*order).values_list(*IDLE_KEY)[: limit + 1 - len(keys)]:
+            keys.append(("i", row[1], row))
+    shown = keys[:limit]
+    found = tickets_by_id(ticket_ids=[pk for _g, pk, _k in shown])
     return QueuePage(
-        tickets=rows,
-        next_cursor=cursor_of(rows[-1]) if more and rows else None,
+        tickets=[found[pk] for _g, pk, _k in shown if pk in found],
+        next_cursor=_cursor(shown[-1][0], shown[-1][2]) if len(keys) > limit else None,
         count=min(count, COUNT_CAP),
         count_capped=count > COUNT_CAP,
     )
+
+
+def tickets_by_id(*, ticket_ids: list[int]) -> dict[int, Ticket]:
+    """Queue rows: the ticket with its customer, team, assignee and SLA targets (two
+    queries). The body is not read: 50 long complaints are not needed to show subjects."""
+    rows = (
+        Ticket.objects.filter(pk__in=ticket_ids)
+        .select_related("customer", "team", "assignee")
+        .prefetch_related("sla_targets")
+        .defer("body", "priority_basis")
+    )
+    return {t.pk: t for t in rows}
 
 
 def teams_all() -> QuerySet[Team]:
