@@ -53,6 +53,8 @@ _VALUE_LABELS = {
 # Fields of the history that repeat what another entry says (the message is in the
 # conversation; resolved_at is the status change's time).
 _HIDDEN_FIELDS = {"message", "resolved_at"}
+# Who acted when no operator did (``TicketEvent.actor_label``), in the operator's language.
+_ACTOR_LABELS = {"system": gettext_lazy("system"), "customer": gettext_lazy("customer")}
 _TICKET_FIELDS = (
     "status",
     "priority",
@@ -261,9 +263,13 @@ def event_view(event) -> dict:
             )
         else:
             changes.append({"field": _field_label(field), "from": None, "to": label_of(field, value)})
+    if event.actor_id and event.actor:
+        who = event.actor.get_username()
+    else:
+        who = str(_ACTOR_LABELS.get(event.actor_label, event.actor_label))
     return {
         "event": event,
-        "who": event.actor.get_username() if event.actor_id and event.actor else event.actor_label,
+        "who": who,
         "action": str(ACTION_LABELS.get(event.action, event.action)),
         "changes": changes,
     }
