@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from core.errors import ApplicationError, NotFound
 
 from . import workflow
-from .display import basis_lines, event_view, queue_sla, target_panel
+from .display import basis_lines, event_view, queue_rows, target_panel
 from .forms import (
     AssignForm,
     BulkAssignForm,
@@ -106,7 +106,7 @@ def queue(request):
             form=form,
             filters=filters,
             page=page,
-            rows=[{"ticket": t, "sla": queue_sla(t, now)} for t in page.tickets],
+            rows=queue_rows(page.tickets, now),
             next_url=_queue_url(filters, after=page.next_cursor) if page.next_cursor else None,
             first_url=_queue_url(filters) if request.GET.get("after") else None,
             here=request.get_full_path(),
