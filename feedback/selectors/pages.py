@@ -11,8 +11,9 @@ by priority (crisis first) and age; after them the tickets whose clock does not 
 partial index on running targets, each ticket once (its earliest target), joined with
 the viewer's filtered queue; the other group from the tickets' own created-at order. A
 page reads ``limit + 1`` keys and then those tickets: no per-ticket subquery over the
-whole queue, no OFFSET (the next page starts after the last row's key), and no COUNT(*)
-of a large queue (the count stops at ``COUNT_CAP``)."""
+whole queue, no OFFSET (the next page starts after the last row's key), and no COUNT(*):
+the page knows whether more follow, which is what an operator working the queue needs
+(a capped count still cost a scan whenever the filter was rare)."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,8 +30,6 @@ from ..models import PRIORITY_ORDER, Attachment, CannedReply, SlaTarget, Team, T
 from .tickets import ticket_queue, tickets_visible
 
 PAGE_SIZE = 50
-#: the queue says "more than 1,000" above this instead of counting every match
-COUNT_CAP = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: the running group's key: (due, priority rank, created, ticket), ascending
 RUNNING_KEY = ("k_due", "k_priority", "k_created", "ticket_id")
@@ -41,9 +40,7 @@ IDLE_KEY = ("created_at", "pk")
 @dataclass(frozen=True)
 class QueuePage:
     tickets: list[Ticket]
-    next_cursor: str | None
-    count: int
-    count_capped: bool
+    next_cursor: str | None  # None: this is the queue's last page
 
 
 def _running(matching: QuerySet[Ticket]) -> QuerySet[SlaTarget]:
@@ -111,12 +108,10 @@ def _after(fields: tuple, key: tuple, *, descending: bool = False) -> Q:
 
 def queue_page(*, viewer, filters: dict, after: str | None = None, limit: int = PAGE_SIZE) -> QueuePage:
     """One page of the viewer's queue (``tickets.ticket_queue``'s filters), most urgent
-    first (see the module's docstring). ``count`` is exact up to ``COUNT_CAP``
-    (``count_capped`` above it). At most five queries whatever the queue's size: the
-    capped count, the running group's keys, the idle group's keys (when the page reaches
-    it), the tickets and their SLA targets."""
+    first (see the module's docstring). At most four queries whatever the queue's size:
+    the running group's keys, the idle group's keys (when the page reaches that group),
+    the tickets and their SLA targets."""
     matching = ticket_queue(viewer=viewer, filters=filters)
-    count = matching.order_by().values("pk")[: COUNT_CAP + 1].count()
     cursor = _parse_cursor(after)
     keys: list[tuple[str, int, tuple]] = []
     if cursor is None or cursor[0] == "r":
@@ -137,8 +132,6 @@ def queue_page(*, viewer, filters: dict, after: str | None = None, limit: int = 
     return QueuePage(
         tickets=[found[pk] for _g, pk, _k in shown if pk in found],
         next_cursor=_cursor(shown[-1][0], shown[-1][2]) if len(keys) > limit else None,
-        count=min(count, COUNT_CAP),
-        count_capped=count > COUNT_CAP,
     )
 
 
