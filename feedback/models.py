@@ -351,6 +351,9 @@ class SlaTarget(models.Model):
         indexes = [
             models.Index(fields=["due_at"], name="feedback_sla_due", condition=Q(breached_at__isnull=True)),
             models.Index(fields=["warn_at"], name="feedback_sla_warn", condition=Q(warned_at__isnull=True)),
+            # The queue: running targets by due time (its order), breached ones (its SLA filter).
+            models.Index(fields=["due_at"], name="feedback_sla_running_due", condition=Q(state="running")),
+            models.Index(fields=["ticket"], name="feedback_sla_breached", condition=Q(breached_at__isnull=False)),
         ]
 
     def __str__(self) -> str:

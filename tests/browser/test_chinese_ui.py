@@ -12,6 +12,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from feedback.models import CannedReply, Team
+from feedback.services import tickets as ticket_services
 from incentives.services import points_post
 from segments import services as segment_services
 from tests.chromium import CHROMIUM, chromium_page
@@ -82,8 +84,9 @@ def test_the_checker_finds_english_and_untranslated_msgids():
 def ui_data(make_user):
     """A small shop, scored, with a custom segment, events and points; written before
     Playwright starts (see test_operator_flow.py)."""
+    operations = Team.objects.get(code="operations")
     for role in ("viewer", "operator", "community_manager", "admin"):
-        make_user(role, username=f"zh-{role}")
+        operations.members.add(make_user(role, username=f"zh-{role}"))
     now = timezone.now()
     channels = ["organic", "douyin", "wechat", "app_store", "referral", "xiaohongshu", "ads"]
     customers = []
@@ -108,7 +111,25 @@ def ui_data(make_user):
         name="上海用户", slug="shanghai", definition={"field": "city", "op": "eq", "value": "上海"}
     )
     points_post(customer=customers[1], kind="earn", amount=1200, reason="活动奖励", idempotency_key="zh-ui-1")
-    return {"customer": customers[5].external_id, "points_customer": customers[1].external_id}
+    ticket = _ticket_worked(customers[1], operations)
+    return {"customer": customers[5].external_id, "points_customer": customers[1].external_id, "ticket": ticket.pk}
+
+
+def _ticket_worked(customer, team):
+    """A ticket with a bit of everything its page shows: a priority from the VIP rule,
+    an assignee, a reply, an internal note, a duplicate merged in, a history."""
+    operator = team.members.get(username="zh-operator")
+    ticket = ticket_services.ticket_open(
+        customer=customer, category="complaint", subject="签到积分没到账", body="昨天签到了，积分没有增加", team=team
+    ).ticket
+    duplicate = ticket_services.ticket_open(customer=customer, category="complaint", subject="积分", body="同上").ticket
+    ticket_services.ticket_assign(ticket=ticket, team=team, assignee=operator, actor=operator)
+    ticket_services.ticket_reply(ticket=ticket, body="正在核查", actor=operator)
+    ticket_services.ticket_note(ticket=ticket, body="查签到日志", actor=operator)
+    ticket_services.ticket_update(ticket=ticket, actor=operator, priority="urgent")
+    ticket_services.ticket_merge(duplicate=duplicate, into=ticket, actor=operator)
+    CannedReply.objects.create(name="致歉", body="您好 {{ customer_name }}，抱歉给您带来不便。")
+    return ticket
 
 
 @pytest.fixture
@@ -132,6 +153,10 @@ def _operator_pages(data) -> list[str]:
         "/segments/upload",
         "/points/",
         f"/points/{data['points_customer']}/adjust",
+        "/feedback/",
+        "/feedback/?status=all&sla=on_track&assignee=me",
+        f"/feedback/{data['ticket']}/",
+        "/feedback/new",
         "/no-such-page/",
     ]
 
@@ -169,5 +194,6 @@ def test_every_page_is_chinese_for_every_role(ui_data, live_server, browser_page
     assert problems == {}, "\n".join(f"{url}: {found}" for url, found in problems.items())
     statuses = dict(visited)
     assert statuses["/"] == 200 and statuses["/no-such-page/"] == 404
+    assert statuses["/feedback/"] == statuses[f"/feedback/{ui_data['ticket']}/"] == 200  # the ticket pages were read
     if role == "admin":
         assert sum(1 for url, status in visited if url.startswith("/admin/") and status == 200) >= 20
