@@ -1,11 +1,10 @@
-"""The queue at 200,000 tickets (feedback.selectors.pages): running SLA targets by due
-time (its urgency order), breached targets by ticket (its SLA filter), and a trigram
+"""The queue at 200,000 tickets (feedback.selectors.pages): a trigram
 GIN index on ``UPPER(subject)`` — what ``icontains`` compiles to on PostgreSQL — so a
 subject search is both fast and estimated right (ANALYZE keeps statistics for an
 indexed expression, and the planner then knows a common word matches many tickets).
 The trigram index is PostgreSQL's only: SQLite has no pg_trgm and scans."""
 
-from django.db import migrations, models
+from django.db import migrations
 
 SUBJECT_TRGM = "feedback_ticket_subject_trgm"
 
@@ -28,18 +27,4 @@ class Migration(migrations.Migration):
     # pg_trgm comes from users.0006_customer_search_trigram (0001 depends on it), which owns it.
     dependencies = [("feedback", "0001_initial")]
 
-    operations = [
-        migrations.AddIndex(
-            model_name="slatarget",
-            index=models.Index(
-                condition=models.Q(("state", "running")), fields=["due_at"], name="feedback_sla_running_due"
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="slatarget",
-            index=models.Index(
-                condition=models.Q(("breached_at__isnull", False)), fields=["ticket"], name="feedback_sla_breached"
-            ),
-        ),
-        migrations.RunPython(_create, _drop),
-    ]
+    operations = [migrations.RunPython(_create, _drop)]
