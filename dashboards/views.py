@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from core.charts import Canvas, nice_max, polyline
+from feedback.selectors.reports import feedback_summary
 from segments.panels import dashboard_card_context as segments_card_context
 
 from . import selectors
@@ -117,6 +118,8 @@ def home(request):
             "chart": daily_chart(series),
             "job_runs": job_rows(limit=10),
             "segments_card": segments_card_context(),
+            # The queue's figures are for those who may see tickets.
+            "feedback_card": feedback_summary(now=now) if request.user.has_perm("feedback.view_ticket") else None,
             "currency": settings.OPS_CURRENCY,
             "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
             "now": now,

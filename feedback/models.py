@@ -8,6 +8,7 @@ writes in ``feedback.services``, the clock's arithmetic in ``feedback.sla``."""
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -15,6 +16,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from users.models import Customer
+
+from .sla import working_time_errors
 
 
 class Status(models.TextChoices):
@@ -96,6 +99,7 @@ class BusinessCalendar(models.Model):
     name = models.CharField(_("name"), max_length=80, unique=True)
     timezone = models.CharField(_("timezone"), max_length=64, default="Asia/Shanghai")
     weekly_hours = models.JSONField(_("weekly hours"), default=dict, blank=True)
+    workday_hours = models.JSONField(_("make-up working day hours"), default=list, blank=True)
     china_holidays = models.BooleanField(_("mainland China holidays and make-up days"), default=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -106,6 +110,13 @@ class BusinessCalendar(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        # The admin's form refuses what the clock could not use (no working time,
+        # malformed or overlapping spans); services check the same through feedback.sla.
+        errors = working_time_errors(self.weekly_hours, workday_hours=self.workday_hours, timezone=self.timezone)
+        if errors:
+            raise ValidationError({"weekly_hours": errors})
 
 
 class CalendarDate(models.Model):

@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+"""The customers' one-click survey pages: no login, the signed link is the key."""
 
-urlpatterns = []
+from django.urls import path
+
+from . import views_public
+
+app_name = "survey"
+urlpatterns = [
+    path("csat/<str:token>/", views_public.csat, name="csat"),
+    path("nps/<str:token>/", views_public.nps, name="nps"),
+]

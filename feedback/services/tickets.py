@@ -43,7 +43,7 @@ from ..models import (
     VipRule,
 )
 from ..priority import VipSpec, priority_decide
-from . import clock
+from . import clock, satisfaction
 
 MAX_SUBJECT = 200
 MAX_BODY = 20_000
@@ -339,6 +339,8 @@ def _move(ticket: Ticket, action: str, *, actor, at: datetime) -> str:
     ticket.save(update_fields=["status", "resolved_at", "closed_at", "updated_at"])
     clock.sla_on_status(ticket=ticket, old=old, new=to, now=at)
     _event(ticket, actor=actor, action=action, changes=changes, at=at)
+    if to == Status.RESOLVED:
+        satisfaction.csat_invite_on_commit(ticket=ticket)
     return old
 
 

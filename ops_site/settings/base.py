@@ -223,6 +223,10 @@ FEEDBACK_ATTACHMENT_TYPES = [
     "application/pdf",
     "text/plain",
 ]
+# CSAT and NPS links: how long a link may be answered; the language customers' emails are written in.
+FEEDBACK_CSAT_MAX_AGE_DAYS = int(os.environ.get("FEEDBACK_CSAT_MAX_AGE_DAYS", "14"))
+FEEDBACK_NPS_MAX_AGE_DAYS = int(os.environ.get("FEEDBACK_NPS_MAX_AGE_DAYS", "30"))
+FEEDBACK_CUSTOMER_LANGUAGE = os.environ.get("FEEDBACK_CUSTOMER_LANGUAGE", "zh-hans")
 
 # --- REST API -----------------------------------------------------------
 REST_FRAMEWORK = {
@@ -320,6 +324,18 @@ CELERY_BEAT_SCHEDULE |= {
         "task": "segments.recompute_incremental",
         "schedule": crontab(minute="*/15"),
         "options": {"expires": 600},
+    },
+}
+CELERY_BEAT_SCHEDULE |= {
+    "feedback-sla-escalation-sweep": {
+        "task": "feedback.sla_escalation_sweep",
+        "schedule": 60.0,  # every minute: warnings and breaches go out within a minute
+        "options": {"expires": 55},
+    },
+    "feedback-themes-suggest-hourly": {
+        "task": "feedback.themes_suggest",
+        "schedule": crontab(minute=40),
+        "options": {"expires": 50 * 60},
     },
 }
 # The covering index on orders is a PostgreSQL feature; SQLite just ignores the INCLUDE.

@@ -254,7 +254,7 @@ def _error_shape_problem(response) -> str | None:
 @pytest.fixture
 def world(api, api_key):
     """Customers with known external ids (with orders and events), a reward, a
-    redemption and a segment, so generated path parameters reach real rows."""
+    redemption, a segment and a ticket, so generated path parameters reach real rows."""
     customers = [CustomerFactory(external_id=eid) for eid in KNOWN_CUSTOMERS]
     for c in customers:
         OrderFactory(customer=c)
@@ -270,6 +270,12 @@ def world(api, api_key):
     assert r.status_code == 201, r.content
     redemption_id = r.json()["redemption"]["id"]
     segment("fz-big", {"field": "monetary", "op": "gte", "value": 10})
+    r = api.post(
+        "/api/v1/tickets",
+        {"customer": "fz-1", "category": "question", "subject": "fuzz", "body": "seed", "idempotency_key": "fz-t"},
+        format="json",
+    )
+    assert r.status_code == 201, r.content
     return {
         "external_id": KNOWN_CUSTOMERS,
         "customer": KNOWN_CUSTOMERS,
@@ -277,6 +283,7 @@ def world(api, api_key):
         "redemption_id": [str(redemption_id)],
         "slug": ["fz-big"],
         "segment": ["fz-big"],
+        "ticket_id": [str(r.json()["id"])],
         "auth": f"Bearer {api_key.full}",
     }
 
