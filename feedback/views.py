@@ -160,6 +160,13 @@ def bulk_assign(request):
 # --- one ticket ---------------------------------------------------------------------
 
 
+def _follow_ups(status: str) -> set[str]:
+    """What "send and …" can do from ``status``: a reply starts work on a new or triaged
+    ticket first, then the workflow decides (a refused follow-up would undo the reply)."""
+    after_reply = workflow.target_of("start", status) if status in (Status.NEW, Status.TRIAGED) else status
+    return {then for then in ("wait", "resolve") if after_reply and workflow.target_of(then, after_reply)}
+
+
 def _ticket_context(request, ticket: Ticket, *, reply_form=None, note_form=None) -> dict:
     user, now = request.user, timezone.now()
     can_reply, can_change = user.has_perm("feedback.reply_ticket"), user.has_perm("feedback.change_ticket")
@@ -172,6 +179,7 @@ def _ticket_context(request, ticket: Ticket, *, reply_form=None, note_form=None)
         can_change=can_change,
         is_merged=merged,
         is_closed=ticket.status == Status.CLOSED,
+        follow_ups=_follow_ups(ticket.status),
         actions=[]
         if merged or not can_change
         else [(a, workflow.ACTION_LABELS[a]) for a in workflow.actions_from(ticket.status)],

@@ -88,6 +88,8 @@ def _parse_cursor(cursor: str | None) -> tuple[str, tuple] | None:
     if group not in ("r", "i") or len(parts) != (4 if group == "r" else 2) or not all(p.isdigit() for p in parts):
         return None
     numbers = [int(p) for p in parts]
+    if any(n >= 2**63 for n in numbers):  # beyond a bigint: the database would refuse it
+        return None
     try:
         if group == "r":
             return group, (_at(numbers[0]), numbers[1], _at(numbers[2]), numbers[3])

@@ -267,8 +267,26 @@ class TestQueueOrder:
             services.ticket_transition(ticket=ticket, action="resolve", actor=olga)
         assert _shown(_client(ada).get("/feedback/?status=resolved")) == [newer.pk, older.pk]
 
-    def test_a_malformed_cursor_starts_from_the_top(self, ada, ops_ticket):
-        assert _shown(_client(ada).get("/feedback/?after=9.x.1")) == [ops_ticket.pk]
+    @pytest.mark.parametrize(
+        "after",
+        ["9.x.1", "r.1.2", "r.1.2.3.x", "i.-1.2", f"r.{10**30}.1.1.1", f"r.0.0.0.{2**63}", f"i.{10**19}.1", "r" * 5000],
+    )
+    def test_a_malformed_cursor_starts_from_the_top(self, ada, ops_ticket, after):
+        r = _client(ada).get("/feedback/", {"after": after})
+        assert r.status_code == 200 and _shown(r) == [ops_ticket.pk]
+
+    @pytest.mark.parametrize(
+        "query",
+        [{"q": "x" * 5000}, {"q": "' OR 1=1 --"}, {"assignee": "1 OR 1=1"}, {"team": "<script>"}, {"status": "*"}],
+    )
+    def test_hostile_filters_are_refused_not_run(self, ada, ops_ticket, query):
+        r = _client(ada).get("/feedback/", query)
+        assert r.status_code == 200
+        assert f'data-error="{next(iter(query))}"' in r.content.decode() or _shown(r) == []
+        assert "<script>" not in r.content.decode()
+
+    def test_a_nul_in_the_query_is_a_400(self, ada):
+        assert _client(ada).get("/feedback/?q=%00").status_code == 400
 
     def test_no_count_only_whether_more_follow(self, ada, monkeypatch):
         for i in range(3):
@@ -480,6 +498,26 @@ class TestReply:
         html = r.content.decode()
         assert 'data-error="reply">This ticket is closed: reopen it first.<' in html
         assert not Message.objects.exists() and TicketEvent.objects.count() == events
+
+    @pytest.mark.parametrize(
+        ("moves", "buttons"),
+        [
+            ([], ["send", "send-wait", "send-resolve"]),
+            (["start", "wait"], ["send", "send-resolve"]),
+            (["resolve"], ["send"]),
+        ],
+    )
+    def test_only_follow_ups_the_workflow_allows_are_offered(self, olga, ops_ticket, moves, buttons):
+        for action in moves:
+            services.ticket_transition(ticket=ops_ticket, action=action, actor=olga)
+        html = _client(olga).get(f"/feedback/{ops_ticket.pk}/").content.decode()
+        assert re.findall(r'data-role="(send[\w-]*)"', html) == buttons
+
+    def test_a_refused_follow_up_sends_nothing(self, olga, ops_ticket):
+        services.ticket_transition(ticket=ops_ticket, action="resolve", actor=olga)
+        r = _client(olga).post(f"/feedback/{ops_ticket.pk}/reply", {"reply-body": "Hello?", "reply-then": "wait"})
+        assert "cannot be moved by" in r.content.decode()
+        assert not Message.objects.exists()
 
     def test_unknown_follow_up_is_refused(self, olga, ops_ticket):
         r = _client(olga).post(f"/feedback/{ops_ticket.pk}/reply", {"reply-body": "x", "reply-then": "close"})
