@@ -84,6 +84,8 @@ JOB_LABELS = {
     "incentives.rules_backfill": gettext_lazy("Points backfill (earning rules)"),
     "segments.recompute_full": gettext_lazy("Segment recompute (full)"),
     "segments.recompute_incremental": gettext_lazy("Segment recompute (incremental)"),
+    "feedback.sla_escalation_sweep": gettext_lazy("SLA escalation sweep"),
+    "feedback.themes_suggest": gettext_lazy("Feedback themes"),
 }
 
 
