@@ -197,7 +197,9 @@ class TestCsatRecord:
         assert not CsatResponse.objects.exists()
 
     def test_a_link_for_a_ticket_that_is_gone_is_refused(self, db):
-        refuse("invalid_link", services.csat_record, token=services.csat_token(ticket_id=999_999), score=5)
+        error = refuse("invalid_link", services.csat_record, token=services.csat_token(ticket_id=999_999), score=5)
+        assert error.status_code == 400
+        assert not CsatResponse.objects.exists()
 
     def test_an_expired_link_is_refused(self, csat_ticket):
         token = services.csat_token(ticket_id=csat_ticket.pk, now=timezone.now() - timedelta(days=15))
@@ -207,10 +209,11 @@ class TestCsatRecord:
 
     def test_expiry_is_the_setting_and_checked_as_of_now(self, csat_ticket, settings):
         token = services.csat_token(ticket_id=csat_ticket.pk, now=NOW)
-        selectors.csat_invitation(token=token, now=NOW + timedelta(days=13, hours=23))
-        refuse("link_expired", selectors.csat_invitation, token=token, now=NOW + timedelta(days=14, seconds=1))
+        assert selectors.csat_invitation(token=token, now=NOW + timedelta(days=13, hours=23)).pk == csat_ticket.pk
+        error = refuse("link_expired", selectors.csat_invitation, token=token, now=NOW + timedelta(days=14, seconds=1))
+        assert error.status_code == 410
         settings.FEEDBACK_CSAT_MAX_AGE_DAYS = 30
-        selectors.csat_invitation(token=token, now=NOW + timedelta(days=20))
+        assert selectors.csat_invitation(token=token, now=NOW + timedelta(days=20)).pk == csat_ticket.pk
 
     @pytest.mark.parametrize("score", [0, 6, -1, "abc", "", None, 4.5, True])
     def test_a_score_outside_1_to_5_is_refused(self, csat_ticket, score):
@@ -457,7 +460,9 @@ class TestNpsRecord:
         customer = segment.add()
         survey = services.nps_survey_create(name="draft", segment_slug="loyal-fans")
         token = services.nps_token(survey_id=survey.pk, customer_id=customer.pk)
-        refuse("invalid_link", services.nps_record, token=token, score=9)
+        error = refuse("invalid_link", services.nps_record, token=token, score=9)
+        assert error.code == "invalid_link"
+        assert not NpsResponse.objects.exists()
 
     def test_the_public_page(self, client, sent_survey):
         url = f"/survey/nps/{self.token(sent_survey)}/"
