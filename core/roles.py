@@ -16,6 +16,7 @@ OPS_APPS = ["core", "users", "segments", "communities", "incentives", "campaigns
 VIEWER = "viewer"
 OPERATOR = "operator"
 COMMUNITY_MANAGER = "community_manager"
+GROUP_ADMIN = "group_admin"
 ADMIN = "admin"
 
 ACCOUNT_PERMISSIONS = ["auth.view_user", "auth.add_user", "auth.change_user", "auth.view_group"]
@@ -48,13 +49,37 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *FEEDBACK_WORK,
         "incentives.adjust_points",
     ],
+    # Their own groups only (communities.access); templates they write, admins approve;
+    # keyword rules and the alert thresholds are the admins'.
     COMMUNITY_MANAGER: [
         "users.view_customer",
         "communities.*",
+        "!communities.view_all_groups",
+        "!communities.manage_all_groups",
+        "!communities.approve_soptemplate",
+        "!communities.*_keywordrule",
+        "!communities.*_communitysettings",
+        "!communities.delete_*",
         "feedback.view_*",
         "!feedback.view_all_queues",
         *FEEDBACK_WORK,
         "incentives.view_*",
+    ],
+    # A core member made group admin (分级管理): sees the groups given, does what the
+    # group's owner ticked (post SOP content, handle risk members, …), edits no template.
+    GROUP_ADMIN: [
+        "users.view_customer",
+        "communities.view_communitygroup",
+        "communities.view_membership",
+        "communities.view_contentpost",
+        "communities.change_contentpost",
+        "communities.view_soptemplate",
+        "communities.view_soptemplateversion",
+        "communities.view_alert",
+        "communities.change_alert",
+        "communities.view_riskaction",
+        "communities.add_riskaction",
+        "communities.view_grouphealthday",
     ],
     # Accounts: created, given roles, reset and deactivated (core.accounts), never deleted
     # (their audit rows point at them); roles are read-only, they are defined above.
@@ -65,6 +90,7 @@ ROLE_LABELS = {
     VIEWER: pgettext_lazy("role", "Viewer"),
     OPERATOR: pgettext_lazy("role", "Operator"),
     COMMUNITY_MANAGER: pgettext_lazy("role", "Community manager"),
+    GROUP_ADMIN: pgettext_lazy("role", "Group admin"),
     ADMIN: pgettext_lazy("role", "Admin"),
 }
 

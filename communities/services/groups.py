@@ -1,0 +1,208 @@
+"""Groups, the operators given them, and memberships (join, leave, role).
+
+A membership is a span: joining opens one, leaving closes it, and rejoining opens a
+new one, so a member who left and came back has two rows and the group's history
+(and its leave rate) stays true."""
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.errors import ApplicationError, Conflict
+from core.services import audit_record, audit_snapshot
+from users.models import Customer
+
+from .. import access
+from ..models import CommunityGroup, GroupStaff, MemberRole, Membership
+
+GROUP_FIELDS = [
+    "code",
+    "name",
+    "platform",
+    "platform_group_id",
+    "theme",
+    "tags",
+    "owner",
+    "capacity",
+    "status",
+    "description",
+]
+STAFF_FLAGS = ["can_manage", "can_post", "can_handle_risk", "can_handle_alerts"]
+
+
+def _invalid(exc: ValidationError) -> ApplicationError:
+    details = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+    first = next(iter(details.values()))[0]
+    return ApplicationError(str(first), code="invalid", details=details)
+
+
+def _clean_tags(tags) -> list[str]:
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ApplicationError(_("Tags must be a list of words."), code="invalid", details={"tags": ["list"]})
+    cleaned = sorted({t.strip() for t in tags if t.strip()})
+    if len(cleaned) > 20 or any(len(t) > 40 for t in cleaned):
+        raise ApplicationError(
+            _("At most 20 tags of at most 40 characters."), code="invalid", details={"tags": ["too many or too long"]}
+        )
+    return cleaned
+
+
+def group_save(*, group: CommunityGroup, actor=None) -> CommunityGroup:
+    """Creates or updates a group (the admin's and the pages' one path)."""
+    if group.pk and actor is not None:
+        access.require(actor, CommunityGroup.objects.get(pk=group.pk), access.MANAGE)
+    before = audit_snapshot(CommunityGroup.objects.get(pk=group.pk), GROUP_FIELDS) if group.pk else None
+    group.tags = _clean_tags(group.tags)
+    try:
+        group.full_clean()
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    with transaction.atomic():
+        created = group.pk is None
+        group.save()
+        audit_record(
+            actor=actor,
+            action="community_group.create" if created else "community_group.update",
+            obj=group,
+            before=before,
+            after=audit_snapshot(group, GROUP_FIELDS),
+        )
+    return group
+
+
+def staff_grant(*, group: CommunityGroup, user, actor, membership: Membership | None = None, **flags) -> GroupStaff:
+    """Gives ``user`` the group with the rights in ``flags`` (``can_manage``, ``can_post``,
+    ``can_handle_risk``, ``can_handle_alerts``); granting again updates the rights."""
+    access.require(actor, group, access.MANAGE)
+    unknown = set(flags) - set(STAFF_FLAGS)
+    if unknown:
+        raise ApplicationError(_("Unknown right(s): %(r)s.") % {"r": ", ".join(sorted(unknown))}, code="invalid")
+    if membership is not None and membership.group_id != group.pk:
+        raise ApplicationError(_("That membership is in another group."), code="invalid")
+    with transaction.atomic():
+        staff, created = GroupStaff.objects.select_for_update().get_or_create(
+            group=group, user=user, defaults={"granted_by": actor if getattr(actor, "pk", None) else None}
+        )
+        before = None if created else audit_snapshot(staff, STAFF_FLAGS)
+        for name, value in flags.items():
+            setattr(staff, name, bool(value))
+        if membership is not None:
+            staff.membership = membership
+        staff.save()
+        audit_record(
+            actor=actor,
+            action="group_staff.grant" if created else "group_staff.update",
+            obj=staff,
+            before=before,
+            after={**audit_snapshot(staff, STAFF_FLAGS), "user": user.get_username(), "group": group.code},
+        )
+    return staff
+
+
+def staff_revoke(*, staff: GroupStaff, actor) -> None:
+    access.require(actor, staff.group, access.MANAGE)
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="group_staff.revoke",
+            obj=staff,
+            changes={"user": [staff.user.get_username(), None], "group": [staff.group.code, None]},
+        )
+        staff.delete()
+
+
+def _check_role(role: str) -> None:
+    if role not in MemberRole.values:
+        raise ApplicationError(
+            _("Unknown role %(role)s; one of %(roles)s.") % {"role": role, "roles": ", ".join(MemberRole.values)},
+            code="invalid",
+            details={"role": [role]},
+        )
+
+
+def member_join(
+    *,
+    group: CommunityGroup,
+    customer: Customer,
+    role: str = MemberRole.MEMBER,
+    joined_at: datetime | None = None,
+    platform_member_id: str = "",
+    invited_by: Customer | None = None,
+    actor=None,
+) -> Membership:
+    """Opens a span. A customer already in the group is a conflict (409), not a second span."""
+    _check_role(role)
+    joined_at = joined_at or timezone.now()
+    if invited_by is not None and invited_by.pk == customer.pk:
+        raise ApplicationError(
+            _("A member cannot invite themselves."), code="invalid", details={"invited_by": ["self"]}
+        )
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(
+                group=group,
+                customer=customer,
+                role=role,
+                joined_at=joined_at,
+                platform_member_id=platform_member_id,
+                invited_by=invited_by,
+            )
+            audit_record(
+                actor=actor,
+                action="membership.join",
+                obj=membership,
+                changes={"group": [None, group.code], "customer": [None, customer.external_id], "role": [None, role]},
+            )
+    except IntegrityError:
+        raise Conflict(
+            _("%(customer)s is already in %(group)s.") % {"customer": customer.external_id, "group": group.name},
+            code="already_member",
+        ) from None
+    return membership
+
+
+def _open_span(group: CommunityGroup, customer: Customer) -> Membership:
+    span = Membership.objects.select_for_update().filter(group=group, customer=customer, left_at__isnull=True).first()
+    if span is None:
+        raise ApplicationError(
+            _("%(customer)s is not in %(group)s.") % {"customer": customer.external_id, "group": group.name},
+            code="not_member",
+            status=404,
+        )
+    return span
+
+
+def member_leave(
+    *, group: CommunityGroup, customer: Customer, left_at: datetime | None = None, reason: str = "", actor=None
+) -> Membership:
+    with transaction.atomic():
+        span = _open_span(group, customer)
+        left_at = left_at or timezone.now()
+        if left_at < span.joined_at:
+            raise ApplicationError(
+                _("Leaving before joining: %(left)s is before %(joined)s.")
+                % {"left": left_at.isoformat(), "joined": span.joined_at.isoformat()},
+                code="invalid",
+                details={"left_at": ["before joined_at"]},
+            )
+        span.left_at = left_at
+        span.left_reason = reason[:200]
+        span.save(update_fields=["left_at", "left_reason"])
+        audit_record(actor=actor, action="membership.leave", obj=span, changes={"left_at": [None, left_at.isoformat()]})
+    return span
+
+
+def member_role_set(*, group: CommunityGroup, customer: Customer, role: str, actor=None) -> Membership:
+    _check_role(role)
+    if actor is not None:
+        access.require(actor, group, access.MANAGE)
+    with transaction.atomic():
+        span = _open_span(group, customer)
+        if span.role != role:
+            audit_record(actor=actor, action="membership.role", obj=span, changes={"role": [span.role, role]})
+            span.role = role
+            span.save(update_fields=["role"])
+    return span
