@@ -1,0 +1,122 @@
+"""One matcher for all active rules: keywords in a pyahocorasick automaton, patterns
+in one RE2 set (linear time in the text whatever the pattern). Build it once per rule
+change (``Matcher.build``) and reuse it for every message."""
+
+from dataclasses import dataclass
+
+import ahocorasick
+import re2
+
+from .normalise import normalise
+
+#: a pattern longer than this is refused: RE2 compiles it into a program whose size
+#: grows with it, and a watched pattern of more is a list of keywords in disguise
+MAX_PATTERN_LENGTH = 500
+#: RE2's compiled-program memory per pattern (bytes); a pattern needing more is refused
+PATTERN_MAX_MEMORY = 1 << 20
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    id: int
+    kind: str  # "keyword" or "pattern"
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    rule_id: int
+    matched: str  # the normalised text that matched
+
+
+class PatternError(ValueError):
+    """An admin-entered pattern RE2 refuses, with the reason in the operator's words."""
+
+
+def _options() -> re2.Options:
+    options = re2.Options()
+    options.max_mem = PATTERN_MAX_MEMORY
+    options.log_errors = False
+    return options
+
+
+def keyword_problem(text: str) -> str | None:
+    """Why a keyword cannot be watched (None when it can)."""
+    if not normalise(text):
+        return "the keyword is only spaces or punctuation, which are removed before matching"
+    return None
+
+
+def pattern_compile(text: str):
+    """Compiles an RE2 pattern the way the matcher runs it, or raises PatternError
+    saying why: bad syntax, a feature RE2 does not have (back-references, look-around),
+    or too large a program."""
+    if len(text) > MAX_PATTERN_LENGTH:
+        raise PatternError(f"a pattern is at most {MAX_PATTERN_LENGTH} characters")
+    if not text.strip():
+        raise PatternError("the pattern is empty")
+    try:
+        compiled = re2.compile(text, options=_options())
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise PatternError(f"RE2 cannot compile it: {reason}") from None
+    if compiled.search("") is not None:
+        raise PatternError("the pattern matches empty text, so it would match every message")
+    return compiled
+
+
+class Matcher:
+    def __init__(self, keywords: dict[str, list[int]], patterns: list[tuple[int, object]]):
+        self._automaton = None
+        if keywords:
+            automaton = ahocorasick.Automaton()
+            for word, rule_ids in keywords.items():
+                automaton.add_word(word, (word, tuple(rule_ids)))
+            automaton.make_automaton()
+            self._automaton = automaton
+        self._patterns = patterns
+        self._set = None
+        if patterns:
+            pattern_set = re2.Set.SearchSet(_options())
+            for _rule_id, compiled in patterns:
+                pattern_set.Add(compiled.pattern)
+            pattern_set.Compile()
+            self._set = pattern_set
+
+    @classmethod
+    def build(cls, rules: list[RuleSpec]) -> "Matcher":
+        """Keywords are normalised like the text; a pattern that does not compile is
+        skipped here (it was refused when saved; this guards rows written around that)."""
+        keywords: dict[str, list[int]] = {}
+        patterns: list[tuple[int, object]] = []
+        for rule in rules:
+            if rule.kind == "keyword":
+                word = normalise(rule.text)
+                if word:
+                    keywords.setdefault(word, []).append(rule.id)
+            else:
+                try:
+                    patterns.append((rule.id, pattern_compile(rule.text)))
+                except PatternError:
+                    continue
+        return cls(keywords, patterns)
+
+    def match_normalised(self, text: str) -> list[Hit]:
+        """Hits in text already normalised, at most one per rule, in rule order."""
+        hits: dict[int, str] = {}
+        if self._automaton is not None:
+            for _end, (word, rule_ids) in self._automaton.iter(text):
+                for rule_id in rule_ids:
+                    hits.setdefault(rule_id, word)
+        if self._set is not None:
+            for index in self._set.Match(text) or ():
+                rule_id, compiled = self._patterns[index]
+                if rule_id not in hits:
+                    found = compiled.search(text)
+                    hits[rule_id] = found.group(0) if found else ""
+        return [Hit(rule_id, matched[:200]) for rule_id, matched in sorted(hits.items())]
+
+    def match(self, text: str) -> list[Hit]:
+        return self.match_normalised(normalise(text))
