@@ -32,9 +32,8 @@ SYLLABLES = (
     "次品式活设及管特件长求老头基资边流路级少图山统接知较将组见计别她手角期根论运农指几九区强放决西被干做"
     "必战先回则任取据处理世车"
 )
-WORDS_EN = (
-    "the app order delivery coupon points group check in today great thanks when how price share join event".split()
-)
+WORDS_EN = ["the", "app", "order", "delivery", "coupon", "points", "group", "check", "in", "today", "great", "thanks",
+            "when", "how", "price", "share", "join", "event"]  # fmt: skip
 KEYWORDS_ZH = ["退款", "投诉", "骗子", "维权", "曝光", "诈骗", "差评", "举报", "假货", "跑路", "封号", "泄露"]
 
 
