@@ -46,16 +46,13 @@ def manages_all(user) -> bool:
     return user.is_superuser or user.has_perm("communities.manage_all_groups")
 
 
-def group_visible_q(user, field: str | None = None) -> Q | None:
-    """None when the user sees every group; otherwise a filter for the groups they may
-    see — on the groups themselves, or with ``field`` ("group") on rows that point at one."""
+def group_visible_q(user) -> Q | None:
+    """None when the user sees every group; otherwise the groups they may see."""
     if not user.is_authenticated or not user.is_active:
         return Q(pk__in=[])
     if sees_all(user):
         return None
-    given = GroupStaff.objects.filter(user=user).values("group_id")
-    ids = CommunityGroup.objects.filter(Q(owner=user) | Q(pk__in=given)).values("pk")
-    return Q(**{f"{field}__in" if field else "pk__in": ids})
+    return Q(owner=user) | Q(pk__in=GroupStaff.objects.filter(user=user).values("group_id"))
 
 
 def groups_visible(user) -> QuerySet[CommunityGroup]:
@@ -63,14 +60,6 @@ def groups_visible(user) -> QuerySet[CommunityGroup]:
         return CommunityGroup.objects.none()
     q = group_visible_q(user)
     return CommunityGroup.objects.all() if q is None else CommunityGroup.objects.filter(q)
-
-
-def group_ids_visible(user) -> QuerySet | None:
-    """The visible groups' ids as a subquery (None: every group) — for filtering rows
-    that point at a group (messages, alerts, posts, health)."""
-    if sees_all(user) and user.has_perm("communities.view_communitygroup"):
-        return None
-    return groups_visible(user).values("pk")
 
 
 def rights_of(user, group: CommunityGroup) -> frozenset[str]:

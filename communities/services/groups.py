@@ -52,9 +52,10 @@ def _clean_tags(tags) -> list[str]:
 
 def group_save(*, group: CommunityGroup, actor=None) -> CommunityGroup:
     """Creates or updates a group (the admin's and the pages' one path)."""
-    if group.pk and actor is not None:
-        access.require(actor, CommunityGroup.objects.get(pk=group.pk), access.MANAGE)
-    before = audit_snapshot(CommunityGroup.objects.get(pk=group.pk), GROUP_FIELDS) if group.pk else None
+    stored = CommunityGroup.objects.get(pk=group.pk) if group.pk else None
+    if stored is not None and actor is not None:
+        access.require(actor, stored, access.MANAGE)
+    before = audit_snapshot(stored, GROUP_FIELDS) if stored is not None else None
     group.tags = _clean_tags(group.tags)
     try:
         group.full_clean()
