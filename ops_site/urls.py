@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("incentives.urls_api")),
     path("", include("segments.urls_api")),
     path("", include("feedback.urls_api")),
+    path("", include("communities.urls_api")),
 ]
 
 urlpatterns = [
@@ -30,6 +31,7 @@ urlpatterns = [
     path("feedback/reports/", include("feedback.urls_reports")),
     path("feedback/themes/", include("feedback.urls_themes")),
     path("survey/", include("feedback.urls_public")),
+    path("communities/", include("communities.urls")),
     path("", include("dashboards.urls")),
 ]
 

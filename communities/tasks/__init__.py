@@ -1,0 +1,3 @@
+"""The community jobs; each task is a thin call into a service."""
+
+from . import alerts, health  # noqa: F401

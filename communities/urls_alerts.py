@@ -1,0 +1,3 @@
+"""The alerts pages (stub: filled in by the alerts work)."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""The bots' REST endpoints under /api/v1/communities/."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""The calendar pages (stub: filled in by the calendar work)."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""The groups pages (stub: filled in by the groups work)."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""The health pages (stub: filled in by the health work)."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""The risk pages (stub: filled in by the risk work)."""
+
+urlpatterns = []

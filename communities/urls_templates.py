@@ -1,0 +1,3 @@
+"""The templates pages (stub: filled in by the templates work)."""
+
+urlpatterns = []
