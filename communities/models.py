@@ -414,7 +414,7 @@ class KeywordRule(models.Model):
 
 
 class CommunitySettings(models.Model):
-    """The admin-set thresholds (one row, ``communities.selectors.settings_get``)."""
+    """The admin-set thresholds (one row, ``communities.selectors.settings.settings_get``)."""
 
     ticket_severity = models.PositiveSmallIntegerField(
         _("open a crisis ticket from severity"), choices=Severity.choices, default=Severity.HIGH

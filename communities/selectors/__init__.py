@@ -1,0 +1,1 @@
+"""Reads for communities, one module per area (other apps use these, not the models)."""
