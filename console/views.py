@@ -11,6 +11,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
+from communities.selectors.risk import customer_risk_actions
 from core.errors import NotFound
 from core.pii import mask_text
 from incentives import selectors as incentives_selectors
@@ -113,5 +114,6 @@ def customer_detail(request, external_id):
             "points": _points_panel(customer, profile),
             "segments_panel": segments_panel_context(customer=customer, profile=profile),
             "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
+            "risk_actions": customer_risk_actions(customer_ids=[customer.pk], viewer=request.user).get(customer.pk, []),
         },
     )
