@@ -5,6 +5,7 @@ shows on the field it concerns."""
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from core.errors import NotFound
 from users import selectors as users_selectors
@@ -14,13 +15,13 @@ from .services.risk import NOTE_MAX
 
 # The durations operators pick from (minutes); the service accepts any from 1 minute to 30 days.
 MUTE_PRESETS = [
-    (10, _("10 minutes")),
-    (60, _("1 hour")),
-    (12 * 60, _("12 hours")),
-    (24 * 60, _("1 day")),
-    (3 * 24 * 60, _("3 days")),
-    (7 * 24 * 60, _("7 days")),
-    (30 * 24 * 60, _("30 days")),
+    (10, pgettext_lazy("mute duration", "10 minutes")),
+    (60, pgettext_lazy("mute duration", "1 hour")),
+    (12 * 60, pgettext_lazy("mute duration", "12 hours")),
+    (24 * 60, pgettext_lazy("mute duration", "1 day")),
+    (3 * 24 * 60, pgettext_lazy("mute duration", "3 days")),
+    (7 * 24 * 60, pgettext_lazy("mute duration", "7 days")),
+    (30 * 24 * 60, pgettext_lazy("mute duration", "30 days")),
 ]
 
 
@@ -30,7 +31,9 @@ class RiskActionForm(forms.Form):
         max_length=64,
         help_text=_("The customer's external id; they must be a member of this group now."),
     )
-    requested_step = forms.ChoiceField(label=_("Step"), choices=RiskStep.choices, widget=forms.RadioSelect)
+    requested_step = forms.ChoiceField(
+        label=pgettext_lazy("risk", "Step"), choices=RiskStep.choices, widget=forms.RadioSelect
+    )
     reason = forms.ChoiceField(label=_("Reason"), choices=RiskReason.choices)
     mute_minutes = forms.TypedChoiceField(
         label=_("Mute for"),
