@@ -111,11 +111,11 @@ def risk_action_record(
     the membership). ``actor`` None is the system (no right checked); an operator needs
     the group's ``handle_risk`` right (404 when they may not see the group, 403 without
     the right). Refusals write nothing."""
-    note = _checked(requested_step=requested_step, reason=reason, note=note)
     if actor is not None:
         access.require(actor, group, access.HANDLE_RISK)
-    at = timezone.now()
-    duration_end = _mute_end(at=at, mute_minutes=mute_minutes, mute_until=mute_until)
+    note = _checked(requested_step=requested_step, reason=reason, note=note)
+    if mute_minutes is not None or mute_until is not None:  # refused before any lock is taken
+        _mute_end(at=timezone.now(), mute_minutes=mute_minutes, mute_until=mute_until)
     window_days = settings_get().risk_repeat_days
     with transaction.atomic():
         span = (
@@ -129,6 +129,9 @@ def risk_action_record(
                 status=404,
                 details={"customer": [customer.external_id]},
             )
+        # The time is read once the lock is held, so the record's order is the order of the locks.
+        at = timezone.now()
+        duration_end = _mute_end(at=at, mute_minutes=mute_minutes, mute_until=mute_until)
         floor = risk_floor_step(group=group, customer=customer, window_days=window_days, now=at)
         step = risk_step_applied(requested_step=requested_step, floor=floor)
         if step == RiskStep.MUTE and duration_end is None:

@@ -2,9 +2,11 @@
 the refusals that write nothing, who may act, the group's pages, the 360 page's record
 and the community settings admin."""
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -132,6 +134,32 @@ def test_the_record_keeps_who_when_why_and_an_audit_row(group, member, managers)
     assert entry.actor == managers[0]
     assert entry.changes["step"] == [None, "mute"]
     assert entry.changes["customer"] == [None, "spammer-1"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_operators_acting_at_once_are_put_in_order_and_the_second_escalates(group, member, managers):
+    """The member's open span is locked while the record is written: without the lock
+    both would read "no earlier action" and both would warn."""
+    start = threading.Barrier(2)
+    steps, errors = [], []
+
+    def act():
+        try:
+            start.wait(timeout=10)
+            steps.append(_act(group, member, WARN, managers[0], mute_minutes=10).step)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=act) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert sorted(steps) == ["mute", "warn"]
 
 
 # --- refusals write nothing -------------------------------------------------------
