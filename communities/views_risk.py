@@ -70,17 +70,18 @@ def risk_members(request, group_id: int):
     if not may_act and not access.sees_all(request.user):
         raise PermissionDenied(_("You may not handle risk members in this group."))
     window_days = settings_get().risk_repeat_days
-    record = risk_selectors.group_risk_record(group=group)
-    floors = risk_selectors.risk_floor_steps(
-        group=group, customer_ids={a.customer_id for a in record}, window_days=window_days
-    )
+    members = risk_selectors.group_risk_members(group=group, window_days=window_days)
+    for row in members:
+        row["next_step_label"] = _step_label(row["next_step"])
+        row["last_step_label"] = _step_label(row["last_step"])
     return render(
         request,
         "communities/risk/list.html",
         _ctx(
             group,
             window_days,
-            record=[(action, _step_label(floors.get(action.customer_id))) for action in record],
+            members=members,
+            record=risk_selectors.group_risk_record(group=group),
             muted=risk_selectors.group_muted_members(group=group),
             may_act=may_act,
             record_limit=risk_selectors.RECORD_ROWS,

@@ -6,14 +6,27 @@ within ``risk_repeat_days`` set a floor, the step after the highest of them."""
 
 from datetime import datetime, timedelta
 
-from django.db.models import Case, IntegerField, Max, QuerySet, Value, When, Window
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+    Window,
+)
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from users.models import Customer
 
 from .. import access
-from ..models import RISK_STEPS, CommunityGroup, Membership, RiskAction, RiskStep
+from ..models import RISK_STEPS, CommunityGroup, GroupStaff, Membership, RiskAction, RiskStep
 
 RECORD_ROWS = 200
 
@@ -47,18 +60,46 @@ def risk_floor_step(
     return _next_after(rank)
 
 
-def risk_floor_steps(
-    *, group: CommunityGroup, customer_ids, window_days: int, now: datetime | None = None
-) -> dict[int, str]:
-    """``risk_floor_step`` for many members in one query: ``{customer_id: step}`` for
-    those with a recent action (the others start from what is asked)."""
-    rows = (
-        RiskAction.objects.filter(group=group, customer_id__in=customer_ids, at__gte=_window_start(window_days, now))
+def group_risk_members(
+    *, group: CommunityGroup, window_days: int, now: datetime | None = None, limit: int = RECORD_ROWS
+) -> list[dict]:
+    """The group's risk members, one row each, the latest handled first, in one query:
+    ``customer``, ``actions`` (all time), ``recent`` (within the window), ``last_at``,
+    ``last_step``, ``next_step`` (the escalation floor; None when a new action applies
+    what is asked), ``muted_until`` (a mute running now) and ``in_group`` (an open span)."""
+    now = now or timezone.now()
+    recent = Q(at__gte=_window_start(window_days, now))
+    latest = RiskAction.objects.filter(group=group, customer_id=OuterRef("customer_id")).order_by("-at", "-id")
+    rows = list(
+        RiskAction.objects.filter(group=group)
         .values("customer_id")
-        .annotate(top=Max(_RANK))
-        .values_list("customer_id", "top")
+        .annotate(
+            actions=Count("id"),
+            recent=Count("id", filter=recent),
+            top_recent=Max(_RANK, filter=recent),
+            last_at=Max("at"),
+            muted_until=Max("mute_until", filter=Q(step=RiskStep.MUTE, mute_until__gt=now)),
+            last_step=Subquery(latest.values("step")[:1]),
+            in_group=Exists(
+                Membership.objects.filter(group=group, customer_id=OuterRef("customer_id"), left_at__isnull=True)
+            ),
+        )
+        .order_by("-last_at", "customer_id")[:limit]
     )
-    return {customer_id: _next_after(top) for customer_id, top in rows}
+    customers = Customer.objects.only("id", "external_id", "nickname").in_bulk([r["customer_id"] for r in rows])
+    return [
+        {
+            "customer": customers[r["customer_id"]],
+            "actions": r["actions"],
+            "recent": r["recent"],
+            "last_at": r["last_at"],
+            "last_step": r["last_step"],
+            "next_step": _next_after(r["top_recent"]),
+            "muted_until": r["muted_until"] if r["in_group"] else None,
+            "in_group": r["in_group"],
+        }
+        for r in rows
+    ]
 
 
 def group_risk_record(*, group: CommunityGroup, limit: int = RECORD_ROWS) -> list[RiskAction]:
@@ -85,17 +126,26 @@ def group_muted_members(*, group: CommunityGroup, now: datetime | None = None) -
     return [{"customer": customers[r["customer_id"]], "mute_until": r["until"]} for r in rows]
 
 
+def _groups_handling_risk(user) -> QuerySet[CommunityGroup]:
+    """The groups where ``user`` holds the ``handle_risk`` right, in SQL (the rule of
+    ``access.rights_of``: owner, or staff with "can manage" or "can handle risk members").
+    The risk record is theirs to read, as on the group's risk page."""
+    staff = GroupStaff.objects.filter(user=user).filter(Q(can_manage=True) | Q(can_handle_risk=True))
+    return CommunityGroup.objects.filter(Q(owner=user) | Q(pk__in=staff.values("group_id")))
+
+
 def customer_risk_actions(*, customer_ids, viewer, limit_per_customer: int = 50) -> dict[int, list[RiskAction]]:
     """The risk record of each customer, newest first, for the 360 page: ``{customer_id:
     [RiskAction, ...]}`` (group and operator loaded), at most ``limit_per_customer`` each,
     in one query whatever the number of customers. Only the groups ``viewer`` may see
-    count: a second manager learns nothing of the first one's groups here either."""
+    count (every group for those who read every group, otherwise those where they may
+    handle risk members, as the group's risk page): a second manager learns nothing of
+    the first one's groups here either."""
     if not (viewer.has_perm("communities.view_riskaction") and viewer.has_perm("communities.view_communitygroup")):
         return {}
     actions = RiskAction.objects.filter(customer_id__in=list(customer_ids))
-    visible = access.group_visible_q(viewer)
-    if visible is not None:
-        actions = actions.filter(group__in=CommunityGroup.objects.filter(visible))
+    if not access.sees_all(viewer):
+        actions = actions.filter(group__in=_groups_handling_risk(viewer))
     ranked = (
         actions.annotate(n=Window(RowNumber(), partition_by=["customer_id"], order_by=["-at", "-id"]))
         .filter(n__lte=limit_per_customer)

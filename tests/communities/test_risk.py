@@ -258,6 +258,25 @@ def test_muted_now_lists_open_members_with_the_latest_end(group, member, manager
     assert risk_selectors.group_muted_members(group=group) == []
 
 
+def test_the_risk_members_summary_has_one_row_per_member_in_one_query(
+    group, member, managers, django_assert_num_queries
+):
+    owner = managers[0]
+    old = _act(group, member, WARN, owner)
+    _age(old, 40)
+    muted = _act(group, member, MUTE, owner, mute_minutes=60)
+    gone = CustomerFactory(external_id="gone")
+    group_services.member_join(group=group, customer=gone)
+    _act(group, gone, REMOVE, owner, reason="abuse")
+    with django_assert_num_queries(2):  # the summary, then the customers
+        rows = risk_selectors.group_risk_members(group=group, window_days=30)
+    assert [
+        (r["customer"].external_id, r["actions"], r["recent"], r["last_step"], r["next_step"], r["in_group"])
+        for r in rows
+    ] == [("gone", 1, 1, "remove", "remove", False), ("spammer-1", 2, 1, "mute", "remove", True)]
+    assert rows[1]["muted_until"] == muted.mute_until and rows[0]["muted_until"] is None
+
+
 def test_customer_risk_actions_is_one_query_and_shows_only_visible_groups(
     group, member, managers, make_user, django_assert_num_queries
 ):
@@ -281,6 +300,13 @@ def test_customer_risk_actions_is_one_query_and_shows_only_visible_groups(
         }
     by_owner = risk_selectors.customer_risk_actions(customer_ids=[member.pk, other.pk], viewer=owner)
     assert {cid: [a.group.code for a in rows] for cid, rows in by_owner.items()} == {member.pk: ["runners"]}
+    # A group admin reads the record of the groups where they may handle risk members only.
+    helper = make_user("group_admin", "core-member")
+    group_services.staff_grant(group=group, user=helper, actor=owner, can_post=True)
+    assert risk_selectors.customer_risk_actions(customer_ids=[member.pk], viewer=helper) == {}
+    group_services.staff_grant(group=group, user=helper, actor=owner, can_handle_risk=True)
+    by_helper = risk_selectors.customer_risk_actions(customer_ids=[member.pk], viewer=helper)
+    assert [a.group.code for a in by_helper[member.pk]] == ["runners"]
 
 
 # --- pages ------------------------------------------------------------------------
@@ -298,8 +324,9 @@ def test_the_list_shows_the_record_the_escalation_and_who_is_muted(group, member
     assert response.status_code == 200
     html = response.content.decode()
     assert "2nd within 30 days: at least mute." in html
-    assert 'data-customer="spammer-1"' in html
-    assert "at least mute" in html  # this member's next step
+    members = html[html.index('data-table="risk-members"') : html.index('data-section="risk-record"')]
+    assert 'data-customer="spammer-1"' in members
+    assert "at least mute" in members  # this member's next step
     assert "posted a QR code for a casino" in html
 
 
