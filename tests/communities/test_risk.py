@@ -330,6 +330,16 @@ def test_the_list_shows_the_record_the_escalation_and_who_is_muted(group, member
     assert "posted a QR code for a casino" in html
 
 
+def test_the_pages_speak_chinese(group, member, managers):
+    _act(group, member, WARN, managers[0])
+    client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    client.force_login(managers[0])
+    listing = client.get(reverse("communities:risk-members", args=[group.pk])).content.decode()
+    assert "30 天内第 2 次：至少禁言。" in listing and "有处理记录的成员" in listing
+    form = client.get(reverse("communities:risk-act", args=[group.pk]), {"customer": "spammer-1"}).content.decode()
+    assert "最近 30 天内已被处理过" in form and "禁言时长" in form
+
+
 def test_the_form_records_escalates_and_shows_refusals_on_the_field(group, member, managers):
     client = _client(managers[0])
     page = client.get(reverse("communities:risk-act", args=[group.pk]), {"customer": "spammer-1"})
