@@ -166,7 +166,7 @@ def risk_action_record(
                 "reason": [None, reason],
                 "note": [None, note],
                 "mute_until": [None, action.mute_until.isoformat() if action.mute_until else None],
-                "escalated_from_floor": [None, floor],
+                "escalation_floor": [None, floor],
             },
         )
         if step == RiskStep.REMOVE:
