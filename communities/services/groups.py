@@ -10,7 +10,7 @@ Without one (a bot's ingestion, a task) the caller has checked already. Creating
 group needs the model permission ``communities.add_communitygroup``; a creator who does
 not manage every group becomes its owner (they cannot hand a new group to someone else)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -37,6 +37,8 @@ GROUP_FIELDS = [
     "description",
 ]
 STAFF_FLAGS = ["can_manage", "can_post", "can_handle_risk", "can_handle_alerts"]
+#: how far a join time may lie ahead of the server's clock (the clock of the machine that reported it)
+JOIN_CLOCK_SLACK = timedelta(minutes=5)
 
 
 def _invalid(exc: ValidationError) -> ApplicationError:
@@ -171,7 +173,14 @@ def member_join(
     if actor is not None:
         access.require(actor, group, access.MANAGE)
     _check_role(role)
-    joined_at = joined_at or timezone.now()
+    now = timezone.now()
+    joined_at = joined_at or now
+    if joined_at > now + JOIN_CLOCK_SLACK:
+        raise ApplicationError(
+            _("Joining in the future: %(at)s is after now.") % {"at": joined_at.isoformat()},
+            code="invalid",
+            details={"joined_at": ["in the future"]},
+        )
     if invited_by is not None and invited_by.pk == customer.pk:
         raise ApplicationError(
             _("A member cannot invite themselves."), code="invalid", details={"invited_by": ["self"]}

@@ -309,3 +309,16 @@ def test_a_manager_given_the_group_with_can_manage_edits_it_but_may_not_hand_it_
     assert response.status_code == 302
     assert CommunityGroup.objects.get(pk=group.pk).owner == first
     assert CommunityGroup.objects.get(pk=group.pk).name == "新名字"
+
+
+def test_a_join_in_the_future_is_refused_and_writes_nothing(first, group):
+    CustomerFactory(external_id="c-7")
+    client = _client(first)
+    later = (timezone.now() + timedelta(days=2)).strftime("%Y-%m-%d %H:%M")
+    response = client.post(
+        f"/communities/groups/{group.pk}/members/add",
+        {"customer": "c-7", "role": "member", "joined_at": later},
+        follow=True,
+    )
+    assert "in the future" in _last_message(response)
+    assert not Membership.objects.filter(customer__external_id="c-7").exists()

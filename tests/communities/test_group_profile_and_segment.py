@@ -162,9 +162,10 @@ def test_an_unknown_group_is_refused_by_the_preview_and_the_save(world, client, 
         reverse("segments:preview"),
         data=json.dumps({"definition": _one(op="eq", value="nowhere")}),
         content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="en",
     )
     assert response.status_code == 400
-    assert "unknown community group 'nowhere'" in json.dumps(response.json(), ensure_ascii=False)
+    assert "unknown community group 'nowhere'; known: 'runners', 'swim'" in response.json()["error"]["message"]
     from segments.models import Segment
 
     with pytest.raises(DefinitionError):
@@ -185,3 +186,11 @@ def test_the_builder_offers_the_groups_and_roles(world):
     assert sorted(code for code, _label in field["choices"]) == ["runners", "swim"]
     assert ["runners", "跑步群 (runners)"] in field["choices"]
     assert [key for key, _label in meta["community_roles"]] == ["", "member", "admin", "koc"]
+
+
+def test_the_refusal_reads_in_chinese_for_a_chinese_operator(world):
+    from django.utils import translation
+
+    with translation.override("zh-hans"), pytest.raises(DefinitionError) as exc:
+        compile_definition(_one(op="eq", value="nowhere"), run_id=None)
+    assert "未知的社群 'nowhere'" in exc.value.details["message"]

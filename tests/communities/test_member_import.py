@@ -269,3 +269,32 @@ def test_the_staff_admin_grants_and_revokes_through_the_services(admin_client, g
     assert deleted.status_code == 302
     assert not GroupStaff.objects.exists()
     assert AuditEntry.objects.filter(action="group_staff.revoke").count() == 1
+
+
+def test_a_second_manager_in_the_admin_sees_nothing_of_the_first_ones_groups(make_user, groups):
+    first_span = group_services.member_join(
+        group=groups[0], customer=CustomerFactory._meta.model.objects.get(external_id="c-1")
+    )
+    helper = make_user("group_admin", "helper")
+    staff = group_services.staff_grant(group=groups[0], user=helper, actor=groups[0].owner, can_post=True)
+    second = make_user("community_manager", "mgr-two")
+    second.is_staff = True
+    second.save(update_fields=["is_staff"])
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.force_login(second)
+    for model in ("communitygroup", "membership", "groupstaff"):
+        listing = client.get(f"/admin/communities/{model}/")
+        assert listing.status_code == 200 and list(listing.context["cl"].result_list) == [], model
+    for url in (
+        f"/admin/communities/communitygroup/{groups[0].pk}/change/",
+        f"/admin/communities/membership/{first_span.pk}/change/",
+        f"/admin/communities/groupstaff/{staff.pk}/change/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 302 and "跑步" not in response.content.decode(), url  # "doesn't exist"
+    customer = CustomerFactory._meta.model.objects.get(external_id="c-2")
+    added = client.post(
+        "/admin/communities/membership/add/", {"group": groups[0].pk, "customer": customer.pk, "role": "member"}
+    )
+    assert added.status_code == 200 and "group" in added.context["adminform"].form.errors
+    assert not Membership.objects.filter(customer=customer).exists()
