@@ -90,6 +90,16 @@ class CustomerListApi(ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
+class CommunityMembershipOut(serializers.Serializer):
+    """One open membership (``communities.selectors.members.customer_communities``)."""
+
+    group = serializers.CharField(help_text="the group's code")
+    name = serializers.CharField()
+    platform = serializers.CharField(help_text="wechat, wecom, qq, app_forum, douyin, other")
+    role = serializers.CharField(help_text="member, admin or koc")
+    joined_at = serializers.DateTimeField()
+
+
 class CustomerProfileOut(CustomerOut):
     rfm = serializers.JSONField(allow_null=True)
     tier = serializers.CharField(allow_null=True)
@@ -100,7 +110,7 @@ class CustomerProfileOut(CustomerOut):
     points = serializers.JSONField(allow_null=True)
     level = serializers.JSONField(allow_null=True)
     badges = serializers.ListField(child=serializers.JSONField())
-    communities = serializers.ListField(child=serializers.JSONField())
+    communities = CommunityMembershipOut(many=True, help_text="open memberships of community groups")
 
 
 class CustomerProfileApi(APIView):

@@ -11,8 +11,17 @@ class ConsoleConfig(AppConfig):
     verbose_name = _("Operator console")
 
     def ready(self):
+        from communities.models import MemberRole
+        from communities.selectors import groups as communities_groups
         from incentives import tasks as incentives_tasks
+        from segments import definitions as segment_definitions
         from users import hooks as users_hooks
+
+        # The segment condition "member of group X (with role R)": segments sits below
+        # communities, so the groups and roles it offers and checks are handed down here.
+        segment_definitions.community_groups_register(
+            groups=communities_groups.group_codes, roles=list(MemberRole.choices)
+        )
 
         # New or changed orders and new events earn (or take back) points. Segments
         # needs no hook: the incremental recompute reads what changed since its last run.

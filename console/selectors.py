@@ -1,5 +1,6 @@
 """Reads composed from several apps: the customer profile's computed sections."""
 
+from communities.selectors import members as communities_members
 from incentives import selectors as incentives_selectors
 from segments import selectors as segments_selectors
 from users.models import Customer
@@ -16,5 +17,5 @@ def customer_profile_sections(*, customer: Customer) -> dict:
         "points": {"balance": points["balance"], "expiring_soon": points["expiring_soon"]},
         "level": incentives_selectors.customer_level(customer=customer),
         "badges": incentives_selectors.customer_badges(customer=customer),
-        "communities": [],
+        "communities": communities_members.customer_communities(customer_ids=[customer.pk])[customer.pk],
     }

@@ -11,6 +11,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
+from communities.panels_groups import customer_groups_panel_context
 from communities.selectors.risk import customer_risk_actions
 from core.errors import NotFound
 from core.pii import mask_text
@@ -27,7 +28,18 @@ LEDGER_ROWS = 50
 # Profile sections the 360 page shows in a panel of their own (segments, points); the
 # rest (community groups, and any section a later engine adds) in the generic card,
 # under its label here or, when it has none, its key.
-PANELLED_SECTIONS = {"rfm", "tier", "stage", "operating_class", "churn", "segments", "points", "level", "badges"}
+PANELLED_SECTIONS = {
+    "rfm",
+    "tier",
+    "stage",
+    "operating_class",
+    "churn",
+    "segments",
+    "points",
+    "level",
+    "badges",
+    "communities",
+}
 SECTION_LABELS = {"communities": _("Community groups")}
 
 
@@ -113,6 +125,9 @@ def customer_detail(request, external_id):
             "sections": [_section(k, v) for k, v in profile.items() if k not in PANELLED_SECTIONS],
             "points": _points_panel(customer, profile),
             "segments_panel": segments_panel_context(customer=customer, profile=profile),
+            "communities_panel": customer_groups_panel_context(
+                viewer=request.user, memberships=profile.get("communities") or []
+            ),
             "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
             "risk_actions": customer_risk_actions(customer_ids=[customer.pk], viewer=request.user).get(customer.pk, []),
         },

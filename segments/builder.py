@@ -14,7 +14,7 @@ from django.utils.translation import pgettext_lazy
 
 from incentives import selectors as incentives_selectors
 
-from .definitions import COUNT_OPS, FIELDS, OPS, TAG_OPS
+from .definitions import FIELDS, community_groups, community_roles, field_ops
 from .labels import FIELD_LABELS, OP_LABELS, label
 from .models import RuleSet
 
@@ -64,6 +64,8 @@ def _choices() -> dict[str, list[list[str]]]:
     choices["rfm_segment"] = [[c, label(c)] for c in fine]
     choices["level"] = [[n, n] for n in incentives_selectors.level_names()]
     choices["channel"] = [[k, str(v)] for k, v in CHANNEL_LABELS.items()]
+    # Registered by the layer above (console.apps): segments does not import communities.
+    choices["community"] = [[code, f"{name} ({code})"] for code, name in community_groups().items()]
     return choices
 
 
@@ -72,12 +74,7 @@ def builder_meta() -> dict:
     fields = []
     choices = _choices()
     for name, f in FIELDS.items():
-        if f.source == "tag":
-            ops = TAG_OPS
-        elif f.source in ("event", "orders"):
-            ops = COUNT_OPS
-        else:
-            ops = OPS[f.kind]
+        ops = field_ops(f)
         fields.append(
             {
                 "name": name,
@@ -117,10 +114,12 @@ def builder_meta() -> dict:
         "loading": _("Counting…"),
         "failed": _("The preview failed; try again."),
         "sample": _("First customers, by id:"),
+        "role": _("with the role"),
     }
     return {
         "fields": fields,
         "ops": {k: str(v) for k, v in OP_LABELS.items()},
         "event_types": [[k, str(v)] for k, v in EVENT_TYPE_LABELS.items()],
+        "community_roles": [["", _("any role")], *([k, str(v)] for k, v in community_roles())],
         "text": text,
     }

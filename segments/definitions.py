@@ -10,12 +10,21 @@ A definition is a tree of AND/OR groups over conditions::
             {"field": "points_balance", "op": "gte", "value": 1000},
             {"field": "event", "event_type": "checkin", "op": "gte", "value": 3, "within_days": 7}
         ]},
-        {"field": "orders", "op": "gte", "value": 1, "from": "2026-01-01", "to": "2026-03-31"}
+        {"field": "orders", "op": "gte", "value": 1, "from": "2026-01-01", "to": "2026-03-31"},
+        {"field": "community", "op": "in", "value": ["runners"], "role": "koc"}
     ]}
 
 ``compile_definition`` turns it into a ``Q`` over ``Customer`` whose subqueries
 read the published run's scores, tags, points, events and orders — the whole
 segment is one SQL statement. Every error names the path of the bad part.
+
+Community membership: ``community`` with ``eq``/``in`` selects the customers who are
+in the group(s) now (an open span: ``left_at`` empty), ``ne``/``not_in`` those who are
+not; an optional ``role`` (one role or a list) narrows that to members holding it.
+Segments sits below communities and does not import it: the groups and roles are
+registered from above (``community_groups_register``, wired in ``console.apps``), and
+the condition reads ``Customer.community_memberships`` through the ORM. An unknown
+group code or role is refused, naming both what was given and what is known.
 
 Dates: a plain date ("2026-03-01") is that day in the operators' timezone
 (``OPS_DEFAULT_CUSTOMER_TIMEZONE``, the one the pages show times in): as a lower
@@ -25,6 +34,7 @@ all of it, and ``gt`` means after it. A datetime must carry its UTC offset.
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -69,7 +79,7 @@ DECIMAL_16_2_MAX = Decimal("99999999999999.99")  # decimal(16, 2): |x| < 10^14
 @dataclass(frozen=True)
 class Field:
     kind: str  # int, float, decimal, str, choice, bool, datetime
-    source: str  # profile, score, points, level, tag, event, orders
+    source: str  # profile, score, points, level, tag, event, orders, community
     column: str
     choices: tuple = ()
     minimum: float | None = None  # the field's own range (a score is 1 to 5)
@@ -113,6 +123,8 @@ FIELDS: dict[str, Field] = {
     "tag": Field("str", "tag", "tag"),
     "event": Field("int", "event", "count", minimum=0, limit=INT32_MAX),
     "orders": Field("int", "orders", "count", minimum=0, limit=INT32_MAX),
+    # community groups (an open membership; the groups and roles come from the registry below)
+    "community": Field("str", "community", "group__code"),
 }
 
 OPS = {
@@ -126,6 +138,39 @@ OPS = {
 }
 COUNT_OPS = {"gte", "lte", "eq"}
 TAG_OPS = {"has", "not_has"}
+COMMUNITY_OPS = {"eq", "ne", "in", "not_in"}
+
+
+def field_ops(f: Field) -> set[str]:
+    """The comparisons a field takes (its source's, else its kind's)."""
+    if f.source == "tag":
+        return TAG_OPS
+    if f.source in ("event", "orders"):
+        return COUNT_OPS
+    if f.source == "community":
+        return COMMUNITY_OPS
+    return OPS[f.kind]
+
+
+# --- community groups: registered from a higher layer --------------------------------
+
+_community: dict[str, Any] = {"groups": None, "roles": ()}
+
+
+def community_groups_register(*, groups: Callable[[], dict[str, str]], roles: list[tuple[str, str]]) -> None:
+    """``groups()`` → ``{code: name}`` of every community group; ``roles`` the membership
+    roles as ``(key, label)``. Called once at start-up by the composition layer."""
+    _community["groups"] = groups
+    _community["roles"] = tuple(roles)
+
+
+def community_groups() -> dict[str, str]:
+    source = _community["groups"]
+    return source() if source is not None else {}
+
+
+def community_roles() -> tuple[tuple[str, str], ...]:
+    return _community["roles"]
 
 
 class DefinitionError(ApplicationError):
@@ -375,14 +420,16 @@ class _Compiler:
             )
         f = FIELDS[name]
         op = node.get("op")
-        allowed = TAG_OPS if f.source == "tag" else COUNT_OPS if f.source in ("event", "orders") else OPS[f.kind]
+        allowed = field_ops(f)
         if not isinstance(op, str) or op not in allowed:
             raise DefinitionError(
                 f"{path}.op",
                 _("%(name)s takes op in %(allowed)s, not %(op)s")
                 % {"name": name, "allowed": sorted(allowed), "op": shown(op)},
             )
-        extra = {"event": {"event_type", "within_days"}, "orders": {"from", "to"}}.get(f.source, set())
+        extra = {"event": {"event_type", "within_days"}, "orders": {"from", "to"}, "community": {"role"}}.get(
+            f.source, set()
+        )
         unknown = set(node) - {"field", "op", "value"} - extra
         if unknown:
             raise DefinitionError(path, _("unknown key(s) %(keys)s") % {"keys": _keys(unknown)})
@@ -451,6 +498,41 @@ class _Compiler:
             type=event_type, occurred_at__gte=self.now - timedelta(days=days), occurred_at__lte=self.now
         )
         return self._counted(qs.order_by(), op, value)
+
+    def _community(self, f: Field, op, value, node, path) -> Q:
+        """Customers with an open membership of the group(s) (holding ``role``, when given);
+        ``ne``/``not_in`` are the others. One subquery over the memberships, by the
+        customer's reverse relation (segments does not import communities)."""
+        from users.models import Customer
+
+        codes = value if isinstance(value, list) else [value]
+        known = community_groups()
+        unknown = [c for c in codes if c not in known]
+        if unknown:
+            raise DefinitionError(
+                f"{path}.value",
+                _("unknown community group %(codes)s; known: %(known)s")
+                % {"codes": ", ".join(shown(c, 40) for c in unknown[:5]), "known": _keys(known) or "—"},
+            )
+        memberships = Customer._meta.get_field("community_memberships").related_model.objects.filter(
+            group__code__in=codes, left_at__isnull=True
+        )
+        if "role" in node:
+            memberships = memberships.filter(role__in=self._roles(node["role"], f"{path}.role"))
+        q = Q(pk__in=self._scoped(memberships.order_by()).values("customer_id"))
+        return ~q if op in ("ne", "not_in") else q
+
+    def _roles(self, raw: Any, path: str) -> list[str]:
+        roles = raw if isinstance(raw, list) else [raw]
+        keys = [key for key, _label in community_roles()]
+        if not roles or len(roles) > len(keys) + 1:
+            raise DefinitionError(path, _("a role or a list of roles, one of %(roles)s") % {"roles": keys})
+        for role in roles:
+            if not isinstance(role, str) or role not in keys:
+                raise DefinitionError(
+                    path, _("unknown role %(role)s; one of %(roles)s") % {"role": shown(role), "roles": keys}
+                )
+        return roles
 
     def _orders(self, f: Field, op, value, node, path) -> Q:
         from users.models import Order

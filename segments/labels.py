@@ -39,6 +39,7 @@ FIELD_LABELS = {
     "tag": gettext_lazy("Tag"),
     "event": gettext_lazy("Did an event"),
     "orders": gettext_lazy("Paid orders in a date range"),
+    "community": gettext_lazy("Member of community group"),
 }
 
 OP_LABELS = {

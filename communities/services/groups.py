@@ -2,9 +2,15 @@
 
 A membership is a span: joining opens one, leaving closes it, and rejoining opens a
 new one, so a member who left and came back has two rows and the group's history
-(and its leave rate) stays true."""
+(and its leave rate) stays true.
 
-from datetime import datetime
+With an ``actor``, every write checks the actor's right on the group
+(``communities.access``): 404 for a group they may not see, 403 without the right.
+Without one (a bot's ingestion, a task) the caller has checked already. Creating a
+group needs the model permission ``communities.add_communitygroup``; a creator who does
+not manage every group becomes its owner (they cannot hand a new group to someone else)."""
+
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -31,6 +37,8 @@ GROUP_FIELDS = [
     "description",
 ]
 STAFF_FLAGS = ["can_manage", "can_post", "can_handle_risk", "can_handle_alerts"]
+#: how far a join time may lie ahead of the server's clock (the clock of the machine that reported it)
+JOIN_CLOCK_SLACK = timedelta(minutes=5)
 
 
 def _invalid(exc: ValidationError) -> ApplicationError:
@@ -55,22 +63,39 @@ def group_save(*, group: CommunityGroup, actor=None) -> CommunityGroup:
     stored = CommunityGroup.objects.get(pk=group.pk) if group.pk else None
     if stored is not None and actor is not None:
         access.require(actor, stored, access.MANAGE)
+        if stored.owner_id != group.owner_id and not access.manages_all(actor) and stored.owner_id != actor.pk:
+            # Staff with can_manage run the group; handing it to another owner is the owner's or an admin's.
+            raise ApplicationError(
+                _("Only the owner or an admin may give the group another owner."),
+                code="permission_denied",
+                status=403,
+                details={"owner": ["not yours to change"]},
+            )
+    if stored is None and actor is not None:
+        if not actor.has_perm("communities.add_communitygroup"):
+            raise ApplicationError(_("You may not create community groups."), code="permission_denied", status=403)
+        if not access.manages_all(actor):
+            group.owner = actor
     before = audit_snapshot(stored, GROUP_FIELDS) if stored is not None else None
     group.tags = _clean_tags(group.tags)
     try:
         group.full_clean()
     except ValidationError as exc:
         raise _invalid(exc) from None
-    with transaction.atomic():
-        created = group.pk is None
-        group.save()
-        audit_record(
-            actor=actor,
-            action="community_group.create" if created else "community_group.update",
-            obj=group,
-            before=before,
-            after=audit_snapshot(group, GROUP_FIELDS),
-        )
+    try:
+        with transaction.atomic():
+            created = group.pk is None
+            group.save()
+            audit_record(
+                actor=actor,
+                action="community_group.create" if created else "community_group.update",
+                obj=group,
+                before=before,
+                after=audit_snapshot(group, GROUP_FIELDS),
+            )
+    except IntegrityError:
+        # Two saves racing past full_clean's checks: the constraint answers for them.
+        raise Conflict(_("Another group already has this code or platform group id."), code="duplicate_group") from None
     return group
 
 
@@ -83,6 +108,16 @@ def staff_grant(*, group: CommunityGroup, user, actor, membership: Membership | 
         raise ApplicationError(_("Unknown right(s): %(r)s.") % {"r": ", ".join(sorted(unknown))}, code="invalid")
     if membership is not None and membership.group_id != group.pk:
         raise ApplicationError(_("That membership is in another group."), code="invalid")
+    if membership is not None and membership.left_at is not None:
+        raise ApplicationError(_("That member has left the group."), code="invalid", details={"membership": ["left"]})
+    if not user.is_active or not user.has_perm("communities.view_communitygroup"):
+        # Rights given to an account that cannot open the community pages would do nothing.
+        raise ApplicationError(
+            _("%(user)s has no role that works in community groups (give them the group admin role first).")
+            % {"user": user.get_username()},
+            code="invalid",
+            details={"user": ["no community role"]},
+        )
     with transaction.atomic():
         staff, created = GroupStaff.objects.select_for_update().get_or_create(
             group=group, user=user, defaults={"granted_by": actor if getattr(actor, "pk", None) else None}
@@ -135,8 +170,17 @@ def member_join(
     actor=None,
 ) -> Membership:
     """Opens a span. A customer already in the group is a conflict (409), not a second span."""
+    if actor is not None:
+        access.require(actor, group, access.MANAGE)
     _check_role(role)
-    joined_at = joined_at or timezone.now()
+    now = timezone.now()
+    joined_at = joined_at or now
+    if joined_at > now + JOIN_CLOCK_SLACK:
+        raise ApplicationError(
+            _("Joining in the future: %(at)s is after now.") % {"at": joined_at.isoformat()},
+            code="invalid",
+            details={"joined_at": ["in the future"]},
+        )
     if invited_by is not None and invited_by.pk == customer.pk:
         raise ApplicationError(
             _("A member cannot invite themselves."), code="invalid", details={"invited_by": ["self"]}
@@ -179,6 +223,9 @@ def _open_span(group: CommunityGroup, customer: Customer) -> Membership:
 def member_leave(
     *, group: CommunityGroup, customer: Customer, left_at: datetime | None = None, reason: str = "", actor=None
 ) -> Membership:
+    """Closes the customer's open span (404 ``not_member`` when there is none)."""
+    if actor is not None:
+        access.require(actor, group, access.MANAGE)
     with transaction.atomic():
         span = _open_span(group, customer)
         left_at = left_at or timezone.now()

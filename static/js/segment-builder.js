@@ -105,6 +105,11 @@
       box.appendChild(days);
       box.appendChild(el("span", {"class": "muted", "data-role": "unit", text: T.days}));
     }
+    if (f.source === "community") {
+      // Optional: "" is any role.
+      box.appendChild(el("span", {"class": "muted", text: T.role}));
+      box.appendChild(select("role", meta.community_roles || [["", ""]], ""));
+    }
     if (f.source === "orders") {
       box.appendChild(el("span", {"class": "muted", text: T.from_date}));
       box.appendChild(input("from", "date", ""));
@@ -134,6 +139,13 @@
     if (cond.event_type) {
       // An event type the list does not have is kept as an option of its own.
       row.querySelector("[data-role=event_type]").replaceWith(select("event_type", meta.event_types, cond.event_type));
+    }
+    if (cond.role !== undefined && row.querySelector("[data-role=role]")) {
+      // One role in the list's select; several (from the JSON) in a multiple one, so nothing is lost.
+      var many = Array.isArray(cond.role) && cond.role.length > 1;
+      var roles = (meta.community_roles || []).filter(function (o) { return !many || o[0] !== ""; });
+      var one = Array.isArray(cond.role) ? cond.role[0] : cond.role;
+      row.querySelector("[data-role=role]").replaceWith(select("role", roles, many ? cond.role : one, many));
     }
     set("within_days", cond.within_days);
     set("from", cond.from);
@@ -184,6 +196,15 @@
     if (f.source === "event") {
       cond.event_type = q("event_type").value.trim();
       cond.within_days = typed(f, q("within_days").value);
+    }
+    if (f.source === "community" && q("role")) {
+      if (q("role").multiple) {
+        var picked = Array.prototype.filter.call(q("role").options, function (o) { return o.selected; })
+          .map(function (o) { return o.value; });
+        if (picked.length) { cond.role = picked; }
+      } else if (q("role").value) {
+        cond.role = q("role").value;
+      }
     }
     if (f.source === "orders") {
       if (q("from").value) { cond.from = q("from").value; }

@@ -47,11 +47,10 @@ def test_customer_360_shows_profile_orders_events_and_empty_sections(client, mak
     assert "add_to_cart" in html and "SKU-42" in html
     consents = {c["label"]: c["granted"] for c in response.context["consents"]}
     assert consents["SMS"] is True and consents["WeChat service account"] is False
-    # Segments and points have panels of their own; the generic card holds the rest only.
-    sections = {s["key"]: s["kind"] for s in response.context["sections"]}
-    assert sections == {"communities": "empty"}
-    assert "More about this customer" in html and "Community groups" in html
-    assert html.count("not computed yet") == 1
+    # Segments, points and community groups have panels of their own; the generic card holds the rest only.
+    assert response.context["sections"] == []
+    assert "More about this customer" not in html
+    assert 'data-section="communities"' in html and "Not in any community group." in html
 
 
 def test_customer_360_query_count_does_not_grow_with_history(client, make_user, customer):
@@ -80,7 +79,7 @@ def test_filled_sections_render_generically(client, make_user, customer, monkeyp
         "customer_profile_sections",
         lambda *, customer: {
             **EMPTY_SECTIONS,
-            "communities": ["书友会", "跑团"],
+            "new_list": ["书友会", "跑团"],
             "new_thing": {"r": 5, "expiring_soon": 7},
             "empty_thing": None,
         },
@@ -88,7 +87,7 @@ def test_filled_sections_render_generically(client, make_user, customer, monkeyp
     login(client, make_user, "operator")
     html = client.get("/customers/cust-001/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert [s["key"] for s in client.get("/customers/cust-001/").context["sections"]] == [
-        "communities",
+        "new_list",
         "new_thing",
         "empty_thing",
     ]
@@ -102,8 +101,7 @@ def test_filled_sections_render_generically(client, make_user, customer, monkeyp
 def test_the_generic_card_is_left_out_when_every_section_has_its_panel(client, make_user, customer, monkeypatch):
     from console import selectors
 
-    sections = {k: v for k, v in EMPTY_SECTIONS.items() if k != "communities"}
-    monkeypatch.setattr(selectors, "customer_profile_sections", lambda *, customer: dict(sections))
+    monkeypatch.setattr(selectors, "customer_profile_sections", lambda *, customer: dict(EMPTY_SECTIONS))
     login(client, make_user, "operator")
     html = client.get("/customers/cust-001/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "More about this customer" not in html and 'id="h-computed"' not in html
