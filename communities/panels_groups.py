@@ -1,7 +1,8 @@
 """The customer 360 page's community groups panel (composed by console): the
-customer's open memberships from the profile section, each linked to its group page
-when the operator may see that group (``communities.access``) — a group they may not
-see is shown by name without a link, never hidden from the customer's own record."""
+customer's open memberships from the profile section, each linked to its group page.
+Only the groups the operator may see are listed (``communities.access``): a second
+community manager learns nothing of the first one's groups here either, not even their
+names. The profile API (the product backend's view) lists every membership."""
 
 from django.utils.dateparse import parse_datetime
 
@@ -24,5 +25,6 @@ def customer_groups_panel_context(*, viewer, memberships: list[dict]) -> dict:
                 "joined": parse_datetime(m["joined_at"]) if m.get("joined_at") else None,
             }
             for m in memberships
+            if m["group"] in visible
         ]
     }
