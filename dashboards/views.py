@@ -86,6 +86,8 @@ JOB_LABELS = {
     "segments.recompute_incremental": gettext_lazy("Segment recompute (incremental)"),
     "feedback.sla_escalation_sweep": gettext_lazy("SLA escalation sweep"),
     "feedback.themes_suggest": gettext_lazy("Feedback themes"),
+    "communities.health_rollup_nightly": gettext_lazy("Group health roll-up (nightly)"),
+    "communities.health_rollup_range": gettext_lazy("Group health roll-up (date range)"),
 }
 
 
