@@ -16,7 +16,7 @@ from core.errors import NotFound
 from core.timezones import operator_timezone
 
 from .. import access
-from ..models import CommunityGroup, ContentClass, ContentPost, PostStatus, SopTemplate
+from ..models import CommunityGroup, ContentClass, ContentPost, PostStatus, SopTemplate, TemplateKind
 
 # The target share of each content class, in percent.
 MIX_TARGET = {ContentClass.VALUE: 70, ContentClass.SURPRISE: 20, ContentClass.ADVANCED: 10}
@@ -58,7 +58,7 @@ def group_week(*, group: CommunityGroup, start: date) -> dict:
         "prev": start - timedelta(days=7),
         "next": start + timedelta(days=7),
         "days": days,
-        "by_kind": dict(sorted(by_kind.items())),
+        "by_kind": [{"kind": kind, "label": TemplateKind(kind).label, "n": n} for kind, n in sorted(by_kind.items())],
         "by_class": by_class,
         "mix": mix_for_groups(group_ids=[group.pk], start=start)[group.pk],
     }

@@ -2,12 +2,14 @@
 who leaves and rejoins, messages at the edges of the operators' day), its idempotence
 and query bound, bad ranges, the jobs, and the health pages with their permissions."""
 
+import time
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from communities.models import (
     Activity,
@@ -196,3 +198,127 @@ def test_the_range_job_records_a_refused_range_as_failed(dataset):
     assert run.status == JobRun.Status.FAILED and "starts after it ends" in run.error
     health_rollup_range_task(D1.isoformat(), D2.isoformat(), [dataset["a"].pk])
     assert GroupHealthDay.objects.filter(group=dataset["a"]).count() == 2
+
+
+# --- pages ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rolled(dataset):
+    """The dataset rolled up on days inside the default 30-day period (shifted to end
+    yesterday), so the pages have figures."""
+    end = health.operator_today() - timedelta(days=1)
+    health.health_rollup(D1, D2)
+    shift = end - D2
+    for row in GroupHealthDay.objects.all():
+        row.day = row.day + shift
+        row.save(update_fields=["day"])
+    return {**dataset, "d1": D1 + shift, "d2": end}
+
+
+def test_the_group_page_draws_trends_and_the_numbers(client, managers, rolled):
+    client.force_login(managers[0])
+    url = reverse("communities:health_group", args=[rolled["a"].pk])
+    response = client.get(f"{url}?days=7")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'data-chart="activity"' in body and 'data-chart="rates"' in body and "<polyline" in body
+    assert "http://" not in body.split('data-chart="activity"')[1].split("</svg>")[0]  # nothing fetched elsewhere
+    series = response.context["series"]
+    assert len(series) == 7 and series[-1]["day"] == rolled["d2"]
+    assert (series[-1]["members"], series[-2]["leaves"]) == (5, 2)
+    assert sum(1 for r in series if r["missing"]) == 5
+    assert f'data-day="{rolled["d1"].isoformat()}"' in body and "66.7%" in body  # the D1 leave rate
+    assert len(client.get(f"{url}?days=90").context["series"]) == 90
+    assert len(client.get(f"{url}?days=13").context["series"]) == 30  # not a period: the default
+
+
+def test_the_comparison_sorts_by_leave_rate_and_activity(client, managers, rolled):
+    client.force_login(managers[0])
+    url = reverse("communities:health_index")
+    rows = client.get(f"{url}?sort=leave_rate&dir=desc").context["rows"]
+    assert [r["group"].code for r in rows] == ["a", "b", "c"]  # 2 leaves of 3; then 0 and 0
+    a = rows[0]
+    assert (a["members"], a["messages"], a["joins"], a["leaves"]) == (5, 5, 4, 2)
+    assert a["leave_rate"] == pytest.approx(2 / 3)
+    rows = client.get(f"{url}?sort=activity_rate&dir=asc").context["rows"]
+    assert rows[-1]["group"].code == "a"
+    rows = client.get(f"{url}?sort=members&dir=desc").context["rows"]
+    assert [r["group"].code for r in rows] == ["a", "c", "b"]
+    assert client.get(f"{url}?sort=drop-table").context["sort"] == "leave_rate"
+
+
+def test_a_second_manager_sees_nothing_of_the_first_ones_health(client, managers, rolled):
+    client.force_login(managers[1])
+    a = rolled["a"]
+    assert client.get(reverse("communities:health_group", args=[a.pk])).status_code == 404
+    response = client.post(
+        reverse("communities:health_rollup", args=[a.pk]), {"day_from": D1.isoformat(), "day_to": D2.isoformat()}
+    )
+    assert response.status_code == 404
+    index = client.get(reverse("communities:health_index"))
+    assert index.status_code == 200 and index.context["rows"] == []
+    assert "群 a" not in index.content.decode()
+
+
+def test_the_on_demand_rollup_needs_the_manage_right(client, managers, rolled, make_user):
+    helper = make_user("group_admin", "helper")
+    group_services.staff_grant(group=rolled["a"], user=helper, actor=managers[0], can_post=True)
+    client.force_login(helper)
+    page = client.get(reverse("communities:health_group", args=[rolled["a"].pk]))
+    assert page.status_code == 200 and page.context["rollup_form"] is None
+    url = reverse("communities:health_rollup", args=[rolled["a"].pk])
+    assert client.post(url, {"day_from": D1.isoformat(), "day_to": D2.isoformat()}).status_code == 403
+
+
+def test_the_on_demand_rollup_queues_the_range_for_the_group(
+    client, managers, rolled, django_capture_on_commit_callbacks
+):
+    client.force_login(managers[0])
+    url = reverse("communities:health_rollup", args=[rolled["a"].pk])
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(url, {"day_from": D1.isoformat(), "day_to": D2.isoformat()})
+    assert response.status_code == 302
+    assert len(callbacks) == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        ({"day_from": D2.isoformat(), "day_to": D1.isoformat()}, 400),  # reversed
+        ({"day_from": "2024-01-01", "day_to": "2025-06-01"}, 400),  # > 366 days
+        ({"day_from": D1.isoformat(), "day_to": "2099-01-01"}, 400),  # the future
+        ({"day_from": "yesterday", "day_to": ""}, 400),  # not dates
+    ],
+)
+def test_a_bad_range_from_the_page_is_refused_and_queues_nothing(
+    client, managers, rolled, data, status, django_capture_on_commit_callbacks
+):
+    client.force_login(managers[0])
+    url = reverse("communities:health_rollup", args=[rolled["a"].pk])
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(url, data)
+    assert response.status_code == status
+    assert response.context["rollup_form"].errors
+    assert callbacks == []
+
+
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_range_rollup_runs_in_a_real_worker(worker_queue, make_user):
+    owner = make_user("community_manager", "mgr-w")
+    group = _group(owner, "w")
+    customer = CustomerFactory()
+    group_services.member_join(group=group, customer=customer, joined_at=at(D0, 8))
+    _msg(group, customer, at(D1, 9))
+    health_rollup_range_task.delay(D1.isoformat(), D2.isoformat(), [group.pk])
+    deadline = time.monotonic() + 90
+    while (
+        time.monotonic() < deadline
+        and not JobRun.objects.filter(job="communities.health_rollup_range", finished_at__isnull=False).exists()
+    ):
+        time.sleep(0.5)
+    run = JobRun.objects.get(job="communities.health_rollup_range")
+    assert run.status == JobRun.Status.SUCCEEDED and run.counts["rows"] == 2
+    assert GroupHealthDay.objects.get(group=group, day=D1).messages == 1
+    assert GroupHealthDay.objects.get(group=group, day=D2).members == 1
