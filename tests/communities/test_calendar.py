@@ -7,6 +7,9 @@ from datetime import date, time, timedelta
 
 import pytest
 from django.contrib.messages import get_messages
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from communities.models import (
@@ -374,3 +377,27 @@ def test_the_index_shows_the_mix_of_the_users_groups(client, group, managers):
     assert response.status_code == 200
     assert [r["group"] for r in response.context["rows"]] == [group]
     assert response.context["rows"][0]["mix"]["planned_total"] == 1
+
+
+def test_the_pages_speak_chinese_and_english(group, managers):
+    for language, words in [
+        ("zh-hans", ["内容日历", "本周 7-2-1 内容配比"]),
+        ("en", ["Content calendar", "7-2-1 mix"]),
+    ]:
+        client = Client(HTTP_ACCEPT_LANGUAGE=language)
+        client.force_login(managers[0])
+        body = client.get(_week_url(group)).content.decode()
+        assert all(w in body for w in words), language
+
+
+def test_the_week_costs_the_same_queries_with_more_posts(group, managers):
+    for i in range(3):
+        _plan(group, managers[0], MONDAY + timedelta(days=i))
+    with CaptureQueriesContext(connection) as few:
+        selectors.group_week(group=group, start=MONDAY)
+    for i in range(20):
+        services.post_done(post=_plan(group, managers[0], MONDAY + timedelta(days=i % 7)), actor=managers[0])
+    with CaptureQueriesContext(connection) as many:
+        week = selectors.group_week(group=group, start=MONDAY)
+    assert sum(len(d["posts"]) for d in week["days"]) == 23
+    assert len(many) == len(few) == 2

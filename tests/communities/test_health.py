@@ -195,7 +195,7 @@ def test_the_range_job_records_a_refused_range_as_failed(dataset):
     with pytest.raises(ApplicationError):
         health_rollup_range_task(D2.isoformat(), D1.isoformat())
     run = JobRun.objects.get(job="communities.health_rollup_range")
-    assert run.status == JobRun.Status.FAILED and "starts after it ends" in run.error
+    assert run.status == JobRun.Status.FAILED and "2026-11-03 > 2026-11-02" in run.error
     health_rollup_range_task(D1.isoformat(), D2.isoformat(), [dataset["a"].pk])
     assert GroupHealthDay.objects.filter(group=dataset["a"]).count() == 2
 
@@ -322,3 +322,21 @@ def test_the_range_rollup_runs_in_a_real_worker(worker_queue, make_user):
     assert run.status == JobRun.Status.SUCCEEDED and run.counts["rows"] == 2
     assert GroupHealthDay.objects.get(group=group, day=D1).messages == 1
     assert GroupHealthDay.objects.get(group=group, day=D2).members == 1
+
+
+def test_the_nightly_job_is_scheduled_labelled_and_never_runs_twice_at_once(dataset):
+    from django.conf import settings
+    from django.core.cache import cache
+
+    from dashboards.views import JOB_LABELS
+
+    entry = settings.CELERY_BEAT_SCHEDULE["communities-health-rollup-nightly"]
+    assert entry["task"] == "communities.health_rollup_nightly" and entry["options"]["expires"] > 0
+    assert "communities.health_rollup_nightly" in JOB_LABELS and "communities.health_rollup_range" in JOB_LABELS
+    cache.add("job-lock:communities.health_rollup_nightly", "1", timeout=60)  # a run in progress
+    try:
+        health_rollup_nightly_task()
+    finally:
+        cache.delete("job-lock:communities.health_rollup_nightly")
+    assert JobRun.objects.get(job="communities.health_rollup_nightly").status == JobRun.Status.SKIPPED
+    assert GroupHealthDay.objects.count() == 0
