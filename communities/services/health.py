@@ -139,14 +139,16 @@ def _rollup_sql(day_from: date, day_to: date, group_ids: list[int] | None) -> tu
 
     joined_day, jp = _local_day("m.joined_at")
     joins = (
-        f"SELECT m.group_id, {joined_day} AS day, COUNT(*) AS n FROM {t['membership']} m "
+        f"SELECT m.group_id, {joined_day} AS day, COUNT(*) AS n "
+        f"FROM {t['group']} g JOIN {t['membership']} m ON m.group_id = g.id "
         f"WHERE m.joined_at >= %s AND m.joined_at < %s{mf} GROUP BY 1, 2"
     )
     params += [*jp, lo, hi, *mp]
 
     left_day, lp = _local_day("m.left_at")
     leaves = (
-        f"SELECT m.group_id, {left_day} AS day, COUNT(*) AS n FROM {t['membership']} m "
+        f"SELECT m.group_id, {left_day} AS day, COUNT(*) AS n "
+        f"FROM {t['group']} g JOIN {t['membership']} m ON m.group_id = g.id "
         f"WHERE m.left_at >= %s AND m.left_at < %s{mf} GROUP BY 1, 2"
     )
     params += [*lp, lo, hi, *mp]
@@ -160,17 +162,22 @@ def _rollup_sql(day_from: date, day_to: date, group_ids: list[int] | None) -> tu
         "LEFT JOIN leaves l ON l.group_id = grid.group_id AND l.day = grid.day"
     )
 
+    # The per-day reads start from the groups so that, once history outgrows a day's
+    # share, the planner can walk each group's (group, time) index instead of
+    # scanning every message ever ingested (there is no index on the time alone).
     sent_day, sp = _local_day("x.sent_at")
     xf, xp = _group_filter("x", group_ids)
     msgs = (
         f"SELECT x.group_id, {sent_day} AS day, COUNT(*) AS n, COUNT(DISTINCT x.customer_id) AS people "
-        f"FROM {t['message']} x WHERE x.sent_at >= %s AND x.sent_at < %s{xf} GROUP BY 1, 2"
+        f"FROM {t['group']} g JOIN {t['message']} x ON x.group_id = g.id "
+        f"WHERE x.sent_at >= %s AND x.sent_at < %s{xf} GROUP BY 1, 2"
     )
     params += [*sp, lo, hi, *xp]
 
     cf, cp = _group_filter("c", group_ids)
     checks = (
-        f"SELECT c.group_id, c.day, COUNT(*) AS n, COUNT(DISTINCT c.customer_id) AS people FROM {t['checkin']} c "
+        f"SELECT c.group_id, c.day, COUNT(*) AS n, COUNT(DISTINCT c.customer_id) AS people "
+        f"FROM {t['group']} g JOIN {t['checkin']} c ON c.group_id = g.id "
         f"WHERE c.day >= {dp} AND c.day <= {dp}{cf} GROUP BY c.group_id, c.day"
     )
     params += [day_from.isoformat(), day_to.isoformat(), *cp]
