@@ -1,3 +1,11 @@
-"""The health pages (stub: filled in by the health work)."""
+"""The health pages: the comparison across groups, a group's trends, an on-demand roll-up."""
 
-urlpatterns = []
+from django.urls import path
+
+from . import views_health as views
+
+urlpatterns = [
+    path("health/", views.health_index, name="health_index"),
+    path("groups/<int:group_id>/health/", views.health_group, name="health_group"),
+    path("groups/<int:group_id>/health/rollup/", views.health_rollup, name="health_rollup"),
+]

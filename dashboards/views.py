@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
+from communities.panels_calendar import due_posts_card
 from core.charts import Canvas, nice_max, polyline
 from feedback.selectors.reports import feedback_summary
 from segments.panels import dashboard_card_context as segments_card_context
@@ -86,6 +87,8 @@ JOB_LABELS = {
     "segments.recompute_incremental": gettext_lazy("Segment recompute (incremental)"),
     "feedback.sla_escalation_sweep": gettext_lazy("SLA escalation sweep"),
     "feedback.themes_suggest": gettext_lazy("Feedback themes"),
+    "communities.health_rollup_nightly": gettext_lazy("Group health roll-up (nightly)"),
+    "communities.health_rollup_range": gettext_lazy("Group health roll-up (date range)"),
 }
 
 
@@ -122,6 +125,8 @@ def home(request):
             "segments_card": segments_card_context(),
             # The queue's figures are for those who may see tickets.
             "feedback_card": feedback_summary(now=now) if request.user.has_perm("feedback.view_ticket") else None,
+            # Today's posts of the user's community groups (None: no calendar for them).
+            "calendar_card": due_posts_card(request.user, now=now),
             "currency": settings.OPS_CURRENCY,
             "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
             "now": now,

@@ -338,5 +338,12 @@ CELERY_BEAT_SCHEDULE |= {
         "options": {"expires": 50 * 60},
     },
 }
+CELERY_BEAT_SCHEDULE |= {
+    "communities-health-rollup-nightly": {
+        "task": "communities.health_rollup_nightly",
+        "schedule": crontab(hour=16, minute=30),  # 00:30 Asia/Shanghai: yesterday's group health
+        "options": {"expires": 3 * 3600},
+    },
+}
 # The covering index on orders is a PostgreSQL feature; SQLite just ignores the INCLUDE.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
