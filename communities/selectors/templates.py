@@ -22,6 +22,9 @@ from users.models import Customer
 from .. import templating
 from ..models import CommunityGroup, SopTemplate, SopTemplateVersion, VersionStatus
 
+#: ``template_render``'s outputs, for other apps (the templating module is this app's own).
+HTML, TEXT = templating.HTML, templating.TEXT
+
 
 def templates_usable(*, kind: str | None = None, kinds=None, language: str | None = None) -> QuerySet[SopTemplate]:
     """Active templates with an approved version, optionally of ``kind`` (or any of
