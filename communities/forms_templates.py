@@ -4,6 +4,7 @@ say no again if a form's check is bypassed)."""
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from . import templating
 from .models import SopTemplate, TemplateKind
@@ -32,9 +33,11 @@ class FieldDeclarationForm(forms.Form):
     """One field the operator fills in when using the template (an empty row is skipped)."""
 
     name = forms.CharField(label=_("name"), max_length=32, required=False)
-    label = forms.CharField(label=_("label"), max_length=templating.LABEL_MAX, required=False)
+    label = forms.CharField(
+        label=pgettext_lazy("sop template", "label"), max_length=templating.LABEL_MAX, required=False
+    )
     type = forms.ChoiceField(label=_("type"), choices=list(templating.FIELD_TYPES.items()), required=False)
-    required = forms.BooleanField(label=_("required"), required=False, initial=True)
+    required = forms.BooleanField(label=pgettext_lazy("sop template", "required"), required=False, initial=True)
 
 
 FieldDeclarationFormSet = forms.formset_factory(

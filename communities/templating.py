@@ -34,7 +34,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateError, UndefinedError
 from jinja2.filters import FILTERS as JINJA_FILTERS
@@ -60,9 +60,9 @@ VARIABLES: dict[str, object] = {
 #: Field types an operator fills in, type → label.
 FIELD_TYPES: dict[str, object] = {
     "text": gettext_lazy("text"),
-    "number": gettext_lazy("number"),
-    "date": gettext_lazy("date (YYYY-MM-DD)"),
-    "order_number": gettext_lazy("order number"),
+    "number": pgettext_lazy("sop template", "number"),
+    "date": pgettext_lazy("sop template", "date (YYYY-MM-DD)"),
+    "order_number": pgettext_lazy("sop template", "order number"),
 }
 
 #: Filters a body may use; none of them grows its input beyond the body's own literals.
@@ -110,13 +110,13 @@ _NODE_WORDS = {
     nodes.For: gettext_lazy("a loop ({% for %})"),
     nodes.Assign: gettext_lazy("an assignment ({% set %})"),
     nodes.AssignBlock: gettext_lazy("an assignment ({% set %})"),
-    nodes.Macro: gettext_lazy("a macro"),
+    nodes.Macro: pgettext_lazy("sop template", "a macro"),
     nodes.CallBlock: gettext_lazy("a call block"),
-    nodes.Include: gettext_lazy("an include"),
-    nodes.Extends: gettext_lazy("extends"),
-    nodes.Import: gettext_lazy("an import"),
-    nodes.FromImport: gettext_lazy("an import"),
-    nodes.Block: gettext_lazy("a block"),
+    nodes.Include: pgettext_lazy("sop template", "an include"),
+    nodes.Extends: pgettext_lazy("sop template", "extends"),
+    nodes.Import: pgettext_lazy("sop template", "an import"),
+    nodes.FromImport: pgettext_lazy("sop template", "an import"),
+    nodes.Block: pgettext_lazy("sop template", "a block"),
     nodes.ScopedEvalContextModifier: gettext_lazy("{% autoescape %}"),
     nodes.Scope: gettext_lazy("{% autoescape %}"),
     nodes.With: gettext_lazy("{% with %}"),
@@ -125,8 +125,8 @@ _NODE_WORDS = {
     nodes.List: gettext_lazy("a list or dict literal"),
     nodes.Tuple: gettext_lazy("a list or dict literal"),
     nodes.Dict: gettext_lazy("a list or dict literal"),
-    nodes.BinExpr: gettext_lazy("arithmetic"),
-    nodes.UnaryExpr: gettext_lazy("arithmetic"),
+    nodes.BinExpr: pgettext_lazy("sop template", "arithmetic"),
+    nodes.UnaryExpr: pgettext_lazy("sop template", "arithmetic"),
 }
 
 
