@@ -330,6 +330,8 @@ def body_check(body: str, fields: list[dict]) -> list[str]:
     env = _ENVIRONMENTS[HTML]
     try:
         tree = env.parse(body)
+        _walk(tree)
+        names = meta.find_undeclared_variables(tree)
     except TemplateSyntaxError as exc:
         raise _invalid(
             "template_syntax",
@@ -338,8 +340,6 @@ def body_check(body: str, fields: list[dict]) -> list[str]:
         ) from None
     except RecursionError:
         raise _invalid("template_syntax", _("The template is nested too deeply."), line=None) from None
-    _walk(tree)
-    names = meta.find_undeclared_variables(tree)
     field_names = {f["name"] for f in fields}
     unknown = sorted(names - set(VARIABLES) - field_names)
     if unknown:

@@ -89,6 +89,7 @@ def _refused(body, fields=None) -> ApplicationError:
         ("Hi {{ nickname }", "template_syntax", "Line 1"),
         ("{% if nickname %}hi", "template_syntax", "does not parse"),
         ("line one\n{{ nickname.x }}", "template_forbidden", "Line 2"),
+        ("{{ " + "not " * 2000 + "nickname }}", "template_syntax", "nested too deeply"),
         ("   ", "template_empty", ""),
         ("x" * (templating.BODY_MAX + 1), "template_too_long", ""),
     ],
