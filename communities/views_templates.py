@@ -19,7 +19,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core.errors import ApplicationError, NotFound
-from users.models import Customer
 
 from . import access, templating
 from .forms_templates import (
@@ -227,7 +226,7 @@ def _preview_text(request, form: PreviewForm, version) -> tuple[str | None, int]
     try:
         group = access.group_get(request.user, form.cleaned_data["group"]) if form.cleaned_data["group"] else None
         if external_id:
-            customer = Customer.objects.filter(external_id=external_id).first()
+            customer = selectors.preview_customer(external_id=external_id)
             if customer is None:
                 form.add_error("customer", _("No customer with the external id %(id)s.") % {"id": external_id})
                 return None, 400

@@ -88,6 +88,11 @@ def template_history(*, template: SopTemplate) -> list[AuditEntry]:
     )
 
 
+def preview_customer(*, external_id: str) -> Customer | None:
+    """The customer a preview is for (every operator who may preview sees customers)."""
+    return Customer.objects.filter(external_id=external_id).first()
+
+
 # --- the context ----------------------------------------------------------------------
 
 

@@ -469,3 +469,33 @@ def test_the_admin_creates_writes_versions_and_refuses_with_the_reason(approver,
     created.refresh_from_db()
     assert created.approved_version == v2
     assert _client(second).get("/admin/communities/soptemplateversion/").status_code == 200
+    # The list action approves what the actor did not write and says why it refuses the rest.
+    v3 = services.version_write(template=created, body="v3 {{ nickname }}", actor=approver)
+    v4 = services.version_write(template=created, body="v4 {{ nickname }}", actor=second)
+    r = _client(second).post(
+        "/admin/communities/soptemplateversion/",
+        {"action": "approve_selected", "_selected_action": [v3.pk, v4.pk]},
+        follow=True,
+    )
+    html = r.content.decode()
+    assert "1 version approved." in html and "another approver must approve it" in html
+    v3.refresh_from_db()
+    v4.refresh_from_db()
+    assert (v3.status, v4.status) == (VersionStatus.APPROVED, VersionStatus.PENDING)
+
+
+@pytest.mark.parametrize(
+    ("role", "writes", "approves"),
+    [
+        ("admin", True, True),
+        ("community_manager", True, False),
+        ("group_admin", False, False),
+        ("viewer", False, False),
+    ],
+)
+def test_the_roles_template_rights(make_user, role, writes, approves):
+    user = make_user(role, f"r-{role}")
+    assert user.has_perm("communities.view_soptemplate")
+    assert user.has_perm("communities.add_soptemplate") is writes
+    assert user.has_perm("communities.add_soptemplateversion") is writes
+    assert user.has_perm("communities.approve_soptemplate") is approves
