@@ -204,12 +204,16 @@ class SopTemplateVersionAdmin(ScaledListMixin, admin.ModelAdmin):
     @admin.action(description=_("Approve the selected versions"), permissions=["approve"])
     def approve_selected(self, request, queryset):
         done, refused = 0, []
-        for version in queryset.filter(status=VersionStatus.PENDING).select_related("template"):
+        # Oldest first: approving v4 before v3 would make v3 stale.
+        pending = (
+            queryset.filter(status=VersionStatus.PENDING).select_related("template").order_by("template", "number")
+        )
+        for version in pending:
             try:
                 services.version_approve(version=version, actor=request.user)
                 done += 1
             except ApplicationError as exc:
-                refused.append(f"{version}: {exc.message}")
+                refused.append(f"{version.template.name} v{version.number}: {exc.message}")
         if done:
             self.message_user(
                 request, ngettext("%(n)s version approved.", "%(n)s versions approved.", done) % {"n": done}
