@@ -341,6 +341,9 @@ def test_writing_through_the_pages_and_bad_input_shown(writer, make_user):
     assert r.status_code == 302
     created = SopTemplate.objects.get(code="welcome")
     assert created.versions.get().fields == [{"name": "day", "label": "活动日期", "type": "date", "required": True}]
+    assert client.get("/communities/templates/new").status_code == 200
+    html = client.get(f"/communities/templates/{created.pk}/write").content.decode()
+    assert "活动日期 {{ day }}" in html and 'value="day"' in html  # the latest version to start from
     r = client.post(
         f"/communities/templates/{created.pk}/write",
         {"body": "{{ nobody }}", "form-TOTAL_FORMS": "0", "form-INITIAL_FORMS": "0"},
