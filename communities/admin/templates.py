@@ -15,8 +15,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext_lazy
 
 from core.admin_base import ScaledListMixin
 from core.errors import ApplicationError
@@ -24,7 +27,10 @@ from core.json import BoundedJSONDecoder
 
 from .. import templating
 from ..models import SopTemplate, SopTemplateVersion, VersionStatus
+from ..selectors import templates as selectors
 from ..services import templates as services
+
+HISTORY_SHOWN = 50
 
 
 def _variables_help() -> str:
@@ -93,10 +99,32 @@ class SopTemplateAdmin(ScaledListMixin, admin.ModelAdmin):
     list_select_related = ["approved_version"]
     search_fields = ["=code", "name"]
     inlines = [VersionInline]
-    readonly_fields = ["approved_version"]
+    readonly_fields = ["approved_version", "history"]
 
     def get_fields(self, request, obj=None):
-        return ["code", "name", "kind", "language", "is_active", "approved_version", "body", "fields_declared"]
+        fields = ["code", "name", "kind", "language", "is_active", "approved_version", "body", "fields_declared"]
+        return [*fields, "history"] if obj is not None else fields
+
+    @admin.display(description=pgettext_lazy("sop template", "history"))
+    def history(self, obj: SopTemplate):
+        """Who wrote, approved, rejected or changed what, when (the audit rows)."""
+        rows = selectors.template_history(template=obj)[:HISTORY_SHOWN]
+        return format_html(
+            "<table>{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (
+                        date_format(timezone.localtime(e.at), "Y-m-d H:i"),
+                        e.actor_label,
+                        e.action,
+                        ", ".join(f"{k}: {v}" for k, v in e.changes.items() if k != "body"),
+                    )
+                    for e in rows
+                ),
+            ),
+        )
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -458,6 +458,8 @@ def test_the_admin_creates_writes_versions_and_refuses_with_the_reason(approver,
     assert r.status_code == 302, r.content.decode()[:3000]
     created.refresh_from_db()
     assert created.name == "生日祝福（新）" and created.versions.count() == 2
+    html = client.get(f"/admin/communities/soptemplate/{created.pk}/change/").content.decode()
+    assert "sop_template.update" in html and "sop_template_version.write" in html
     # The writer may not approve; a second admin does, with the button.
     v2 = created.versions.get(number=2)
     r = client.post(f"/admin/communities/soptemplateversion/{v2.pk}/change/", {"_approve": "1"}, follow=True)
