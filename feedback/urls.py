@@ -16,4 +16,6 @@ urlpatterns = [
     path("<int:ticket_id>/update", views.ticket_update, name="update"),
     path("<int:ticket_id>/merge", views.ticket_merge, name="merge"),
     path("<int:ticket_id>/canned/<int:reply_id>", views.canned_render, name="canned"),
+    # An approved SOP template (the select's value "sop-<id>" replaces the 0 of the URL above).
+    path("<int:ticket_id>/canned/sop-<int:template_id>", views.canned_sop_render, name="canned-sop"),
 ]

@@ -37,6 +37,7 @@ from .forms import (
     TicketUpdateForm,
     TransitionForm,
 )
+from .forms_sop import CannedFieldsForm
 from .models import Status, Ticket
 from .selectors import pages as page_selectors
 from .selectors import sla as sla_selectors
@@ -208,8 +209,9 @@ def _ticket_context(request, ticket: Ticket, *, reply_form=None, note_form=None)
 
 
 def _canned_text(request, ticket: Ticket, reply_id: str) -> str | None:
-    """The canned reply ``reply_id`` filled in for this ticket (without JavaScript the
-    "insert" button reloads the page with ``?canned=``); a message when it cannot be."""
+    """The legacy canned reply ``reply_id`` filled in for this ticket (without
+    JavaScript the "insert" button reloads the page with ``?canned=``); a message when
+    it cannot be."""
     if not reply_id.isdigit() or not request.user.has_perm("feedback.reply_ticket"):
         return None
     try:
@@ -220,31 +222,95 @@ def _canned_text(request, ticket: Ticket, reply_id: str) -> str | None:
         return None
 
 
+def _sop_id(key: str) -> int | None:
+    rest = key.removeprefix(page_selectors.SOP_KEY)
+    return int(rest) if key.startswith(page_selectors.SOP_KEY) and rest.isdigit() and len(rest) <= 9 else None
+
+
+def _canned_sop(request, ticket: Ticket, template_id: int) -> tuple[str | None, CannedFieldsForm | None]:
+    """An SOP template chosen as the reply: ``(text, None)`` once its declared fields are
+    filled in (or when it has none); ``(None, form)`` to ask for them, with the reasons
+    beside the boxes when they were refused."""
+    try:
+        template = page_selectors.canned_template_get(template_id=template_id)
+    except NotFound as exc:
+        messages.error(request, exc.message)
+        return None, None
+    declared = template.approved_version.fields or []
+    asked = "cf-filled" in request.GET
+    if declared and not asked:
+        return None, CannedFieldsForm(declared=declared)
+    form = CannedFieldsForm(request.GET, declared=declared)
+    form.is_valid()  # plain text boxes: the types are checked by the template's rendering
+    try:
+        text = canned_services.canned_template_render(
+            template=template, ticket=ticket, operator=request.user, fields=form.values()
+        )
+    except ApplicationError as exc:
+        if exc.code == "invalid_fields":
+            form.add_reasons(exc.details)
+        else:
+            messages.error(request, exc.message)
+        return None, form if declared else None
+    return text, None
+
+
 @login_required
 @permission_required("feedback.view_ticket", raise_exception=True)
 def ticket_detail(request, ticket_id: int):
     ticket = _ticket_or_404(request, ticket_id)
-    text = _canned_text(request, ticket, request.GET.get("canned", ""))
+    key = request.GET.get("canned", "")
+    text, fields_form = None, None
+    if _sop_id(key) is not None and request.user.has_perm("feedback.reply_ticket"):
+        text, fields_form = _canned_sop(request, ticket, _sop_id(key))
+    else:
+        text = _canned_text(request, ticket, key)
     reply_form = ReplyForm(initial={"body": text}) if text else None
-    return render(request, "feedback/ticket.html", _ticket_context(request, ticket, reply_form=reply_form))
+    context = _ticket_context(request, ticket, reply_form=reply_form)
+    context.update(canned_key=key, canned_fields_form=fields_form)
+    return render(request, "feedback/ticket.html", context)
+
+
+def _json_error(exc: ApplicationError) -> JsonResponse:
+    return JsonResponse(
+        {"error": {"code": exc.code, "message": exc.message, "details": exc.details}},
+        status=exc.status_code,
+        json_dumps_params={"ensure_ascii": False},
+    )
 
 
 @login_required
 @require_GET
 @permission_required("feedback.reply_ticket", raise_exception=True)
 def canned_render(request, ticket_id: int, reply_id: int):
-    """``{"body"}``: a canned reply filled in for the ticket (the reply form's select
-    fetches it), or ``{"error": {"code", "message", "details"}}``."""
+    """``{"body"}``: a legacy canned reply filled in for the ticket (the reply form's
+    select fetches it), or ``{"error": {"code", "message", "details"}}``."""
     ticket = _ticket_or_404(request, ticket_id)
     try:
         reply = page_selectors.canned_reply_get(reply_id=reply_id)
         body = canned_services.canned_reply_render(reply=reply, ticket=ticket, operator=request.user)
     except ApplicationError as exc:
-        return JsonResponse(
-            {"error": {"code": exc.code, "message": exc.message, "details": exc.details}},
-            status=exc.status_code,
-            json_dumps_params={"ensure_ascii": False},
+        return _json_error(exc)
+    return JsonResponse({"body": body}, json_dumps_params={"ensure_ascii": False})
+
+
+@login_required
+@require_GET
+@permission_required("feedback.reply_ticket", raise_exception=True)
+def canned_sop_render(request, ticket_id: int, template_id: int):
+    """``{"body"}``: an approved SOP template filled in for the ticket with the declared
+    fields given as ``?cf-<name>=`` (missing or ill-typed ones: 400 ``invalid_fields``
+    with a reason per field in ``details``)."""
+    ticket = _ticket_or_404(request, ticket_id)
+    try:
+        template = page_selectors.canned_template_get(template_id=template_id)
+        form = CannedFieldsForm(request.GET, declared=template.approved_version.fields or [])
+        form.is_valid()
+        body = canned_services.canned_template_render(
+            template=template, ticket=ticket, operator=request.user, fields=form.values()
         )
+    except ApplicationError as exc:
+        return _json_error(exc)
     return JsonResponse({"body": body}, json_dumps_params={"ensure_ascii": False})
 
 

@@ -1,1 +1,5 @@
 """Reads for communities, one module per area (other apps use these, not the models)."""
+
+# What other apps call (the import contracts let them reach ``communities.selectors``
+# only): the feedback queue's canned replies, later the campaigns, render SOP templates.
+from .templates import HTML, TEXT, template_render, templates_usable  # noqa: F401

@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
 
+from communities import selectors as sop_templates
+from communities.models import TemplateKind
 from core.errors import NotFound
 from incentives import selectors as incentives_selectors
 from segments import selectors as segments_selectors
@@ -193,8 +195,43 @@ def tickets_merged(*, ticket: Ticket) -> QuerySet[Ticket]:
     return Ticket.objects.filter(merged_into=ticket).order_by("pk")
 
 
-def canned_replies() -> QuerySet[CannedReply]:
-    return CannedReply.objects.filter(is_active=True).order_by("name")
+#: The SOP template types offered as canned replies in the queue.
+CANNED_TEMPLATE_KINDS = (TemplateKind.TICKET_REPLY, TemplateKind.FAQ)
+SOP_KEY = "sop-"
+
+
+@dataclass(frozen=True)
+class CannedOption:
+    """One choice of the reply form's canned-reply select: an approved SOP template
+    (``key`` ``"sop-<id>"``, its declared ``fields`` asked of the operator) or a legacy
+    canned reply (``key`` its id, no fields)."""
+
+    key: str
+    name: str
+    fields: tuple = ()
+    sop: bool = False
+
+
+def canned_replies() -> list[CannedOption]:
+    """The approved SOP templates of the reply types first, then the legacy canned
+    replies (kept working: their texts were never reviewed, so they are not turned into
+    approved templates behind anyone's back)."""
+    templates = [
+        CannedOption(key=f"{SOP_KEY}{t.pk}", name=t.name, fields=tuple(t.approved_version.fields or ()), sop=True)
+        for t in sop_templates.templates_usable(kinds=CANNED_TEMPLATE_KINDS)
+    ]
+    legacy = [
+        CannedOption(key=str(r.pk), name=r.name) for r in CannedReply.objects.filter(is_active=True).order_by("name")
+    ]
+    return templates + legacy
+
+
+def canned_template_get(*, template_id: int):
+    """An approved, active SOP template of a reply type (404 otherwise)."""
+    found = sop_templates.templates_usable(kinds=CANNED_TEMPLATE_KINDS).filter(pk=template_id).first()
+    if found is None:
+        raise NotFound(f"No approved reply template {template_id}.", code="unknown_template")
+    return found
 
 
 def canned_reply_get(*, reply_id: int) -> CannedReply:

@@ -114,6 +114,12 @@
       var id = picker.value;
       error.hidden = true;
       if (!id) return;
+      // An SOP template with fields to fill in: the page asks for them (no JavaScript needed).
+      var chosen = picker.options[picker.selectedIndex];
+      if (chosen && chosen.hasAttribute("data-fields")) {
+        cannedForm.submit();
+        return;
+      }
       fetch(base.replace(/0$/, id), { headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then(function (response) {
           return response.json();
