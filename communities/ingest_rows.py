@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from core.validation import Instant, InputRow
+from core.validation import InputRow, Instant
 from users.rows import BatchErrorOut, BatchIn, ExternalId
 
 MAX_TEXT = 10_000

@@ -40,10 +40,8 @@ from django.utils.translation import gettext as _
 
 from core.errors import ApplicationError, Conflict
 from core.services import audit_record, audit_snapshot
-from feedback.models import Category, Priority, Source, TeamCode
-from feedback.selectors.pages import teams_all
-from feedback.selectors.tickets import ticket_by_id
-from feedback.services.tickets import MAX_BODY, MAX_SUBJECT, ticket_note, ticket_open
+from feedback.models import Category, Priority, Source, Team, TeamCode, Ticket
+from feedback.services import MAX_BODY, MAX_SUBJECT, ticket_note, ticket_open
 from users.models import Customer
 
 from .. import access
@@ -125,7 +123,7 @@ def _hit_lines(alerts: list[Alert], texts: dict[int, str], info: dict[int, tuple
 def _ticket_open(incident: Incident, group: CommunityGroup, alerts: list[Alert], body: str, customer_id) -> int:
     top = max(alerts, key=lambda a: a.severity)
     subject = _("Crisis keyword in %(group)s: %(matched)s") % {"group": group.name, "matched": top.matched}
-    team = next((t for t in teams_all() if t.code == TeamCode.OPERATIONS), None)
+    team = Team.objects.filter(code=TeamCode.OPERATIONS).first()
     opened = ticket_open(
         customer=Customer.objects.filter(pk=customer_id).first() if customer_id else None,
         category=Category.COMPLAINT,
@@ -178,7 +176,7 @@ def _group_hits_apply(
             ticket_opened = True
         else:
             note = _("%(n)s more keyword hit(s) in this incident:") % {"n": len(alerts)} + "\n" + body
-            ticket_note(ticket=ticket_by_id(ticket_id=incident.ticket_id), body=note[:MAX_BODY], actor=None, now=now)
+            ticket_note(ticket=Ticket.objects.get(pk=incident.ticket_id), body=note[:MAX_BODY], actor=None, now=now)
     audit_record(
         actor=None,
         action="community_incident.open" if created else "community_incident.hit",
@@ -299,7 +297,7 @@ def alert_dismiss(*, alert: Alert, reason: str, actor, now: datetime | None = No
                 "who": actor.get_username(),
                 "reason": reason,
             }
-            ticket_note(ticket=ticket_by_id(ticket_id=locked.incident.ticket_id), body=note, actor=actor, now=now)
+            ticket_note(ticket=Ticket.objects.get(pk=locked.incident.ticket_id), body=note, actor=actor, now=now)
         audit_record(
             actor=actor,
             action="community_alert.dismiss",
