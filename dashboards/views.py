@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
+from communities.panels_alerts import alerts_card_context
 from core.charts import Canvas, nice_max, polyline
 from feedback.selectors.reports import feedback_summary
 from segments.panels import dashboard_card_context as segments_card_context
@@ -122,6 +123,8 @@ def home(request):
             "segments_card": segments_card_context(),
             # The queue's figures are for those who may see tickets.
             "feedback_card": feedback_summary(now=now) if request.user.has_perm("feedback.view_ticket") else None,
+            # Open keyword alerts of the groups the user may see (None: no card).
+            "alerts_card": alerts_card_context(viewer=request.user),
             "currency": settings.OPS_CURRENCY,
             "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
             "now": now,
