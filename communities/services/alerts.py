@@ -234,7 +234,9 @@ def messages_scan(*, message_ids: list[int], now: datetime | None = None) -> int
             by_group[alert.group_id].append(alert)
         cfg = settings_get()
         # Locked in id order, so two scans touching the same groups cannot deadlock.
-        groups = CommunityGroup.objects.select_for_update().select_related("owner").filter(pk__in=list(by_group))
+        groups = (
+            CommunityGroup.objects.select_for_update(of=("self",)).select_related("owner").filter(pk__in=list(by_group))
+        )
         for group in groups.order_by("pk"):
             _group_hits_apply(group, by_group[group.pk], messages, info, now, cfg)
     return len(new)
@@ -244,7 +246,7 @@ def messages_scan(*, message_ids: list[int], now: datetime | None = None) -> int
 
 
 def _locked_alert(alert: Alert) -> Alert:
-    return Alert.objects.select_for_update().select_related("group", "incident").get(pk=alert.pk)
+    return Alert.objects.select_for_update(of=("self",)).select_related("group", "incident").get(pk=alert.pk)
 
 
 def alert_acknowledge(*, alert: Alert, actor, now: datetime | None = None) -> Alert:
