@@ -15,8 +15,11 @@ from core.batch import validate_batch
 from core.models import ApiKey
 from core.permissions import ScopePermission
 from core.schema import error_responses
+from core.validation import validate_body
 
 from .ingest_rows import (
+    ActivityIn,
+    ActivityOut,
     CheckInBatchIn,
     CheckInRow,
     IngestBatchOut,
@@ -81,3 +84,37 @@ class SignupBatchApi(_IngestApi):
         activity = ingest_activity_get(group=self._group(request, group_id), code=code)
         batch = validate_batch(request.data, SignupRow, unique_field=None)
         return Response(services.signups_ingest_batch(activity=activity, batch=batch, actor=request.user).as_dict())
+
+
+class ActivityApi(_IngestApi):
+    required_scopes = {"PUT": "communities:write"}
+    required_perms = {"PUT": "communities.add_activity"}
+
+    @extend_schema(
+        parameters=[
+            _GROUP,
+            OpenApiParameter("code", str, OpenApiParameter.PATH, description="The activity's code in the group."),
+        ],
+        request=ActivityIn,
+        responses={200: ActivityOut, 201: ActivityOut, **error_responses(400, 404)},
+        summary="Create or update one of the group's activities (by code), before its sign-ups",
+    )
+    def put(self, request, group_id: int, code: str):
+        group = self._group(request, group_id)
+        body = validate_body(ActivityIn, request.data)
+        activity, created = services.activity_upsert(
+            group=group,
+            code=code,
+            title=body.title,
+            starts_at=body.starts_at,
+            ends_at=body.ends_at,
+            actor=request.user,
+        )
+        out = {
+            "code": activity.code,
+            "title": activity.title,
+            "starts_at": activity.starts_at.isoformat(),
+            "ends_at": activity.ends_at.isoformat() if activity.ends_at else None,
+            "created": created,
+        }
+        return Response(out, status=201 if created else 200)

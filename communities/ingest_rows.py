@@ -55,6 +55,28 @@ class SignupRow(_SenderRow):
     at: Instant
 
 
+class ActivityIn(InputRow):
+    """An activity of the group, as its bot announces it (created, or updated by code)."""
+
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    starts_at: Instant
+    ends_at: Instant | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_start(self):
+        if self.ends_at is not None and self.ends_at < self.starts_at:
+            raise ValueError("ends_at is before starts_at")
+        return self
+
+
+class ActivityOut(BaseModel):
+    code: str
+    title: str
+    starts_at: str
+    ends_at: str | None
+    created: bool
+
+
 class MessageBatchIn(BatchIn):
     items: Annotated[list[MessageRow], Field(max_length=1000)]
 

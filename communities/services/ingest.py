@@ -189,6 +189,27 @@ def checkins_ingest_batch(*, group: CommunityGroup, batch: ValidatedBatch, actor
     return result
 
 
+def activity_upsert(
+    *, group: CommunityGroup, code: str, title: str, starts_at: datetime, ends_at: datetime | None, actor=None
+) -> tuple[Activity, bool]:
+    """Creates the group's activity ``code`` or updates its title and times; answers
+    whether it was created. Sending the same again changes nothing (no audit row)."""
+    with transaction.atomic():
+        activity, created = Activity.objects.select_for_update().get_or_create(
+            group=group, code=code, defaults={"title": title, "starts_at": starts_at, "ends_at": ends_at}
+        )
+        before = {"title": activity.title, "starts_at": activity.starts_at, "ends_at": activity.ends_at}
+        after = {"title": title, "starts_at": starts_at, "ends_at": ends_at}
+        if created:
+            audit_record(actor=actor, action="community_activity.create", obj=activity, after=after)
+        elif before != after:
+            for name, value in after.items():
+                setattr(activity, name, value)
+            activity.save(update_fields=list(after))
+            audit_record(actor=actor, action="community_activity.update", obj=activity, before=before, after=after)
+    return activity, created
+
+
 def signups_ingest_batch(*, activity: Activity, batch: ValidatedBatch, actor=None) -> BatchResult:
     group = activity.group
     senders = _senders(group, batch)
