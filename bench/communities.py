@@ -32,7 +32,17 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from _common import database_drop, database_recreate, emit, load_average, machine, manage, server_env
+from _common import (
+    CpuMeter,
+    database_drop,
+    database_recreate,
+    emit,
+    load_average,
+    machine,
+    manage,
+    postgres_backends,
+    server_env,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -184,9 +194,12 @@ def main() -> int:
         bodies = _bodies(args.messages, seeded["group_ids"], args.members, args.days, args.seed)
         client = Client(HTTP_AUTHORIZATION=f"Bearer {seeded['key']}", HTTP_HOST="127.0.0.1")
         load_before = load_average()
+        postgres_cpu = CpuMeter(lambda: postgres_backends(args.db))
+        cpu_started = time.process_time()
         started = time.perf_counter()
         latencies, failures = _post_all(client, bodies, "created")
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started, postgres_cpu.stop()
         load_after = load_average()
         sample = random.Random(args.seed + 1).sample(bodies, min(args.replay, len(bodies)))
         _l, replay_failures = _post_all(client, sample, "unchanged")
@@ -215,6 +228,9 @@ def main() -> int:
         "batch_p50_ms": _percentile(latencies, 0.5),
         "batch_p99_ms": _percentile(latencies, 0.99),
         "path": "in-process Django test client, one request at a time, PostgreSQL",
+        # With other work on the two cores, rows per CPU-second says what the code costs.
+        "cpu_s": {"django": round(cpu[0], 1), "postgres": round(cpu[1], 1)},
+        "rows_per_cpu_s": round(args.messages / (cpu[0] + cpu[1])) if cpu[0] + cpu[1] else None,
         "replay_unchanged": not replay_failures,
         "stored_messages": stored,
         "scan_tasks_queued": queued,

@@ -267,3 +267,12 @@ def test_the_endpoints_are_in_the_openapi_document(api, make_user, client):
         assert "post" in paths[path], path
         assert "422" in paths[path]["post"]["responses"]
     assert "put" in paths["/api/v1/communities/{group_id}/activities/{code}"]
+
+
+def test_any_text_is_stored_as_sent(api, group, members):
+    texts = ['a "quoted", {braces} \\ back\\slash', "line\nbreak\ttab", "NULL", "", "😀 退款 ,,}{", "x" * 10_000]
+    items = [message(f"t{i}", text, member="wx-ann") for i, text in enumerate(texts)]
+    assert _post(api, _url(group), items).json()["created"] == len(texts)
+    stored = dict(GroupMessage.objects.values_list("external_id", "text"))
+    assert [stored[f"t{i}"] for i in range(len(texts))] == texts
+    assert GroupMessage.objects.get(external_id="t0").sent_at == AT
