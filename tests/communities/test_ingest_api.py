@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from communities.models import Activity, ActivitySignup, CheckIn, GroupMessage
+from communities.services import groups as group_services
 from communities.tasks.alerts import messages_scan_task
 from core.models import AuditEntry
 from incentives import tasks as incentive_tasks
@@ -276,3 +277,32 @@ def test_any_text_is_stored_as_sent(api, group, members):
     stored = dict(GroupMessage.objects.values_list("external_id", "text"))
     assert [stored[f"t{i}"] for i in range(len(texts))] == texts
     assert GroupMessage.objects.get(external_id="t0").sent_at == AT
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "messages/batch", {"items": [message("m1", "x", member="wx-ann")]}),
+        ("post", "checkins/batch", {"items": [{"member": "wx-ann", "at": AT.isoformat()}]}),
+        ("post", "activities/run-5k/signups/batch", {"items": [{"member": "wx-ann", "at": AT.isoformat()}]}),
+        ("put", "activities/run-5k", {"title": "5 公里", "starts_at": AT.isoformat()}),
+    ],
+    ids=["messages", "checkins", "signups", "activity"],
+)
+def test_every_endpoint_hides_a_group_from_a_second_managers_session(
+    make_user, owner, group, members, method, path, body
+):
+    Activity.objects.create(group=group, code="run-5k", title="5 公里", starts_at=AT)
+    client = APIClient()
+    second = make_user("community_manager", "mgr-two")
+    client.force_login(second)
+    r = getattr(client, method)(f"/api/v1/communities/{group.pk}/{path}", body, format="json")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_group"
+    # Given the group to post SOP content only: they see it, but may not push bot data.
+    group_services.staff_grant(group=group, user=second, actor=owner, can_post=True)
+    r = getattr(client, method)(f"/api/v1/communities/{group.pk}/{path}", body, format="json")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "permission_denied"
+    client.force_login(make_user("operator", "op"))  # sees the group, may not write to it
+    assert getattr(client, method)(f"/api/v1/communities/{group.pk}/{path}", body, format="json").status_code == 403
+    assert not GroupMessage.objects.exists() and not CheckIn.objects.exists()
+    assert not ActivitySignup.objects.exists() and Activity.objects.get().title == "5 公里"
