@@ -17,7 +17,9 @@ the daily health roll-up over the ingested days.
    created == 1000. Then replays a sample, which must answer unchanged == 1000. Each
    batch queues its keyword scan to Redis (``--redis-url``, a queue of its own, no
    worker running); the queued tasks are counted and deleted at the end.
-4. Times ``communities.services.health.health_rollup(day_from, day_to)`` over the
+4. Times the keyword scan (``communities.services.alerts.messages_scan``, what the
+   worker runs per batch) in-process over the first ``--scan`` batches.
+5. Times ``communities.services.health.health_rollup(day_from, day_to)`` over the
    ingested days (target ≤ 10 s). While that function is not implemented yet
    (``NotImplementedError``) the figure is null.
 
@@ -151,6 +153,25 @@ def _rollup(days: int) -> dict:
     return {"rollup_s": round(time.monotonic() - started, 2), "rollup_rows": rows}
 
 
+def _scan(batches: int) -> dict:
+    """The keyword scan the worker would run, in-process, over the first ``batches``
+    batches' messages (1,000 ids a call, as queued), with the seeded rules."""
+    from communities.models import Alert, GroupMessage
+    from communities.services.alerts import messages_scan
+
+    ids = list(GroupMessage.objects.order_by("id").values_list("id", flat=True)[: batches * BATCH])
+    started = time.monotonic()
+    for lo in range(0, len(ids), BATCH):
+        messages_scan(message_ids=ids[lo : lo + BATCH])
+    seconds = time.monotonic() - started
+    return {
+        "scan_messages": len(ids),
+        "scan_s": round(seconds, 2),
+        "scan_messages_per_s": round(len(ids) / seconds) if seconds else None,
+        "alerts_raised": Alert.objects.count(),
+    }
+
+
 def _percentile(values: list[float], share: float) -> float | None:
     if not values:
         return None
@@ -165,6 +186,7 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=50, help="members per group")
     parser.add_argument("--days", type=int, default=30, help="days the messages are spread over")
     parser.add_argument("--replay", type=int, default=5, help="batches replayed to check idempotency")
+    parser.add_argument("--scan", type=int, default=20, help="batches whose keyword scan is timed in-process")
     parser.add_argument("--db", default="opsdesk_bench_communities")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/3", help="cache and broker")
     parser.add_argument("--seed", type=int, default=1)
@@ -178,6 +200,8 @@ def main() -> int:
     env = server_env(url, REDIS_URL=args.redis_url, CELERY_DEFAULT_QUEUE=QUEUE)
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "OPS_VAR_DIR", "LOG_LEVEL")})
     os.environ.update({"REDIS_URL": args.redis_url, "CELERY_DEFAULT_QUEUE": QUEUE, "DEBUG": "false"})
+    # The scan emails the groups' owner: kept in memory, not printed beside the JSON line.
+    os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
     try:
         manage(env, "migrate", "--no-input", "-v", "0")
         import django
@@ -206,6 +230,7 @@ def main() -> int:
         stored = GroupMessage.objects.count()
         queued = broker.llen(QUEUE)
         broker.delete(QUEUE)
+        scan = _scan(min(args.scan, len(bodies)))
         rollup = _rollup(args.days)
     finally:
         if not args.keep_db:
@@ -234,6 +259,7 @@ def main() -> int:
         "replay_unchanged": not replay_failures,
         "stored_messages": stored,
         "scan_tasks_queued": queued,
+        **scan,
         **rollup,
         "rollup_target_s": 10,
         "ok": ok and rollup_ok,
