@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
+from communities.panels_alerts import alerts_card_context
 from communities.panels_calendar import due_posts_card
 from core.charts import Canvas, nice_max, polyline
 from feedback.selectors.reports import feedback_summary
@@ -127,6 +128,8 @@ def home(request):
             "feedback_card": feedback_summary(now=now) if request.user.has_perm("feedback.view_ticket") else None,
             # Today's posts of the user's community groups (None: no calendar for them).
             "calendar_card": due_posts_card(request.user, now=now),
+            # Open keyword alerts of the groups the user may see (None: no card).
+            "alerts_card": alerts_card_context(viewer=request.user),
             "currency": settings.OPS_CURRENCY,
             "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
             "now": now,
