@@ -5,7 +5,7 @@ from django.urls import path
 from . import views_health as views
 
 urlpatterns = [
-    path("health/", views.health_index, name="health_index"),
-    path("groups/<int:group_id>/health/", views.health_group, name="health_group"),
-    path("groups/<int:group_id>/health/rollup/", views.health_rollup, name="health_rollup"),
+    path("health/", views.health_index, name="health"),
+    path("groups/<int:group_id>/health/", views.health_group, name="group-health"),
+    path("groups/<int:group_id>/health/rollup/", views.health_rollup, name="health-rollup"),
 ]

@@ -5,6 +5,6 @@ from django.urls import path
 from . import views_risk
 
 urlpatterns = [
-    path("<int:group_id>/risk/", views_risk.risk_members, name="risk-members"),
-    path("<int:group_id>/risk/act", views_risk.risk_act, name="risk-act"),
+    path("groups/<int:group_id>/risk/", views_risk.risk_members, name="group-risk"),
+    path("groups/<int:group_id>/risk/act", views_risk.risk_act, name="risk-act"),
 ]

@@ -61,7 +61,7 @@ def _week(request) -> date:
 
 
 def _week_url(group: CommunityGroup, day: date) -> str:
-    return f"{reverse('communities:calendar_week', args=[group.pk])}?week={selectors.week_start(day).isoformat()}"
+    return f"{reverse('communities:group-calendar', args=[group.pk])}?week={selectors.week_start(day).isoformat()}"
 
 
 @login_required

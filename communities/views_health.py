@@ -218,4 +218,4 @@ def health_rollup(request, group_id: int):
             _("Roll-up of %(a)s – %(b)s queued; the figures update when the job has run.")
             % {"a": day_from.isoformat(), "b": day_to.isoformat()},
         )
-    return redirect(reverse("communities:health_group", args=[group.pk]))
+    return redirect(reverse("communities:group-health", args=[group.pk]))

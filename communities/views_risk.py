@@ -128,7 +128,7 @@ def risk_act(request, group_id: int):
                 )
             else:
                 messages.success(request, _("%(customer)s: %(step)s recorded.") % done)
-            return redirect("communities:risk-members", group_id=group.pk)
+            return redirect("communities:group-risk", group_id=group.pk)
     return render(
         request,
         "communities/risk/form.html",

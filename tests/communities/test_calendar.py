@@ -223,7 +223,7 @@ def test_todays_due_posts_are_those_of_the_users_groups(group, managers):
 
 
 def _week_url(group, day=MONDAY):
-    return f"{reverse('communities:calendar_week', args=[group.pk])}?week={day.isoformat()}"
+    return f"{reverse('communities:group-calendar', args=[group.pk])}?week={day.isoformat()}"
 
 
 def test_the_week_page_shows_posts_the_mix_and_prev_next(client, group, managers):
@@ -238,12 +238,12 @@ def test_the_week_page_shows_posts_the_mix_and_prev_next(client, group, managers
     assert f"?week={(MONDAY - timedelta(days=7)).isoformat()}" in body
     assert f"?week={(MONDAY + timedelta(days=7)).isoformat()}" in body
     assert response.context["week"]["mix"]["done_total"] == 1
-    assert reverse("communities:calendar_plan", args=[group.pk]) in body
+    assert reverse("communities:post-plan", args=[group.pk]) in body
 
 
 def test_a_bad_week_falls_back_to_this_week_with_a_message(client, group, managers):
     client.force_login(managers[0])
-    response = client.get(f"{reverse('communities:calendar_week', args=[group.pk])}?week=next-tuesday")
+    response = client.get(f"{reverse('communities:group-calendar', args=[group.pk])}?week=next-tuesday")
     assert response.status_code == 200
     assert response.context["week"]["start"] == selectors.week_start(selectors.operator_today())
     assert "next-tuesday" in response.content.decode()
@@ -251,7 +251,7 @@ def test_a_bad_week_falls_back_to_this_week_with_a_message(client, group, manage
 
 def test_planning_and_marking_done_through_the_pages(client, group, managers, template):
     client.force_login(managers[0])
-    url = reverse("communities:calendar_plan", args=[group.pk])
+    url = reverse("communities:post-plan", args=[group.pk])
     assert client.get(url).status_code == 200
     response = client.post(
         url,
@@ -267,7 +267,7 @@ def test_planning_and_marking_done_through_the_pages(client, group, managers, te
     assert response.status_code == 302 and response["Location"] == _week_url(group)
     post = ContentPost.objects.get()
     assert (post.title, post.template, post.due_time) == ("周末夜跑报名", template, time(20))
-    done_url = reverse("communities:calendar_post_done", args=[group.pk, post.pk])
+    done_url = reverse("communities:post-done", args=[group.pk, post.pk])
     assert client.post(done_url, {"posted_text": "报名链接见群公告"}).status_code == 302
     post.refresh_from_db()
     assert post.status == PostStatus.DONE and post.done_by == managers[0] and post.posted_text == "报名链接见群公告"
@@ -279,7 +279,7 @@ def test_planning_and_marking_done_through_the_pages(client, group, managers, te
 
 def test_the_plan_form_refuses_bad_input_with_the_reason(client, group, managers):
     client.force_login(managers[0])
-    url = reverse("communities:calendar_plan", args=[group.pk])
+    url = reverse("communities:post-plan", args=[group.pk])
     response = client.post(url, {"due_on": "2026-13-45", "kind": "meme", "content_class": "value", "title": ""})
     assert response.status_code == 400
     assert set(response.context["form"].errors) == {"due_on", "kind", "title"}
@@ -289,7 +289,7 @@ def test_the_plan_form_refuses_bad_input_with_the_reason(client, group, managers
 def test_edit_and_skip_through_the_pages(client, group, managers):
     post = _plan(group, managers[0])
     client.force_login(managers[0])
-    edit = reverse("communities:calendar_post_edit", args=[group.pk, post.pk])
+    edit = reverse("communities:post-edit", args=[group.pk, post.pk])
     assert client.get(edit).context["form"].initial["title"] == "今日话题"
     data = {
         "due_on": (MONDAY + timedelta(days=1)).isoformat(),
@@ -300,7 +300,7 @@ def test_edit_and_skip_through_the_pages(client, group, managers):
     assert client.post(edit, data).status_code == 302
     post.refresh_from_db()
     assert (post.due_on, post.kind, post.content_class) == (MONDAY + timedelta(days=1), "faq", "advanced")
-    skip = reverse("communities:calendar_post_skip", args=[group.pk, post.pk])
+    skip = reverse("communities:post-skip", args=[group.pk, post.pk])
     assert client.post(skip, {"reason": "下雨"}).status_code == 302
     post.refresh_from_db()
     assert post.status == PostStatus.SKIPPED
@@ -311,15 +311,15 @@ def test_a_second_manager_gets_404_on_every_calendar_page(client, group, manager
     client.force_login(managers[1])
     pages = [
         ("get", _week_url(group)),
-        ("get", reverse("communities:calendar_plan", args=[group.pk])),
-        ("post", reverse("communities:calendar_plan", args=[group.pk])),
-        ("get", reverse("communities:calendar_post_edit", args=[group.pk, post.pk])),
-        ("post", reverse("communities:calendar_post_done", args=[group.pk, post.pk])),
-        ("post", reverse("communities:calendar_post_skip", args=[group.pk, post.pk])),
+        ("get", reverse("communities:post-plan", args=[group.pk])),
+        ("post", reverse("communities:post-plan", args=[group.pk])),
+        ("get", reverse("communities:post-edit", args=[group.pk, post.pk])),
+        ("post", reverse("communities:post-done", args=[group.pk, post.pk])),
+        ("post", reverse("communities:post-skip", args=[group.pk, post.pk])),
     ]
     for method, url in pages:
         assert getattr(client, method)(url).status_code == 404, url
-    index = client.get(reverse("communities:calendar_index"))
+    index = client.get(reverse("communities:calendar"))
     assert index.status_code == 200 and index.context["rows"] == []
     assert "跑步群" not in index.content.decode()
     assert ContentPost.objects.get(pk=post.pk).status == PostStatus.PLANNED
@@ -331,9 +331,9 @@ def test_a_viewer_reads_but_may_not_write(client, group, managers, make_user):
     response = client.get(_week_url(group))
     assert response.status_code == 200 and "只读" in response.content.decode()
     assert response.context["can_post"] is False
-    assert reverse("communities:calendar_plan", args=[group.pk]) not in response.content.decode()
-    assert client.post(reverse("communities:calendar_post_done", args=[group.pk, post.pk])).status_code == 403
-    assert client.get(reverse("communities:calendar_plan", args=[group.pk])).status_code == 403
+    assert reverse("communities:post-plan", args=[group.pk]) not in response.content.decode()
+    assert client.post(reverse("communities:post-done", args=[group.pk, post.pk])).status_code == 403
+    assert client.get(reverse("communities:post-plan", args=[group.pk])).status_code == 403
     assert ContentPost.objects.get(pk=post.pk).status == PostStatus.PLANNED
 
 
@@ -342,7 +342,7 @@ def test_a_group_admin_without_can_post_is_forbidden_and_with_it_may_post(client
     helper = make_user("group_admin", "helper")
     staff = group_services.staff_grant(group=group, user=helper, actor=managers[0], can_post=False)
     client.force_login(helper)
-    done_url = reverse("communities:calendar_post_done", args=[group.pk, post.pk])
+    done_url = reverse("communities:post-done", args=[group.pk, post.pk])
     assert client.get(_week_url(group)).status_code == 200
     assert client.post(done_url).status_code == 403
     group_services.staff_grant(group=group, user=helper, actor=managers[0], can_post=True)
@@ -355,7 +355,7 @@ def test_a_post_of_another_group_is_not_found_under_this_one(client, group, mana
     other = group_services.group_save(group=CommunityGroup(code="b", name="b", owner=managers[0]), actor=managers[0])
     post = _plan(other, managers[0])
     client.force_login(managers[0])
-    assert client.post(reverse("communities:calendar_post_done", args=[group.pk, post.pk])).status_code == 404
+    assert client.post(reverse("communities:post-done", args=[group.pk, post.pk])).status_code == 404
     assert ContentPost.objects.get(pk=post.pk).status == PostStatus.PLANNED
 
 
@@ -373,7 +373,7 @@ def test_the_home_page_lists_todays_posts_of_ones_own_groups(client, group, mana
 def test_the_index_shows_the_mix_of_the_users_groups(client, group, managers):
     _plan(group, managers[0])
     client.force_login(managers[0])
-    response = client.get(f"{reverse('communities:calendar_index')}?week={MONDAY.isoformat()}")
+    response = client.get(f"{reverse('communities:calendar')}?week={MONDAY.isoformat()}")
     assert response.status_code == 200
     assert [r["group"] for r in response.context["rows"]] == [group]
     assert response.context["rows"][0]["mix"]["planned_total"] == 1

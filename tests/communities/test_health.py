@@ -218,7 +218,7 @@ def rolled(dataset):
 
 def test_the_group_page_draws_trends_and_the_numbers(client, managers, rolled):
     client.force_login(managers[0])
-    url = reverse("communities:health_group", args=[rolled["a"].pk])
+    url = reverse("communities:group-health", args=[rolled["a"].pk])
     response = client.get(f"{url}?days=7")
     assert response.status_code == 200
     body = response.content.decode()
@@ -235,7 +235,7 @@ def test_the_group_page_draws_trends_and_the_numbers(client, managers, rolled):
 
 def test_the_comparison_sorts_by_leave_rate_and_activity(client, managers, rolled):
     client.force_login(managers[0])
-    url = reverse("communities:health_index")
+    url = reverse("communities:health")
     rows = client.get(f"{url}?sort=leave_rate&dir=desc").context["rows"]
     assert [r["group"].code for r in rows] == ["a", "b", "c"]  # 2 leaves of 3; then 0 and 0
     a = rows[0]
@@ -251,12 +251,12 @@ def test_the_comparison_sorts_by_leave_rate_and_activity(client, managers, rolle
 def test_a_second_manager_sees_nothing_of_the_first_ones_health(client, managers, rolled):
     client.force_login(managers[1])
     a = rolled["a"]
-    assert client.get(reverse("communities:health_group", args=[a.pk])).status_code == 404
+    assert client.get(reverse("communities:group-health", args=[a.pk])).status_code == 404
     response = client.post(
-        reverse("communities:health_rollup", args=[a.pk]), {"day_from": D1.isoformat(), "day_to": D2.isoformat()}
+        reverse("communities:health-rollup", args=[a.pk]), {"day_from": D1.isoformat(), "day_to": D2.isoformat()}
     )
     assert response.status_code == 404
-    index = client.get(reverse("communities:health_index"))
+    index = client.get(reverse("communities:health"))
     assert index.status_code == 200 and index.context["rows"] == []
     assert "群 a" not in index.content.decode()
 
@@ -265,9 +265,9 @@ def test_the_on_demand_rollup_needs_the_manage_right(client, managers, rolled, m
     helper = make_user("group_admin", "helper")
     group_services.staff_grant(group=rolled["a"], user=helper, actor=managers[0], can_post=True)
     client.force_login(helper)
-    page = client.get(reverse("communities:health_group", args=[rolled["a"].pk]))
+    page = client.get(reverse("communities:group-health", args=[rolled["a"].pk]))
     assert page.status_code == 200 and page.context["rollup_form"] is None
-    url = reverse("communities:health_rollup", args=[rolled["a"].pk])
+    url = reverse("communities:health-rollup", args=[rolled["a"].pk])
     assert client.post(url, {"day_from": D1.isoformat(), "day_to": D2.isoformat()}).status_code == 403
 
 
@@ -275,7 +275,7 @@ def test_the_on_demand_rollup_queues_the_range_for_the_group(
     client, managers, rolled, django_capture_on_commit_callbacks
 ):
     client.force_login(managers[0])
-    url = reverse("communities:health_rollup", args=[rolled["a"].pk])
+    url = reverse("communities:health-rollup", args=[rolled["a"].pk])
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post(url, {"day_from": D1.isoformat(), "day_to": D2.isoformat()})
     assert response.status_code == 302
@@ -295,7 +295,7 @@ def test_a_bad_range_from_the_page_is_refused_and_queues_nothing(
     client, managers, rolled, data, status, django_capture_on_commit_callbacks
 ):
     client.force_login(managers[0])
-    url = reverse("communities:health_rollup", args=[rolled["a"].pk])
+    url = reverse("communities:health-rollup", args=[rolled["a"].pk])
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post(url, data)
     assert response.status_code == status

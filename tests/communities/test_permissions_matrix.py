@@ -175,7 +175,9 @@ def test_the_matrix_walks_the_pages_there_are(world):
     assert len(skipped) <= MAX_SKIPPED, f"too many pages left out of the matrix: {skipped}"
     if skipped:
         warnings.warn(f"{len(skipped)} page(s) left out of the matrix: {'; '.join(skipped)}", stacklevel=1)
-    assert {"risk-members", "risk-act"} <= {name for name, _u, _s in cases}
+    assert {"group", "group-risk", "risk-act", "group-calendar", "group-health", "template"} <= {
+        name for name, _u, _s in cases
+    }
 
 
 def test_an_anonymous_visitor_is_sent_to_the_login_page(world):

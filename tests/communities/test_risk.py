@@ -320,7 +320,7 @@ def _post(client, group, follow=False, **data):
 def test_the_list_shows_the_record_the_escalation_and_who_is_muted(group, member, managers):
     owner = managers[0]
     _act(group, member, WARN, owner)
-    response = _client(owner).get(reverse("communities:risk-members", args=[group.pk]))
+    response = _client(owner).get(reverse("communities:group-risk", args=[group.pk]))
     assert response.status_code == 200
     html = response.content.decode()
     assert "2nd within 30 days: at least mute." in html
@@ -334,7 +334,7 @@ def test_the_pages_speak_chinese(group, member, managers):
     _act(group, member, WARN, managers[0])
     client = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
     client.force_login(managers[0])
-    listing = client.get(reverse("communities:risk-members", args=[group.pk])).content.decode()
+    listing = client.get(reverse("communities:group-risk", args=[group.pk])).content.decode()
     assert "30 天内第 2 次：至少禁言。" in listing and "有处理记录的成员" in listing
     form = client.get(reverse("communities:risk-act", args=[group.pk]), {"customer": "spammer-1"}).content.decode()
     assert "最近 30 天内已被处理过" in form and "禁言时长" in form
@@ -372,7 +372,7 @@ def test_page_rights_group_admin_viewer_and_second_manager(group, member, manage
     helper = make_user("group_admin", "core-member")
     group_services.staff_grant(group=group, user=helper, actor=owner, can_post=True)
     viewer = make_user("viewer", "reader")
-    pages = [reverse("communities:risk-members", args=[group.pk]), reverse("communities:risk-act", args=[group.pk])]
+    pages = [reverse("communities:group-risk", args=[group.pk]), reverse("communities:risk-act", args=[group.pk])]
     for url in pages:
         assert _client(second).get(url).status_code == 404
         assert _client(helper).get(url).status_code == 403
