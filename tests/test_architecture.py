@@ -4,6 +4,7 @@ reads never call writes. The contracts are run for real, on this tree and on a
 copy with a wrong-way import injected, so a contract that stops catching what it
 is meant to catch fails here."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -111,3 +112,18 @@ def test_a_wrong_way_import_breaks_its_contract(tmp_path, path, statement, contr
     result = _lint_imports(tmp_path, contract_id)
     assert result.returncode != 0
     assert "BROKEN" in result.stdout and reported in result.stdout, result.stdout
+
+
+def test_every_transactional_test_restores_the_migrated_data():
+    """A ``transaction=True`` test flushes the database when it ends, taking the rows the
+    migrations made (the role groups, display names) with it; with
+    ``serialized_rollback=True`` they are put back for the next test. One without it
+    breaks the tests that happen to run after it."""
+    marks = re.compile(r"django_db\((?P<args>[^)]*transaction=True[^)]*)\)")
+    missing = [
+        f"{path.relative_to(ROOT)}: {m.group(0)}"
+        for path in sorted((ROOT / "tests").rglob("*.py"))
+        for m in marks.finditer(path.read_text())
+        if "serialized_rollback=True" not in m.group("args")
+    ]
+    assert missing == []

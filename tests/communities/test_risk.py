@@ -137,7 +137,7 @@ def test_the_record_keeps_who_when_why_and_an_audit_row(group, member, managers)
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_operators_acting_at_once_are_put_in_order_and_the_second_escalates(group, member, managers):
     """The member's open span is locked while the record is written: without the lock
     both would read "no earlier action" and both would warn."""
