@@ -307,9 +307,9 @@ def demo_communities_delete() -> dict[str, int]:
 
 
 class _Seeder:
-    def __init__(self, *, seed: int, members: int, days: int, users: dict, out):
+    def __init__(self, *, seed: int, members: int, days: int, users: dict):
         self.rng = random.Random(seed)
-        self.members, self.days, self.users, self.out = members, days, users, out
+        self.members, self.days, self.users = members, days, users
         self.now = timezone.now().replace(microsecond=0)
         self.tz = operator_timezone()
         self.today = self.now.astimezone(self.tz).date()
@@ -589,8 +589,9 @@ class _Seeder:
     def make_risk(self) -> None:
         group = self.groups["demo-qq-digital"]
         actor = self.owner(group)
-        members = [s for s in self.spans["demo-qq-digital"] if s.left_at is None][10:]
-        spammer, abuser = (Customer.objects.get(pk=s.customer_id) for s in members[:2])
+        in_group = [s for s in self.spans["demo-qq-digital"] if s.left_at is None]
+        members = in_group[8:] if len(in_group) >= 10 else in_group  # past the group admins and KOCs
+        spammer, abuser = (Customer.objects.get(pk=s.customer_id) for s in members[-2:])
         risk = risk_services.risk_action_record
         risk(group=group, customer=spammer, requested_step=RiskStep.WARN, reason=RiskReason.MARKETING,
              note="群内发微信号引流，首次警告", actor=actor)  # fmt: skip
@@ -600,7 +601,7 @@ class _Seeder:
         risk(group=group, customer=abuser, requested_step=RiskStep.REMOVE, reason=RiskReason.ABUSE,
              note="辱骂其他群友，多次劝阻无效", actor=actor)  # fmt: skip
         mom = self.groups["demo-wx-mom"]
-        gossip = Customer.objects.get(pk=[s for s in self.spans["demo-wx-mom"] if s.left_at is None][20].customer_id)
+        gossip = Customer.objects.get(pk=[s for s in self.spans["demo-wx-mom"] if s.left_at is None][-1].customer_id)
         risk(group=mom, customer=gossip, requested_step=RiskStep.WARN, reason=RiskReason.RUMOUR,
              note="转发未经证实的产品质量传言", actor=self.owner(mom))  # fmt: skip
         self.counts["risk_actions"] = 4
@@ -629,13 +630,16 @@ class _Seeder:
         self.counts["health_rows"] = health_services.health_rollup(day_from, self.today, group_ids=ids)
 
 
-def demo_communities_write(*, seed: int, members: int, days: int, out=None) -> dict[str, int]:
-    users = _users()
+def demo_communities_write(*, seed: int, members: int, days: int, users: dict | None = None) -> dict[str, int]:
+    """Writes the demo (see the module's docstring); ``users`` maps ``admin`` and
+    ``community`` to the accounts that play them (default: the demo accounts of those
+    names), so a test can seed for its own accounts."""
+    users = users or _users()
     missing = {"admin", "community"} - set(users)
     if missing:
         raise CommandError(f"The demo accounts {', '.join(sorted(missing))} are missing: run seed_demo first.")
     group_admin = users.get(GROUP_ADMIN_USER[0])
-    seeder = _Seeder(seed=seed, members=members, days=days, users=users, out=out)
+    seeder = _Seeder(seed=seed, members=members, days=days, users=users)
     with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"), transaction.atomic():
         seeder.make_groups()
         seeder.make_members()
