@@ -136,8 +136,8 @@ def test_templates_rules_calendar_traffic_alerts_and_health(demo_accounts):
     assert crisis.count() == 1 and crisis.get().priority == Priority.CRISIS
     assert Incident.objects.filter(ticket_id=crisis.get().pk).get().group.code == "demo-wx-vip"
 
-    # Health: one row per group and day.
-    assert GroupHealthDay.objects.count() == 12 * 6
+    # Health: one row per group and day (the six whole days and today).
+    assert GroupHealthDay.objects.count() == 12 * 7
     assert GroupHealthDay.objects.filter(messages__gt=0, active_members__gt=0, checkins__gt=0).exists()
 
 

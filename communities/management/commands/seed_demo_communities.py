@@ -24,7 +24,7 @@ What it makes (sizes by option, defaults shown):
   mix (7 everyday value, 2 surprise, 1 advanced a week); past posts mostly done (who
   and when) or skipped, today's and later ones planned — so the manager's home page
   has due posts.
-- **``--days`` (30) of bot traffic** through ``communities.services.ingest`` in batches
+- **``--days`` (30) whole days of bot traffic, and today so far,** through ``communities.services.ingest`` in batches
   of 1,000 (one insert a batch, never a query per message): messages, daily check-ins,
   and an activity with sign-ups. A few messages carry watched words: high-severity
   ones in one group only, so exactly one incident reaches the crisis-ticket severity;
@@ -39,7 +39,8 @@ Idempotent: a database with any ``demo-`` group gets nothing new (only the group
 account is ensured). Deterministic for a ``--seed`` relative to the current time (the
 services stamp risk actions and alerts with the real clock, so there is no ``--now``).
 ``--delete`` removes the demo groups (with their memberships, posts, messages, alerts,
-health), the demo templates and the demo keyword rules, for ``bin/demo --reset``.
+health), the demo templates and the demo keyword rules, for ``bin/demo --reset`` (the
+crisis ticket is a ticket: ``seed_demo_tickets --delete``, run next, removes it).
 Emails the scan would send the group owners are kept in memory: this is history."""
 
 import random
@@ -517,7 +518,7 @@ class _Seeder:
         for code, group in self.groups.items():
             spans = self.spans[code]
             messages, checkins = [], []
-            for back in range(self.days - 1, -1, -1):
+            for back in range(self.days, -1, -1):  # the last ``days`` whole days and today so far
                 day = self.today - timedelta(days=back)
                 day_start = datetime.combine(day, dtime.min, tzinfo=self.tz)
                 weekend = day.weekday() >= 5
@@ -625,7 +626,7 @@ class _Seeder:
             alert_services.alert_acknowledge(alert=spam, actor=manager)
 
     def rollup(self) -> None:
-        day_from = self.today - timedelta(days=self.days - 1)
+        day_from = self.today - timedelta(days=self.days)
         ids = [g.pk for g in self.groups.values()]
         self.counts["health_rows"] = health_services.health_rollup(day_from, self.today, group_ids=ids)
 
@@ -664,7 +665,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--members", type=int, default=300, help="members a group (at most its capacity)")
-        parser.add_argument("--days", type=int, default=30, help="days of messages and check-ins")
+        parser.add_argument("--days", type=int, default=30, help="whole days of messages and check-ins before today")
         parser.add_argument("--seed", type=int, default=12)
         parser.add_argument("--delete", action="store_true", help="delete the demo groups, templates and rules; stop")
 
