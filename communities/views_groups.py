@@ -117,6 +117,8 @@ def group_detail(request, group_id):
             group=group,
             rights=[RIGHT_LABELS[r] for r in access.RIGHTS if r in rights],
             can_manage=can_manage,
+            # the risk-member page opens to those who handle them and to those who see every group
+            can_see_risk=access.HANDLE_RISK in rights or access.sees_all(request.user),
             members=list(member_selectors.group_members(group=group)),
             history=member_selectors.group_history(group=group),
             staff=group_selectors.group_staff(group=group),

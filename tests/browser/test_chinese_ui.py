@@ -10,8 +10,11 @@ from pathlib import Path
 import polib
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from communities.management.commands.seed_demo_communities import demo_communities_write
+from communities.models import Alert, CommunityGroup, SopTemplate
 from feedback.models import CannedReply, Team
 from feedback.services import tickets as ticket_services
 from incentives.services import points_post
@@ -49,6 +52,9 @@ WORDS_RE = re.compile(r"(?<![\w-])(" + "|".join(re.escape(w) for w in ENGLISH_WO
 
 # Pages whose subject is the stored keys themselves.
 DATA_KEY_PAGES = ("/admin/core/displayname/",)
+# Ids the system writes as data, shown where ids are listed: the community ingestion's
+# event external ids (``community:checkin:<group>:<customer>:<day>``) are not UI words.
+DATA_ID_RE = re.compile(r"(?<![\w-])community:[\w:.-]+")
 
 
 def _catalogue_phrases() -> list[str]:
@@ -78,6 +84,8 @@ def test_the_checker_finds_english_and_untranslated_msgids():
     assert _untranslated("冠军 champions · 渠道 douyin · KEY · 活动时间线", phrases) == ["KEY", "champions", "douyin"]
     assert _untranslated("Activity timeline", phrases) == ["Activity timeline"]
     assert _untranslated("看板 用户 分群 Douyin-ads-campaign", phrases) == []
+    assert _untranslated(DATA_ID_RE.sub("", "签到 community:checkin:3:7:2026-12-01"), phrases) == []
+    assert _untranslated(DATA_ID_RE.sub("", "类型 checkin"), phrases) == ["checkin"]
 
 
 @pytest.fixture
@@ -112,7 +120,31 @@ def ui_data(make_user):
     )
     points_post(customer=customers[1], kind="earn", amount=1200, reason="活动奖励", idempotency_key="zh-ui-1")
     ticket = _ticket_worked(customers[1], operations)
-    return {"customer": customers[5].external_id, "points_customer": customers[1].external_id, "ticket": ticket.pk}
+    return {
+        "customer": customers[5].external_id,
+        "points_customer": customers[1].external_id,
+        "ticket": ticket.pk,
+        **_communities(),
+    }
+
+
+def _communities() -> dict:
+    """The demo's community groups, small, owned by zh-community_manager (and zh-admin):
+    members, approved templates, calendar, messages, alerts, risk actions, health."""
+    User = get_user_model()
+    users = {
+        "admin": User.objects.get(username="zh-admin"),
+        "community": User.objects.get(username="zh-community_manager"),
+    }
+    demo_communities_write(seed=3, members=12, days=4, users=users)
+    group = CommunityGroup.objects.get(code="demo-wx-vip")
+    template = SopTemplate.objects.get(code="demo-faq-refund")
+    return {
+        "group": group.pk,
+        "alert": Alert.objects.filter(group=group).order_by("pk").first().pk,
+        "template": template.pk,
+        "version": template.approved_version_id,
+    }
 
 
 def _ticket_worked(customer, team):
@@ -157,7 +189,27 @@ def _operator_pages(data) -> list[str]:
         "/feedback/?status=all&sla=on_track&assignee=me",
         f"/feedback/{data['ticket']}/",
         "/feedback/new",
+        *_community_pages(data),
         "/no-such-page/",
+    ]
+
+
+def _community_pages(data) -> list[str]:
+    group = data["group"]
+    return [
+        "/communities/",
+        f"/communities/groups/{group}/",
+        "/communities/calendar/",
+        f"/communities/groups/{group}/calendar/",
+        "/communities/health/",
+        f"/communities/groups/{group}/health/",
+        "/communities/alerts/",
+        f"/communities/alerts/{data['alert']}/",
+        "/communities/alerts/rules/",
+        f"/communities/{group}/risk/",
+        "/communities/templates/",
+        f"/communities/templates/{data['template']}/",
+        f"/communities/templates/versions/{data['version']}/preview",
     ]
 
 
@@ -188,12 +240,17 @@ def test_every_page_is_chinese_for_every_role(ui_data, live_server, browser_page
             # The display names' own list shows the stored keys next to their names.
             text = page.locator("#result_list").inner_text(), text
             text = text[1].replace(text[0], "")
-        found = _untranslated(text, phrases)
+        found = _untranslated(DATA_ID_RE.sub("", text), phrases)
         if found:
             problems[f"{url} ({response.status})"] = found
     assert problems == {}, "\n".join(f"{url}: {found}" for url, found in problems.items())
     statuses = dict(visited)
     assert statuses["/"] == 200 and statuses["/no-such-page/"] == 404
     assert statuses["/feedback/"] == statuses[f"/feedback/{ui_data['ticket']}/"] == 200  # the ticket pages were read
+    community = [url for url in _community_pages(ui_data) if statuses[url] == 200]
+    if role in ("community_manager", "admin"):  # the owners: every community page opens
+        assert community == _community_pages(ui_data)
+    else:  # viewers and operators see every group, read-only
+        assert {"/communities/", f"/communities/groups/{ui_data['group']}/"} <= set(community)
     if role == "admin":
         assert sum(1 for url, status in visited if url.startswith("/admin/") and status == 200) >= 20
