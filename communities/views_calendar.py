@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core.errors import ApplicationError, NotFound
+from core.validation import DATE_MAX, DATE_MIN
 
 from . import access
 from .forms_calendar import DoneForm, PostForm, SkipForm
@@ -51,12 +52,21 @@ def _post(group: CommunityGroup, post_id) -> ContentPost:
 def _week(request) -> date:
     """The Monday of the week asked for (``?week=YYYY-MM-DD``, any day of it); this
     week when absent, and this week with a message when it is not a date."""
-    raw = request.GET.get("week", "")
+    raw = request.GET.get("week", "")[:40]
     if raw:
         try:
-            return selectors.week_start(date.fromisoformat(raw))
+            day = date.fromisoformat(raw)
         except ValueError:
             messages.error(request, _("%(value)s is not a date (YYYY-MM-DD); showing this week.") % {"value": raw})
+        else:
+            # The weeks around it must be dates too (year 1 and 9999 have no neighbours).
+            if DATE_MIN <= day <= DATE_MAX:
+                return selectors.week_start(day)
+            messages.error(
+                request,
+                _("%(value)s is not between %(min)s and %(max)s; showing this week.")
+                % {"value": raw, "min": DATE_MIN.isoformat(), "max": DATE_MAX.isoformat()},
+            )
     return selectors.week_start(selectors.operator_today())
 
 
