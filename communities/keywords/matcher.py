@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import ahocorasick
 import re2
+from django.utils.translation import gettext as _
 
 from .normalise import normalise
 
@@ -62,7 +63,7 @@ def _set_build(patterns: list[str], max_mem: int):
 def keyword_problem(text: str) -> str | None:
     """Why a keyword cannot be watched (None when it can)."""
     if not normalise(text):
-        return "the keyword is only spaces or punctuation, which are removed before matching"
+        return _("the keyword is only spaces or punctuation, which are removed before matching")
     return None
 
 
@@ -71,21 +72,21 @@ def pattern_compile(text: str):
     saying why: bad syntax, a feature RE2 does not have (back-references, look-around),
     or too large a program."""
     if len(text) > MAX_PATTERN_LENGTH:
-        raise PatternError(f"a pattern is at most {MAX_PATTERN_LENGTH} characters")
+        raise PatternError(_("a pattern is at most %(n)s characters") % {"n": MAX_PATTERN_LENGTH})
     if not text.strip():
-        raise PatternError("the pattern is empty")
+        raise PatternError(_("the pattern is empty"))
     try:
         compiled = re2.compile(text, options=_options())
     except re2.error as exc:
         reason = exc.args[0] if exc.args else exc
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
-        raise PatternError(f"RE2 cannot compile it: {reason}") from None
+        raise PatternError(_("RE2 cannot compile it: %(reason)s") % {"reason": reason}) from None
     if compiled.search("") is not None:
-        raise PatternError("the pattern matches empty text, so it would match every message")
+        raise PatternError(_("the pattern matches empty text, so it would match every message"))
     if _set_build([text], PATTERN_MAX_MEMORY) is None:
         # It compiles alone, but the set every pattern is matched in needs more than the limit.
-        raise PatternError("the pattern is too large to match in linear time (try fewer or smaller repetitions)")
+        raise PatternError(_("the pattern is too large to match in linear time (try fewer or smaller repetitions)"))
     return compiled
 
 

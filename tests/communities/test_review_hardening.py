@@ -11,6 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from communities import urls as community_urls
 from communities.keywords.matcher import Hit, Matcher, PatternError, RuleSpec, pattern_compile
@@ -189,7 +190,9 @@ def test_a_stored_body_that_fails_to_render_is_a_clear_error_not_a_500(make_user
 
 
 def test_a_pattern_too_large_for_the_matchers_set_is_refused_with_the_reason():
-    with pytest.raises(PatternError, match="too large"):
+    with translation.override("en"), pytest.raises(PatternError, match="too large"):
+        pattern_compile(SET_BREAKER)
+    with translation.override("zh-hans"), pytest.raises(PatternError, match="该模式过大"):
         pattern_compile(SET_BREAKER)
 
 
