@@ -12,7 +12,6 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -27,19 +26,11 @@ from .forms_calendar import DoneForm, PostForm, SkipForm
 from .models import CommunityGroup, ContentPost
 from .selectors import calendar as selectors
 from .services import calendar as services
+from .views_access import page_group as _group
 
 
 def _ctx(**extra) -> dict:
     return {"display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE, **extra}
-
-
-def _group(request, group_id, right: str | None = None) -> CommunityGroup:
-    try:
-        return access.group_get(request.user, group_id, right=right)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
-    except ApplicationError as exc:
-        raise PermissionDenied(exc.message) from exc
 
 
 def _post(group: CommunityGroup, post_id) -> ContentPost:

@@ -160,6 +160,27 @@ def _check_role(role: str) -> None:
         )
 
 
+def _join_checked(
+    *, role: str, joined_at: datetime | None, customer: Customer, invited_by: Customer | None, now=None
+) -> datetime:
+    """A join's checks (known role, not in the future, nobody invites themselves); the
+    join time, now when none is given."""
+    _check_role(role)
+    now = now or timezone.now()
+    joined_at = joined_at or now
+    if joined_at > now + JOIN_CLOCK_SLACK:
+        raise ApplicationError(
+            _("Joining in the future: %(at)s is after now.") % {"at": joined_at.isoformat()},
+            code="invalid",
+            details={"joined_at": ["in the future"]},
+        )
+    if invited_by is not None and invited_by.pk == customer.pk:
+        raise ApplicationError(
+            _("A member cannot invite themselves."), code="invalid", details={"invited_by": ["self"]}
+        )
+    return joined_at
+
+
 def member_join(
     *,
     group: CommunityGroup,
@@ -173,19 +194,7 @@ def member_join(
     """Opens a span. A customer already in the group is a conflict (409), not a second span."""
     if actor is not None:
         access.require(actor, group, access.MANAGE)
-    _check_role(role)
-    now = timezone.now()
-    joined_at = joined_at or now
-    if joined_at > now + JOIN_CLOCK_SLACK:
-        raise ApplicationError(
-            _("Joining in the future: %(at)s is after now.") % {"at": joined_at.isoformat()},
-            code="invalid",
-            details={"joined_at": ["in the future"]},
-        )
-    if invited_by is not None and invited_by.pk == customer.pk:
-        raise ApplicationError(
-            _("A member cannot invite themselves."), code="invalid", details={"invited_by": ["self"]}
-        )
+    joined_at = _join_checked(role=role, joined_at=joined_at, customer=customer, invited_by=invited_by)
     try:
         with transaction.atomic():
             membership = Membership.objects.create(
@@ -233,18 +242,8 @@ def members_join_many(*, joins: list[Join], actor=None) -> list[Membership]:
     now = timezone.now()
     spans = []
     for join in joins:
-        _check_role(join.role)
-        joined_at = join.joined_at or now
-        if joined_at > now + JOIN_CLOCK_SLACK:
-            raise ApplicationError(
-                _("Joining in the future: %(at)s is after now.") % {"at": joined_at.isoformat()},
-                code="invalid",
-                details={"joined_at": ["in the future"]},
-            )
-        if join.invited_by is not None and join.invited_by.pk == join.customer.pk:
-            raise ApplicationError(
-                _("A member cannot invite themselves."), code="invalid", details={"invited_by": ["self"]}
-            )
+        checks = {"role": join.role, "customer": join.customer, "invited_by": join.invited_by}
+        joined_at = _join_checked(joined_at=join.joined_at, now=now, **checks)
         spans.append(
             Membership(
                 group=join.group,
@@ -293,11 +292,19 @@ def _open_span(group: CommunityGroup, customer: Customer) -> Membership:
 
 
 def member_leave(
-    *, group: CommunityGroup, customer: Customer, left_at: datetime | None = None, reason: str = "", actor=None
+    *,
+    group: CommunityGroup,
+    customer: Customer,
+    left_at: datetime | None = None,
+    reason: str = "",
+    actor=None,
+    right: str = access.MANAGE,
 ) -> Membership:
-    """Closes the customer's open span (404 ``not_member`` when there is none)."""
+    """Closes the customer's open span (404 ``not_member`` when there is none). The
+    actor needs ``right`` on the group: ``manage``, or ``handle_risk`` for the removal
+    of a risk member (``communities.services.risk``), which group admins may be given."""
     if actor is not None:
-        access.require(actor, group, access.MANAGE)
+        access.require(actor, group, right)
     with transaction.atomic():
         span = _open_span(group, customer)
         left_at = left_at or timezone.now()

@@ -44,6 +44,7 @@ from core.timezones import operator_day_bounds, operator_timezone
 from core.validation import DATE_MIN
 
 from ..models import Activity, ActivitySignup, CheckIn, CommunityGroup, GroupHealthDay, GroupMessage, Membership
+from ..selectors.health import DAY_FIELDS
 
 MAX_DAYS = 366
 
@@ -56,18 +57,8 @@ _T = {
     "activity": Activity._meta.db_table,
     "signup": ActivitySignup._meta.db_table,
 }
-_COUNTS = [
-    "members",
-    "messages",
-    "active_members",
-    "joins",
-    "leaves",
-    "leave_rate",
-    "checkins",
-    "checkin_rate",
-    "activity_signups",
-    "activity_rate",
-]
+# The figures of a day, in the table's column order (the pages read the same list).
+_COUNTS = list(DAY_FIELDS)
 
 
 def operator_today() -> date:

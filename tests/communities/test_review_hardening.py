@@ -309,3 +309,51 @@ def test_members_join_many_refuses_the_whole_list_for_one_bad_join(make_user):
     with pytest.raises(ApplicationError) as hidden:
         group_services.members_join_many(joins=joins[:1], actor=stranger)
     assert hidden.value.code == "unknown_group"
+
+
+# --- a group admin's risk right covers removing ------------------------------------------
+
+
+def test_a_group_admin_who_handles_risk_members_may_remove_one(world, make_user):
+    """分级管理: "can handle risk members" is warn, mute *and* remove; before the review
+    the removal asked for the manage right and the whole action was refused (403)."""
+    group, first = world["group"], world["first"]
+    guard = make_user("group_admin", "guard")
+    group_services.staff_grant(group=group, user=guard, actor=first, can_post=False, can_handle_risk=True)
+    spammer = CustomerFactory(external_id="spammer")
+    group_services.member_join(group=group, customer=spammer)
+    url = reverse("communities:risk-act", args=[group.pk])
+    data = {"customer": "spammer", "requested_step": "remove", "reason": "marketing", "note": "ads every hour"}
+    r = _client(guard).post(url, data)
+    assert r.status_code == 302
+    span = Membership.objects.get(group=group, customer=spammer)
+    assert span.left_at is not None and span.left_reason.startswith("risk:marketing")
+    leave = AuditEntry.objects.get(action="membership.leave", object_id=str(span.pk))
+    assert leave.actor_id == guard.pk
+    # The right covers risk removals only: leaving a member by hand is still the managers'.
+    other = CustomerFactory()
+    group_services.member_join(group=group, customer=other)
+    with pytest.raises(ApplicationError) as refused:
+        group_services.member_leave(group=group, customer=other, actor=guard)
+    assert refused.value.status_code == 403
+
+
+# --- the profile API in an operator's session ----------------------------------------------
+
+
+def test_the_profile_api_in_a_second_managers_session_lists_none_of_the_first_ones_groups(world, api):
+    """The 360 page already listed only the visible groups; the same profile over the
+    API, read with an operator's session, listed every membership (codes and names)."""
+    customer_id = world["fillers"]["external_id"]
+    url = f"/api/v1/customers/{customer_id}"
+    second = Client()
+    second.force_login(world["second"])
+    answer = second.get(url)
+    assert answer.status_code == 200
+    assert answer.json()["communities"] == []
+    assert matrix.SECRET_CODE not in answer.content.decode()
+    first = Client()
+    first.force_login(world["first"])
+    assert [m["group"] for m in first.get(url).json()["communities"]] == [matrix.SECRET_CODE]
+    # An API key is the product backend's: it reads every membership.
+    assert [m["group"] for m in api.get(url).json()["communities"]] == [matrix.SECRET_CODE]
