@@ -5,13 +5,17 @@ services' (``communities.services.calendar``)."""
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.validation import validate_form_instant
+
 from .models import ContentClass, TemplateKind
 from .selectors.calendar import templates_usable
 from .services.calendar import MAX_POSTED_TEXT
 
 
 class PostForm(forms.Form):
-    due_on = forms.DateField(label=_("Due on"), widget=forms.DateInput(attrs={"type": "date"}))
+    due_on = forms.DateField(
+        label=_("Due on"), widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_form_instant]
+    )
     due_time = forms.TimeField(label=_("Time"), required=False, widget=forms.TimeInput(attrs={"type": "time"}))
     kind = forms.ChoiceField(label=_("Type"), choices=TemplateKind.choices)
     content_class = forms.ChoiceField(

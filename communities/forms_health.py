@@ -5,7 +5,13 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.validation import validate_form_instant
+
 
 class RollupForm(forms.Form):
-    day_from = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    day_to = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    day_from = forms.DateField(
+        label=_("From"), widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_form_instant]
+    )
+    day_to = forms.DateField(
+        label=_("To"), widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_form_instant]
+    )

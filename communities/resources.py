@@ -11,9 +11,10 @@ Every row is checked first — unknown group (or one the importing operator may 
 see), a group they may not manage, unknown customer or inviter, a member inviting
 themselves, unknown role, a bad date, the same member twice in the file, a customer
 already in the group — and each problem is shown on its row in the preview; a file with
-any bad row writes nothing. Then each row is one call of
-``communities.services.groups.member_join`` (the span, the audit row), under the
-importing operator; the preview runs those calls inside the import's transaction, which
+any bad row writes nothing. Then the rows are one call of
+``communities.services.groups.members_join_many`` (``member_join``'s checks; the spans
+and their audit rows in two inserts, whatever the number of rows), under the importing
+operator; the preview runs those calls inside the import's transaction, which
 the library rolls back, so it writes nothing.
 
 Re-importing a file: a customer already in the group is refused (``already_member``),
@@ -44,7 +45,7 @@ from .services import groups as group_services
 
 IMPORT_COLUMNS = ["group", "customer", "role", "joined_at", "platform_member_id", "invited_by"]
 EXPORT_COLUMNS = ["id", *IMPORT_COLUMNS, "left_at", "left_reason"]
-#: the most rows one file may hold: each is a member_join call, in the preview and again on confirm
+#: the most rows one file may hold: each is checked and joined, in the preview and again on confirm
 MAX_IMPORT_ROWS = 10_000
 FUTURE_SLACK = timedelta(minutes=5)
 PLATFORM_ID_MAX = Membership._meta.get_field("platform_member_id").max_length
@@ -186,7 +187,7 @@ def _column_of(exc: ApplicationError) -> str:
 
 
 class MembershipResource(resources.ModelResource):
-    """Imports through ``member_join`` only (see the module docstring); exports spans
+    """Imports through ``members_join_many`` only (see the module docstring); exports spans
     with their group, customer and inviter read in the export's one query."""
 
     group = fields.Field(column_name="group")
@@ -264,29 +265,29 @@ class MembershipResource(resources.ModelResource):
             for row in rows:
                 self._row_result(result, row, RowResult.IMPORT_TYPE_INVALID if row.errors else None, raise_errors)
             return result
-        failed = False
+        try:
+            group_services.members_join_many(joins=[self._join(row, lookups, now) for row in rows], actor=actor)
+        except ApplicationError as exc:
+            # Every row was checked above: only a join racing this import gets here.
+            rows[0].error(_column_of(exc), exc.message)
+            for row in rows:
+                self._row_result(result, row, RowResult.IMPORT_TYPE_INVALID, raise_errors)
+            return result
         for row in rows:
-            kind = RowResult.IMPORT_TYPE_INVALID if failed else self._join(row, lookups, actor, now)
-            failed = failed or kind == RowResult.IMPORT_TYPE_INVALID
-            self._row_result(result, row, kind, raise_errors)
+            self._row_result(result, row, RowResult.IMPORT_TYPE_NEW, raise_errors)
         return result
 
-    def _join(self, row: _Row, lookups: _Lookups, actor, now: datetime) -> str:
+    @staticmethod
+    def _join(row: _Row, lookups: _Lookups, now: datetime) -> group_services.Join:
         data = row.data
-        try:
-            group_services.member_join(
-                group=lookups.groups[data["group"]],
-                customer=lookups.customers[data["customer"]],
-                role=data["role"].lower() or MemberRole.MEMBER,
-                joined_at=row.joined_at or now,
-                platform_member_id=data["platform_member_id"],
-                invited_by=lookups.customers.get(data["invited_by"]) if data["invited_by"] else None,
-                actor=actor,
-            )
-        except ApplicationError as exc:
-            row.error(_column_of(exc), exc.message)
-            return RowResult.IMPORT_TYPE_INVALID
-        return RowResult.IMPORT_TYPE_NEW
+        return group_services.Join(
+            group=lookups.groups[data["group"]],
+            customer=lookups.customers[data["customer"]],
+            role=data["role"].lower() or MemberRole.MEMBER,
+            joined_at=row.joined_at or now,
+            platform_member_id=data["platform_member_id"],
+            invited_by=lookups.customers.get(data["invited_by"]) if data["invited_by"] else None,
+        )
 
     def _row_result(self, result, row: _Row, kind: str | None, raise_errors: bool) -> None:
         """One row of the preview: its errors, or its cells and that it joins. A row not

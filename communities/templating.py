@@ -340,7 +340,13 @@ def body_check(body: str, fields: list[dict]) -> list[str]:
         ) from None
     except RecursionError:
         raise _invalid("template_syntax", _("The template is nested too deeply."), line=None) from None
+    except (ValueError, OverflowError):
+        # Jinja's lexer turns a number literal into an int: 5,000 digits exceed Python's limit.
+        raise _invalid("template_syntax", _("The template has a number too long to read."), line=None) from None
     field_names = {f["name"] for f in fields}
+    # ``find_undeclared_variables`` leaves out the names Jinja fills in itself (``self``
+    # prints the template object): every name must be a variable or a declared field.
+    names |= {node.name for node in tree.find_all(nodes.Name)}
     unknown = sorted(names - set(VARIABLES) - field_names)
     if unknown:
         raise _invalid(
@@ -360,7 +366,52 @@ def body_check(body: str, fields: list[dict]) -> list[str]:
             _("Declared but never used in the text: %(unused)s.") % {"unused": ", ".join(unused)},
             unused=unused,
         )
+    _truncate_check(tree)
+    _trial_render(body, fields)
     return sorted(names & set(VARIABLES))
+
+
+def _truncate_check(tree: nodes.Template) -> None:
+    """``truncate`` needs a length of at least its ``end`` text ("..." unless given):
+    Jinja asserts it when rendering, so a body that asks for less is refused here, even
+    in a branch the trial render does not take."""
+    for node in tree.find_all(nodes.Filter):
+        if node.name != "truncate":
+            continue
+        given = dict(enumerate(node.args)) | {kw.key: kw.value for kw in node.kwargs}
+        length, end = given.get(0, given.get("length")), given.get(2, given.get("end"))
+        end_text = end.value if isinstance(end, nodes.Const) else "..." if end is None else None
+        if (
+            isinstance(length, nodes.Const)
+            and isinstance(end_text, str)
+            and (not isinstance(length.value, int | float) or length.value < len(end_text))
+        ):
+            raise _invalid(
+                "template_forbidden",
+                _("Line %(line)s: truncate needs a length of at least %(n)s (the length of its end text).")
+                % {"line": node.lineno, "n": len(end_text)},
+                line=node.lineno,
+            )
+
+
+#: what the trial render at save puts in each field type (a value the type accepts)
+_TRIAL_FIELD_VALUES = {"text": "x", "number": "1", "date": "2026-01-01", "order_number": "SO-001"}
+
+
+def _trial_render(body: str, fields: list[dict]) -> None:
+    """Renders the body once with sample values, so a filter given the wrong arguments
+    (``{{ nickname|upper(1) }}``) or a comparison of text with a number is refused when
+    the version is saved, not when it is sent."""
+    context: dict[str, object] = dict.fromkeys(VARIABLES, "x")
+    context["points"] = 0
+    context.update({f["name"]: _TRIAL_FIELD_VALUES.get(f["type"], "x") for f in fields})
+    try:
+        body_render(body, context, output=TEXT)
+    except ApplicationError as exc:
+        raise _invalid(
+            "template_render_failed",
+            _("The template cannot be filled in with sample values: %(problem)s") % {"problem": exc.details["problem"]},
+        ) from None
 
 
 @lru_cache(maxsize=256)
@@ -376,8 +427,19 @@ def body_render(body: str, context: dict, *, output: str = HTML) -> str:
         raise ValueError(output)
     try:
         return _compiled(body, output).render(context).strip()
-    except (TemplateError, SecurityError, UndefinedError, TypeError, ValueError, RecursionError) as exc:
+    except (
+        TemplateError,
+        SecurityError,
+        UndefinedError,
+        TypeError,
+        ValueError,
+        RecursionError,
+        ArithmeticError,
+        LookupError,
+        AssertionError,  # Jinja's filters assert their arguments (truncate's length)
+    ) as exc:
         raise _invalid(
             "template_render_failed",
             _("The template cannot be filled in: %(problem)s") % {"problem": exc},
+            problem=str(exc),
         ) from None

@@ -12,7 +12,6 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,25 +19,18 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core.errors import ApplicationError, NotFound
+from core.validation import DATE_MAX, DATE_MIN
 
 from . import access
 from .forms_calendar import DoneForm, PostForm, SkipForm
 from .models import CommunityGroup, ContentPost
 from .selectors import calendar as selectors
 from .services import calendar as services
+from .views_access import page_group as _group
 
 
 def _ctx(**extra) -> dict:
     return {"display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE, **extra}
-
-
-def _group(request, group_id, right: str | None = None) -> CommunityGroup:
-    try:
-        return access.group_get(request.user, group_id, right=right)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
-    except ApplicationError as exc:
-        raise PermissionDenied(exc.message) from exc
 
 
 def _post(group: CommunityGroup, post_id) -> ContentPost:
@@ -51,12 +43,21 @@ def _post(group: CommunityGroup, post_id) -> ContentPost:
 def _week(request) -> date:
     """The Monday of the week asked for (``?week=YYYY-MM-DD``, any day of it); this
     week when absent, and this week with a message when it is not a date."""
-    raw = request.GET.get("week", "")
+    raw = request.GET.get("week", "")[:40]
     if raw:
         try:
-            return selectors.week_start(date.fromisoformat(raw))
+            day = date.fromisoformat(raw)
         except ValueError:
             messages.error(request, _("%(value)s is not a date (YYYY-MM-DD); showing this week.") % {"value": raw})
+        else:
+            # The weeks around it must be dates too (year 1 and 9999 have no neighbours).
+            if DATE_MIN <= day <= DATE_MAX:
+                return selectors.week_start(day)
+            messages.error(
+                request,
+                _("%(value)s is not between %(min)s and %(max)s; showing this week.")
+                % {"value": raw, "min": DATE_MIN.isoformat(), "max": DATE_MAX.isoformat()},
+            )
     return selectors.week_start(selectors.operator_today())
 
 

@@ -28,6 +28,7 @@ from .models import CommunityGroup, GroupStaff, Membership
 from .selectors import groups as group_selectors
 from .selectors import members as member_selectors
 from .services import groups as group_services
+from .views_access import page_group as _group
 
 VIEW_PERM = "communities.view_communitygroup"
 RIGHT_LABELS = {
@@ -40,16 +41,6 @@ RIGHT_LABELS = {
 
 def _ctx(**extra) -> dict:
     return {"display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE, **extra}
-
-
-def _group(request, group_id, *, right: str | None = None) -> CommunityGroup:
-    """The group as the user may reach it: Http404 when unseen, 403 without ``right``."""
-    try:
-        return access.group_get(request.user, group_id, right=right)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
-    except ApplicationError as exc:
-        raise PermissionDenied(exc.message) from exc
 
 
 def _refused(request, exc: ApplicationError, group: CommunityGroup):

@@ -9,8 +9,6 @@ days, in the future) is refused with the service's message and queues nothing.""
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -18,14 +16,14 @@ from django.views.decorators.http import require_POST
 from kombu.exceptions import OperationalError
 
 from core.charts import Canvas, nice_max, polyline
-from core.errors import ApplicationError, NotFound
+from core.errors import ApplicationError
 
 from . import access
 from .forms_health import RollupForm
-from .models import CommunityGroup
 from .selectors import health as selectors
 from .services import health as services
 from .tasks.health import health_rollup_range_task
+from .views_access import page_group as _group
 
 CANVAS = Canvas(width=960, height=240, pad_left=44, pad_right=56, pad_top=16, pad_bottom=28)
 # The rate lines' colours (the legend reads the same ones).
@@ -61,15 +59,6 @@ def _with_percent(row: dict) -> dict:
 
 def _ctx(**extra) -> dict:
     return {"display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE, **extra}
-
-
-def _group(request, group_id, right: str | None = None) -> CommunityGroup:
-    try:
-        return access.group_get(request.user, group_id, right=right)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
-    except ApplicationError as exc:
-        raise PermissionDenied(exc.message) from exc
 
 
 def _ticks(top: float, fmt) -> list[dict]:

@@ -9,7 +9,9 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from communities.selectors import members as communities_members
 from core.errors import ApplicationError
+from core.models import ApiKey
 from core.pagination import CheckedCursorPagination
 from core.permissions import ScopePermission, request_can_see_pii
 from core.validation import validate_form_instant
@@ -122,4 +124,10 @@ class CustomerProfileApi(APIView):
     def get(self, request, external_id: str):
         customer = users_selectors.customer_get(external_id=external_id)
         data = CustomerOut(customer, context={"pii": request_can_see_pii(request)}).data
-        return Response({**data, **selectors.customer_profile_sections(customer=customer)})
+        sections = selectors.customer_profile_sections(customer=customer)
+        if not isinstance(request.auth, ApiKey):
+            # An operator's session sees the memberships of the groups they may see only.
+            sections["communities"] = communities_members.memberships_visible(
+                viewer=request.user, memberships=sections["communities"]
+            )
+        return Response({**data, **sections})

@@ -281,7 +281,7 @@ class MembershipAdmin(_GroupScopedAdmin, ImportExportModelAdmin):
         return self.has_view_permission(request)
 
     def get_import_resource_kwargs(self, request, *args, **kwargs):
-        # Each row's member_join checks the importing operator's right and audits under them.
+        # members_join_many checks the importing operator's right and audits under them.
         return {**super().get_import_resource_kwargs(request, *args, **kwargs), "actor": request.user}
 
     def get_import_data_kwargs(self, **kwargs):

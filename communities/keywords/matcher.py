@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import ahocorasick
 import re2
+from django.utils.translation import gettext as _
 
 from .normalise import normalise
 
@@ -14,6 +15,9 @@ from .normalise import normalise
 MAX_PATTERN_LENGTH = 500
 #: RE2's compiled-program memory per pattern (bytes); a pattern needing more is refused
 PATTERN_MAX_MEMORY = 1 << 20
+#: the memory the set of every pattern may take (each pattern counts for its own share,
+#: up to this); a set RE2 still cannot build is not used and the patterns run one by one
+SET_MAX_MEMORY = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -33,17 +37,33 @@ class PatternError(ValueError):
     """An admin-entered pattern RE2 refuses, with the reason in the operator's words."""
 
 
-def _options() -> re2.Options:
+def _options(max_mem: int = PATTERN_MAX_MEMORY) -> re2.Options:
+    """RE2's options. Case-insensitive: the text a pattern sees is case-folded
+    (``normalise``), so an upper-case letter in a pattern (``VIP\\d+``) would otherwise
+    never match anything."""
     options = re2.Options()
-    options.max_mem = PATTERN_MAX_MEMORY
+    options.max_mem = max_mem
     options.log_errors = False
+    options.case_sensitive = False
     return options
+
+
+def _set_build(patterns: list[str], max_mem: int):
+    """RE2's one-pass set of ``patterns``, or None when RE2 cannot build it in ``max_mem``."""
+    pattern_set = re2.Set.SearchSet(_options(max_mem))
+    for text in patterns:
+        pattern_set.Add(text)
+    try:
+        pattern_set.Compile()
+    except re2.error:
+        return None
+    return pattern_set
 
 
 def keyword_problem(text: str) -> str | None:
     """Why a keyword cannot be watched (None when it can)."""
     if not normalise(text):
-        return "the keyword is only spaces or punctuation, which are removed before matching"
+        return _("the keyword is only spaces or punctuation, which are removed before matching")
     return None
 
 
@@ -52,18 +72,21 @@ def pattern_compile(text: str):
     saying why: bad syntax, a feature RE2 does not have (back-references, look-around),
     or too large a program."""
     if len(text) > MAX_PATTERN_LENGTH:
-        raise PatternError(f"a pattern is at most {MAX_PATTERN_LENGTH} characters")
+        raise PatternError(_("a pattern is at most %(n)s characters") % {"n": MAX_PATTERN_LENGTH})
     if not text.strip():
-        raise PatternError("the pattern is empty")
+        raise PatternError(_("the pattern is empty"))
     try:
         compiled = re2.compile(text, options=_options())
     except re2.error as exc:
         reason = exc.args[0] if exc.args else exc
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
-        raise PatternError(f"RE2 cannot compile it: {reason}") from None
+        raise PatternError(_("RE2 cannot compile it: %(reason)s") % {"reason": reason}) from None
     if compiled.search("") is not None:
-        raise PatternError("the pattern matches empty text, so it would match every message")
+        raise PatternError(_("the pattern matches empty text, so it would match every message"))
+    if _set_build([text], PATTERN_MAX_MEMORY) is None:
+        # It compiles alone, but the set every pattern is matched in needs more than the limit.
+        raise PatternError(_("the pattern is too large to match in linear time (try fewer or smaller repetitions)"))
     return compiled
 
 
@@ -79,11 +102,10 @@ class Matcher:
         self._patterns = patterns
         self._set = None
         if patterns:
-            pattern_set = re2.Set.SearchSet(_options())
-            for _rule_id, compiled in patterns:
-                pattern_set.Add(compiled.pattern)
-            pattern_set.Compile()
-            self._set = pattern_set
+            # A set RE2 cannot build (rows written around the save's check, or many large
+            # patterns) must not stop every scan: the patterns are then searched one by one.
+            budget = min(PATTERN_MAX_MEMORY * len(patterns), SET_MAX_MEMORY)
+            self._set = _set_build([compiled.pattern for _rule_id, compiled in patterns], budget)
 
     @classmethod
     def build(cls, rules: list[RuleSpec]) -> "Matcher":
@@ -110,8 +132,13 @@ class Matcher:
             for _end, (word, rule_ids) in self._automaton.iter(text):
                 for rule_id in rule_ids:
                     hits.setdefault(rule_id, word)
-        if self._set is not None:
-            for index in self._set.Match(text) or ():
+        if self._patterns:
+            matched = (
+                self._set.Match(text) or ()
+                if self._set is not None
+                else [i for i, (_rule_id, compiled) in enumerate(self._patterns) if compiled.search(text)]
+            )
+            for index in matched:
                 rule_id, compiled = self._patterns[index]
                 if rule_id not in hits:
                     found = compiled.search(text)

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from django.db.models import QuerySet
 
+from .. import access
 from ..models import CommunityGroup, Membership
 
 HISTORY_ROWS = 200
@@ -53,3 +54,15 @@ def customer_communities(*, customer_ids: Iterable[int]) -> dict[int, list[dict]
             {"group": code, "name": name, "platform": platform, "role": role, "joined_at": joined_at.isoformat()}
         )
     return {pk: found.get(pk, []) for pk in ids}
+
+
+def memberships_visible(*, viewer, memberships: list[dict]) -> list[dict]:
+    """The entries of a profile's ``communities`` section (``customer_communities``) in
+    the groups ``viewer`` may see, in one query: an operator reading a profile learns
+    nothing of another manager's groups, not even their codes. (An API key is the
+    product backend's: it reads every membership, and the caller does not filter.)"""
+    codes = {m["group"] for m in memberships}
+    if not codes:
+        return []
+    visible = set(access.groups_visible(viewer).filter(code__in=codes).values_list("code", flat=True))
+    return [m for m in memberships if m["group"] in visible]

@@ -10,6 +10,7 @@ Without one (a bot's ingestion, a task) the caller has checked already. Creating
 group needs the model permission ``communities.add_communitygroup``; a creator who does
 not manage every group becomes its owner (they cannot hand a new group to someone else)."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
@@ -18,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import ApplicationError, Conflict
-from core.services import audit_record, audit_snapshot
+from core.services import audit_record, audit_record_many, audit_snapshot
 from users.models import Customer
 
 from .. import access
@@ -159,6 +160,27 @@ def _check_role(role: str) -> None:
         )
 
 
+def _join_checked(
+    *, role: str, joined_at: datetime | None, customer: Customer, invited_by: Customer | None, now=None
+) -> datetime:
+    """A join's checks (known role, not in the future, nobody invites themselves); the
+    join time, now when none is given."""
+    _check_role(role)
+    now = now or timezone.now()
+    joined_at = joined_at or now
+    if joined_at > now + JOIN_CLOCK_SLACK:
+        raise ApplicationError(
+            _("Joining in the future: %(at)s is after now.") % {"at": joined_at.isoformat()},
+            code="invalid",
+            details={"joined_at": ["in the future"]},
+        )
+    if invited_by is not None and invited_by.pk == customer.pk:
+        raise ApplicationError(
+            _("A member cannot invite themselves."), code="invalid", details={"invited_by": ["self"]}
+        )
+    return joined_at
+
+
 def member_join(
     *,
     group: CommunityGroup,
@@ -172,19 +194,7 @@ def member_join(
     """Opens a span. A customer already in the group is a conflict (409), not a second span."""
     if actor is not None:
         access.require(actor, group, access.MANAGE)
-    _check_role(role)
-    now = timezone.now()
-    joined_at = joined_at or now
-    if joined_at > now + JOIN_CLOCK_SLACK:
-        raise ApplicationError(
-            _("Joining in the future: %(at)s is after now.") % {"at": joined_at.isoformat()},
-            code="invalid",
-            details={"joined_at": ["in the future"]},
-        )
-    if invited_by is not None and invited_by.pk == customer.pk:
-        raise ApplicationError(
-            _("A member cannot invite themselves."), code="invalid", details={"invited_by": ["self"]}
-        )
+    joined_at = _join_checked(role=role, joined_at=joined_at, customer=customer, invited_by=invited_by)
     try:
         with transaction.atomic():
             membership = Membership.objects.create(
@@ -209,6 +219,67 @@ def member_join(
     return membership
 
 
+@dataclass(frozen=True)
+class Join:
+    """One span ``members_join_many`` opens (the arguments of ``member_join``)."""
+
+    group: CommunityGroup
+    customer: Customer
+    role: str = MemberRole.MEMBER
+    joined_at: datetime | None = None
+    platform_member_id: str = ""
+    invited_by: Customer | None = None
+
+
+def members_join_many(*, joins: list[Join], actor=None) -> list[Membership]:
+    """Opens many spans at once (the member import), with ``member_join``'s checks and
+    audit rows, in a number of queries that does not grow with the rows: the actor's
+    right once per group, one insert of the spans, one of the audit rows. All or nothing:
+    a refused join (a customer already in the group, a bad role or time) writes none."""
+    if actor is not None:
+        for group in {join.group.pk: join.group for join in joins}.values():
+            access.require(actor, group, access.MANAGE)
+    now = timezone.now()
+    spans = []
+    for join in joins:
+        checks = {"role": join.role, "customer": join.customer, "invited_by": join.invited_by}
+        joined_at = _join_checked(joined_at=join.joined_at, now=now, **checks)
+        spans.append(
+            Membership(
+                group=join.group,
+                customer=join.customer,
+                role=join.role,
+                joined_at=joined_at,
+                platform_member_id=join.platform_member_id,
+                invited_by=join.invited_by,
+            )
+        )
+    try:
+        with transaction.atomic():
+            created = Membership.objects.bulk_create(spans, batch_size=1000)
+            audit_record_many(
+                actor=actor,
+                action="membership.join",
+                items=[
+                    (
+                        span,
+                        {
+                            "group": [None, span.group.code],
+                            "customer": [None, span.customer.external_id],
+                            "role": [None, span.role],
+                        },
+                    )
+                    for span in created
+                ],
+            )
+    except IntegrityError:
+        # Checked before by the caller (the import's preview); a concurrent join got there first.
+        raise Conflict(
+            _("A customer in the list is already in the group; nothing was imported."), code="already_member"
+        ) from None
+    return created
+
+
 def _open_span(group: CommunityGroup, customer: Customer) -> Membership:
     span = Membership.objects.select_for_update().filter(group=group, customer=customer, left_at__isnull=True).first()
     if span is None:
@@ -221,11 +292,19 @@ def _open_span(group: CommunityGroup, customer: Customer) -> Membership:
 
 
 def member_leave(
-    *, group: CommunityGroup, customer: Customer, left_at: datetime | None = None, reason: str = "", actor=None
+    *,
+    group: CommunityGroup,
+    customer: Customer,
+    left_at: datetime | None = None,
+    reason: str = "",
+    actor=None,
+    right: str = access.MANAGE,
 ) -> Membership:
-    """Closes the customer's open span (404 ``not_member`` when there is none)."""
+    """Closes the customer's open span (404 ``not_member`` when there is none). The
+    actor needs ``right`` on the group: ``manage``, or ``handle_risk`` for the removal
+    of a risk member (``communities.services.risk``), which group admins may be given."""
     if actor is not None:
-        access.require(actor, group, access.MANAGE)
+        access.require(actor, group, right)
     with transaction.atomic():
         span = _open_span(group, customer)
         left_at = left_at or timezone.now()

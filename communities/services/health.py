@@ -41,8 +41,10 @@ from django.utils.translation import gettext as _
 from core.errors import ApplicationError
 from core.sql import sql_datetime
 from core.timezones import operator_day_bounds, operator_timezone
+from core.validation import DATE_MIN
 
 from ..models import Activity, ActivitySignup, CheckIn, CommunityGroup, GroupHealthDay, GroupMessage, Membership
+from ..selectors.health import DAY_FIELDS
 
 MAX_DAYS = 366
 
@@ -55,18 +57,8 @@ _T = {
     "activity": Activity._meta.db_table,
     "signup": ActivitySignup._meta.db_table,
 }
-_COUNTS = [
-    "members",
-    "messages",
-    "active_members",
-    "joins",
-    "leaves",
-    "leave_rate",
-    "checkins",
-    "checkin_rate",
-    "activity_signups",
-    "activity_rate",
-]
+# The figures of a day, in the table's column order (the pages read the same list).
+_COUNTS = list(DAY_FIELDS)
 
 
 def operator_today() -> date:
@@ -78,6 +70,13 @@ def health_range_check(day_from, day_to) -> tuple[date, date]:
     today (the operators' today: it may be rolled up while it goes on)."""
     if not isinstance(day_from, date) or not isinstance(day_to, date):
         raise ApplicationError(_("Give both days of the range."), code="invalid", details={"range": ["missing"]})
+    if day_from < DATE_MIN:
+        # Before 1970 there is nothing to roll up, and year 1 has no operators' day in UTC.
+        raise ApplicationError(
+            _("The range starts before %(min)s.") % {"min": DATE_MIN.isoformat()},
+            code="invalid_range",
+            details={"day_from": ["too early"]},
+        )
     if day_from > day_to:
         raise ApplicationError(
             _("The range starts after it ends (%(a)s > %(b)s).") % {"a": day_from, "b": day_to},

@@ -171,6 +171,11 @@ def risk_action_record(
         )
         if step == RiskStep.REMOVE:
             group_services.member_leave(
-                group=group, customer=customer, left_at=at, reason=f"risk:{reason} #{action.pk}", actor=actor
+                group=group,
+                customer=customer,
+                left_at=at,
+                reason=f"risk:{reason} #{action.pk}",
+                actor=actor,
+                right=access.HANDLE_RISK,  # removing is handling a risk member, not managing the group
             )
     return action

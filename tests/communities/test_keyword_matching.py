@@ -3,9 +3,17 @@ keywords and RE2 patterns match in one pass, and a pattern RE2 cannot run safely
 refused with its reason."""
 
 import pytest
+from django.utils import translation
 
 from communities.keywords.matcher import Hit, Matcher, PatternError, RuleSpec, keyword_problem, pattern_compile
 from communities.keywords.normalise import normalise
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """The refusals are the operator's words, translated; these tests read them in English."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.mark.parametrize("dodged", ["退款", "退 款", "退-款", "退.款", "退\u200b款", "退　款", "退_款", "退～款"])
