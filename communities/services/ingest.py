@@ -27,8 +27,10 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from core.batch import BatchResult, RowError, ValidatedBatch
+from core.errors import ApplicationError
 from core.services import audit_record
 from users.rows import EventRow
 from users.selectors import customer_refs
@@ -235,11 +237,21 @@ def checkins_ingest_batch(*, group: CommunityGroup, batch: ValidatedBatch, actor
     return result
 
 
+ACTIVITY_CODE = re.compile(r"[-a-zA-Z0-9_]{1,64}")
+
+
 def activity_upsert(
     *, group: CommunityGroup, code: str, title: str, starts_at: datetime, ends_at: datetime | None, actor=None
 ) -> tuple[Activity, bool]:
     """Creates the group's activity ``code`` or updates its title and times; answers
-    whether it was created. Sending the same again changes nothing (no audit row)."""
+    whether it was created. Sending the same again changes nothing (no audit row). A
+    code is a slug of at most 64 characters (letters, digits, ``-`` and ``_``)."""
+    if not ACTIVITY_CODE.fullmatch(code):
+        raise ApplicationError(
+            _("An activity code is 1 to 64 letters, digits, hyphens or underscores, not %(code)r.")
+            % {"code": code[:80]},
+            code="invalid_activity_code",
+        )
     with transaction.atomic():
         activity, created = Activity.objects.select_for_update().get_or_create(
             group=group, code=code, defaults={"title": title, "starts_at": starts_at, "ends_at": ends_at}

@@ -306,3 +306,15 @@ def test_every_endpoint_hides_a_group_from_a_second_managers_session(
     assert getattr(client, method)(f"/api/v1/communities/{group.pk}/{path}", body, format="json").status_code == 403
     assert not GroupMessage.objects.exists() and not CheckIn.objects.exists()
     assert not ActivitySignup.objects.exists() and Activity.objects.get().title == "5 公里"
+
+
+def test_an_activity_code_that_is_no_slug_is_refused_in_the_error_shape(make_user):
+    from communities.services.ingest import activity_upsert
+    from core.errors import ApplicationError
+
+    group = group_make(make_user("community_manager", "mgr-slug"), code="g-slug")
+    for bad in ["x" * 65, "带空格 的", "a/b", ""]:
+        with pytest.raises(ApplicationError) as caught:
+            activity_upsert(group=group, code=bad, title="t", starts_at=AT, ends_at=None)
+        assert caught.value.code == "invalid_activity_code"
+    assert not Activity.objects.exists()

@@ -44,6 +44,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -276,14 +277,24 @@ def world(api, api_key):
         format="json",
     )
     assert r.status_code == 201, r.content
+    ticket_id = r.json()["id"]
+    from communities.models import CommunityGroup
+    from communities.services.groups import group_save
+    from communities.services.ingest import activity_upsert
+
+    owner = get_user_model().objects.create_user("fz-owner", password="correct-horse-battery")
+    group = group_save(group=CommunityGroup(code="fz-group", name="fuzz group", owner=owner), actor=None)
+    activity_upsert(group=group, code="fz-act", title="fuzz", starts_at=timezone.now(), ends_at=None)
     return {
+        "group_id": [str(group.pk)],
+        "code": ["fz-act"],
         "external_id": KNOWN_CUSTOMERS,
         "customer": KNOWN_CUSTOMERS,
         "reward_id": [str(reward.pk)],
         "redemption_id": [str(redemption_id)],
         "slug": ["fz-big"],
         "segment": ["fz-big"],
-        "ticket_id": [str(r.json()["id"])],
+        "ticket_id": [str(ticket_id)],
         "auth": f"Bearer {api_key.full}",
     }
 
