@@ -83,7 +83,7 @@ def test_another_groups_row_ids_in_my_groups_urls_are_404_and_change_nothing(wor
         names = matrix._kwarg_names(pattern)
         if "group_id" in names and matrix.GROUP_SCOPED & set(names) - {"group_id"}:
             crossing.append((name, reverse(f"communities:{name}", kwargs={n: fillers[n] for n in names})))
-    assert {"calendar_post_done", "calendar_post_edit", "member-leave", "member-role", "staff-revoke"} <= {
+    assert {"post-done", "post-edit", "member-leave", "member-role", "staff-revoke"} <= {
         name for name, _url in crossing
     }
     before = _state(world)
@@ -114,7 +114,7 @@ def test_a_group_admin_who_may_only_post_is_refused_everything_else(world, make_
         reverse("communities:staff-grant", args=[group.pk]): {"username": helper.username, "can_manage": "on"},
         reverse("communities:staff-revoke", args=[group.pk, fillers["staff_id"]]): {},
         reverse("communities:risk-act", args=[group.pk]): {"customer": "x", "requested_step": "warn"},
-        reverse("communities:health_rollup", args=[group.pk]): {"day_from": "2026-01-01", "day_to": "2026-01-02"},
+        reverse("communities:health-rollup", args=[group.pk]): {"day_from": "2026-01-01", "day_to": "2026-01-02"},
         reverse("communities:alert-acknowledge", args=[fillers["alert_id"]]): {},
         reverse("communities:alert-dismiss", args=[fillers["alert_id"]]): {"reason": "noise"},
     }
@@ -125,7 +125,7 @@ def test_a_group_admin_who_may_only_post_is_refused_everything_else(world, make_
     assert not GroupStaff.objects.get(group=group, user=helper).can_manage
     assert not Membership.objects.filter(group=group, customer=customer).exists()
     # What was given still works: planning a post.
-    plan = reverse("communities:calendar_plan", args=[group.pk])
+    plan = reverse("communities:post-plan", args=[group.pk])
     data = {"due_on": "2026-03-02", "kind": TemplateKind.DAILY_TOPIC, "content_class": "value", "title": "晨跑打卡"}
     assert client.post(plan, data).status_code == 302
     assert ContentPost.objects.filter(group=group, title="晨跑打卡", planned_by=helper).exists()
@@ -235,14 +235,14 @@ def test_patterns_still_match_when_the_set_of_all_of_them_cannot_be_built():
 @pytest.mark.parametrize("week", ["9999-12-31", "0001-01-01"])
 def test_a_week_at_the_end_of_the_calendar_shows_this_week_with_a_message(world, week):
     client = _client(world["first"])
-    for url in (reverse("communities:calendar_index"), reverse("communities:calendar_week", args=[world["group"].pk])):
+    for url in (reverse("communities:calendar"), reverse("communities:group-calendar", args=[world["group"].pk])):
         r = client.get(url, {"week": week})
         assert r.status_code == 200, url
         assert any("showing this week" in str(m) for m in r.context["messages"])
 
 
 def test_a_post_due_in_year_9999_is_refused_and_nothing_is_planned(world):
-    url = reverse("communities:calendar_plan", args=[world["group"].pk])
+    url = reverse("communities:post-plan", args=[world["group"].pk])
     data = {"due_on": "9999-12-31", "kind": TemplateKind.DAILY_TOPIC, "content_class": "value", "title": "far"}
     r = _client(world["first"]).post(url, data)
     assert r.status_code == 400
@@ -251,7 +251,7 @@ def test_a_post_due_in_year_9999_is_refused_and_nothing_is_planned(world):
 
 
 def test_a_rollup_of_year_one_is_refused_and_nothing_is_queued(world, django_capture_on_commit_callbacks):
-    url = reverse("communities:health_rollup", args=[world["group"].pk])
+    url = reverse("communities:health-rollup", args=[world["group"].pk])
     with django_capture_on_commit_callbacks() as callbacks:
         r = _client(world["first"]).post(url, {"day_from": "0001-01-01", "day_to": "0001-01-01"})
     assert r.status_code == 400
