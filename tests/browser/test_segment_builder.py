@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from communities.models import CommunityGroup
+from communities.services.groups import group_save
 from incentives.models import Level
 from segments import services
 from segments.models import Segment
@@ -28,7 +30,9 @@ pytestmark = [
 def builder_data(make_user):
     """Six customers (written before Playwright starts, see test_operator_flow): check-ins
     in the last 30 days and paid orders in the last 20 days meet for bd-0 and bd-4 only."""
-    make_user("operator", username="bella")
+    bella = make_user("operator", username="bella")
+    # A community group, so the "community" condition offers it (an unknown code is refused).
+    group_save(group=CommunityGroup(code="runners", name="跑团 Runners", owner=bella), actor=None)
     now = timezone.now()
     plan = {  # external id: (recent check-ins, old check-ins, recent orders, old orders)
         "bd-0": (3, 0, 2, 0),
@@ -158,6 +162,7 @@ def test_every_condition_type_with_every_comparison_has_no_js_error(builder_data
         "other",
     }
     assert seen["event_type"]["checkin"] == expected["checkin"]
+    assert seen["community"] == {"runners": "跑团 Runners (runners)"}
     assert seen["unit"] == expected["unit"]
     if locale == "zh-CN":
         assert seen["stage"]["mature"] != "mature" and seen["tier"]["super_vip"] != "super vip"
