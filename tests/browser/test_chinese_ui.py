@@ -11,6 +11,7 @@ import polib
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.urls import reverse
 from django.utils import timezone
 
 from communities.management.commands.seed_demo_communities import demo_communities_write
@@ -195,22 +196,24 @@ def _operator_pages(data) -> list[str]:
 
 
 def _community_pages(data) -> list[str]:
-    group = data["group"]
-    return [
-        "/communities/",
-        f"/communities/groups/{group}/",
-        "/communities/calendar/",
-        f"/communities/groups/{group}/calendar/",
-        "/communities/health/",
-        f"/communities/groups/{group}/health/",
-        "/communities/alerts/",
-        f"/communities/alerts/{data['alert']}/",
-        "/communities/alerts/rules/",
-        f"/communities/{group}/risk/",
-        "/communities/templates/",
-        f"/communities/templates/{data['template']}/",
-        f"/communities/templates/versions/{data['version']}/preview",
+    """Every community page an owner opens, by URL name, so a renamed route fails here loudly."""
+    group = {"group_id": data["group"]}
+    names = [
+        ("communities:groups", {}),
+        ("communities:group", group),
+        ("communities:calendar", {}),
+        ("communities:group-calendar", group),
+        ("communities:health", {}),
+        ("communities:group-health", group),
+        ("communities:alerts", {}),
+        ("communities:alert", {"alert_id": data["alert"]}),
+        ("communities:alert-rules", {}),
+        ("communities:group-risk", group),
+        ("communities:templates", {}),
+        ("communities:template", {"template_id": data["template"]}),
+        ("communities:template-preview", {"version_id": data["version"]}),
     ]
+    return [reverse(name, kwargs=kwargs) for name, kwargs in names]
 
 
 def _admin_pages(page, base: str) -> list[str]:
