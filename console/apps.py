@@ -11,6 +11,7 @@ class ConsoleConfig(AppConfig):
     verbose_name = _("Operator console")
 
     def ready(self):
+        from campaigns import tasks as campaigns_tasks
         from communities.models import MemberRole
         from communities.selectors import groups as communities_groups
         from incentives import tasks as incentives_tasks
@@ -27,3 +28,5 @@ class ConsoleConfig(AppConfig):
         # needs no hook: the incremental recompute reads what changed since its last run.
         users_hooks.orders_changed.subscribe(incentives_tasks.orders_changed_queue_rules)
         users_hooks.events_appended.subscribe(incentives_tasks.events_appended_queue_rules)
+        # An unsubscribe (the API, a one-click link) is remembered by the contact policy.
+        users_hooks.customer_unsubscribed.subscribe(campaigns_tasks.customer_unsubscribed_record)

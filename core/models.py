@@ -17,6 +17,7 @@ class ApiScope(models.TextChoices):
     TICKETS_READ = "tickets:read", _("Read tickets (public replies only)")
     MESSAGES_WRITE = "messages:write", _("Send messages and report delivery results")
     COMMUNITIES_WRITE = "communities:write", _("Push community messages")
+    CAMPAIGNS_WRITE = "campaigns:write", _("Create, launch and pause campaigns")
 
 
 KEY_PREFIX = "opsk"

@@ -46,6 +46,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "segments.change_*",
         "campaigns.add_*",
         "campaigns.change_*",
+        # The contact policy (caps, quiet hours, back-off) is the admins'.
+        "!campaigns.add_caprule",
+        "!campaigns.change_caprule",
+        "!campaigns.add_contactpolicy",
+        "!campaigns.change_contactpolicy",
         *FEEDBACK_WORK,
         "incentives.adjust_points",
     ],

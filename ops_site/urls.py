@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("segments.urls_api")),
     path("", include("feedback.urls_api")),
     path("", include("communities.urls_api")),
+    path("", include("campaigns.urls_api")),
 ]
 
 urlpatterns = [
@@ -31,6 +32,7 @@ urlpatterns = [
     path("feedback/reports/", include("feedback.urls_reports")),
     path("feedback/themes/", include("feedback.urls_themes")),
     path("survey/", include("feedback.urls_public")),
+    path("unsubscribe/", include("campaigns.urls_public")),
     path("communities/", include("communities.urls")),
     path("", include("dashboards.urls")),
 ]

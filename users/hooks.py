@@ -13,3 +13,7 @@ orders_changed = Hook("users.orders_changed", arguments=("customer_ids", "order_
 # New events were stored: their ids grouped by event type (``{"checkin": [1, 5]}``),
 # so a subscriber that cares about some types reads no row to pick its own.
 events_appended = Hook("users.events_appended", arguments=("event_ids_by_type",))
+
+# A customer withdrew marketing consent by unsubscribing (the API, a one-click link):
+# the channels it covered (every channel for "all").
+customer_unsubscribed = Hook("users.customer_unsubscribed", arguments=("customer_id", "channels"))

@@ -578,6 +578,8 @@ def customer_unsubscribe(*, customer: Customer, channel: str, actor=None) -> Cus
             obj=customer,
             changes={f: [before[f], False] for f in fields if before[f]},
         )
+        channels = list(CONSENT_FIELDS) if channel == "all" else [channel]
+        hooks.customer_unsubscribed.publish(customer_id=customer.pk, channels=channels)
     return customer
 
 

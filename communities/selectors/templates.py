@@ -59,6 +59,12 @@ def template_get(*, template_id) -> SopTemplate:
         raise NotFound(_("No SOP template %(id)s.") % {"id": template_id}, code="unknown_template") from None
 
 
+def template_by_code(*, code: str) -> SopTemplate | None:
+    """The template with this code and its version in use, or ``None`` (campaigns and the
+    messages API name templates by code)."""
+    return SopTemplate.objects.select_related("approved_version", "approved_version__template").filter(code=code).first()
+
+
 def version_get(*, version_id, template: SopTemplate | None = None) -> SopTemplateVersion:
     qs = SopTemplateVersion.objects.select_related("template", "written_by", "reviewed_by")
     if template is not None:

@@ -212,6 +212,31 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Ops Desk <ops-desk@lo
 #: the public address of the site, for links in emails (CSAT links)
 OPS_SITE_URL = os.environ.get("OPS_SITE_URL", "http://127.0.0.1:8000")
 
+# --- Campaigns: the channels' backends -------------------------------------
+# OPS_CHANNEL_<NAME> is "log" (records what it would send), "email" (Django's email
+# backends) or a gateway's http(s) URL (the webhook backend), with
+# OPS_CHANNEL_<NAME>_SECRET signing its requests (HMAC-SHA256 of the body) and
+# OPS_CHANNEL_<NAME>_RATE the channel's global sends per second across all workers.
+OPS_CHANNELS = ["push", "sms", "email", "wechat", "in_app"]
+OPS_CHANNEL_BACKENDS = {name: os.environ.get(f"OPS_CHANNEL_{name.upper()}", "log") for name in OPS_CHANNELS}
+OPS_CHANNEL_SECRETS = {name: os.environ.get(f"OPS_CHANNEL_{name.upper()}_SECRET", "") for name in OPS_CHANNELS}
+OPS_CHANNEL_RATES = {
+    name: float(os.environ[f"OPS_CHANNEL_{name.upper()}_RATE"])
+    for name in OPS_CHANNELS
+    if os.environ.get(f"OPS_CHANNEL_{name.upper()}_RATE")
+}
+#: the log backend's record of every hand-over, one JSON line each
+OPS_CHANNEL_LOG_FILE = Path(os.environ.get("OPS_CHANNEL_LOG_FILE", VAR_DIR / "channel-log.jsonl"))
+#: the webhook backend's connect and read time-outs, in seconds
+OPS_CHANNEL_CONNECT_TIMEOUT = float(os.environ.get("OPS_CHANNEL_CONNECT_TIMEOUT", "3"))
+OPS_CHANNEL_READ_TIMEOUT = float(os.environ.get("OPS_CHANNEL_READ_TIMEOUT", "10"))
+
+#: the outbox: deliveries a sender claims at once, how long a claim is held before the
+#: recovery sweep decides its worker died, and how often a failing hand-over is retried
+OPS_OUTBOX_BATCH = int(os.environ.get("OPS_OUTBOX_BATCH", "200"))
+OPS_OUTBOX_LEASE_SECONDS = int(os.environ.get("OPS_OUTBOX_LEASE_SECONDS", "900"))
+OPS_OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OPS_OUTBOX_MAX_ATTEMPTS", "6"))
+
 # --- Feedback -------------------------------------------------------------
 FEEDBACK_ATTACHMENT_MAX_BYTES = int(os.environ.get("FEEDBACK_ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024)))
 FEEDBACK_ATTACHMENT_MAX_COUNT = 10
@@ -300,6 +325,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "users.customer_order_stats_refresh_all",
         "schedule": crontab(hour=18, minute=30),  # 02:30 Asia/Shanghai
         "options": {"expires": 3 * 3600},
+    },
+}
+CELERY_BEAT_SCHEDULE |= {
+    # Deferred sends whose time came, retries whose back-off ran out, claims of dead workers.
+    "campaigns-outbox-sweep": {
+        "task": "campaigns.outbox_recover",
+        "schedule": 30.0,
+        "options": {"expires": 25},
     },
 }
 CELERY_BEAT_SCHEDULE |= {

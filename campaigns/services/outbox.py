@@ -1,0 +1,212 @@
+"""The outbox: senders claim due deliveries, hand them to the channel's backend and
+record the outcome.
+
+- **Claim** in batches with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL): any number of
+  senders drain one outbox without waiting for each other or taking a row twice. The
+  claim sets ``sending`` and counts an attempt, and commits before anything is sent.
+- **Hand over** each claimed delivery with its idempotency key (the delivery's
+  ``key``), so a gateway that deduplicates sees each message once.
+- **Record** the outcomes of the batch in one ``UPDATE … FROM (VALUES …)``: sent,
+  retry later (exponential back-off, or the gateway's ``Retry-After``) or failed.
+- **Recover**: a claim older than ``OPS_OUTBOX_LEASE_SECONDS`` belongs to a worker that
+  died; the sweep puts it back in the queue and counts it in ``recovered``. That is the
+  only way a delivery is handed over twice, and then under the same key.
+"""
+
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from campaigns import backends, content
+from campaigns.backends import rate
+from campaigns.models import Category, Delivery, DeliveryStatus
+from campaigns.services.unsubscribe import unsubscribe_url
+
+log = logging.getLogger("campaigns.outbox")
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:80]
+
+
+def outbox_claim(*, limit: int | None = None, now: datetime | None = None, worker: str | None = None) -> list[int]:
+    """Claims up to ``limit`` due deliveries (queued, or deferred until now) for this
+    worker; returns their ids. Commits on return."""
+    limit = limit or settings.OPS_OUTBOX_BATCH
+    now = now or timezone.now()
+    table = Delivery._meta.db_table
+    lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    sql = f"""
+        UPDATE {table} SET status = %s, claimed_at = %s, claimed_by = %s, attempts = attempts + 1
+        WHERE id IN (
+            SELECT id FROM {table}
+            WHERE status IN (%s, %s) AND send_after <= %s
+            ORDER BY send_after, id
+            LIMIT %s {lock}
+        )
+        RETURNING id
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                DeliveryStatus.SENDING,
+                now,
+                worker or worker_name(),
+                DeliveryStatus.QUEUED,
+                DeliveryStatus.DEFERRED,
+                now,
+                limit,
+            ],
+        )
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+@dataclass
+class HandoverCounts:
+    sent: int = 0
+    retry: int = 0
+    failed: int = 0
+    by_error: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: "HandoverCounts") -> None:
+        self.sent += other.sent
+        self.retry += other.retry
+        self.failed += other.failed
+        for key, value in other.by_error.items():
+            self.by_error[key] = self.by_error.get(key, 0) + value
+
+
+def retry_delay(attempts: int, retry_after: float | None = None) -> timedelta:
+    """30 s, 1 min, 2 min… (at most an hour), or what the gateway asked for."""
+    if retry_after is not None and retry_after > 0:
+        return timedelta(seconds=min(retry_after, 3600))
+    return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+def _handover_of(delivery: Delivery) -> backends.Handover:
+    rendered = content.render(
+        customer=delivery.customer,
+        version=delivery.template_version,
+        content=delivery.content,
+        subject=delivery.subject,
+        fields=(delivery.variant.field_values if delivery.variant_id else {}) or {},
+    )
+    customer = delivery.customer
+    address = {"sms": customer.phone, "email": customer.email}.get(delivery.channel, customer.external_id)
+    marketing = delivery.category == Category.MARKETING
+    return backends.Handover(
+        delivery_id=delivery.pk,
+        idempotency_key=delivery.key,
+        customer=customer.external_id,
+        channel=delivery.channel,
+        address=address,
+        subject=rendered.subject,
+        body=rendered.body,
+        category=delivery.category,
+        unsubscribe_url=unsubscribe_url(customer_id=customer.pk, channel=delivery.channel) if marketing else "",
+    )
+
+
+def _send_one(delivery: Delivery) -> backends.Outcome:
+    try:
+        handover = _handover_of(delivery)
+    except content.MissingVariable as missing:
+        return backends.Outcome(status="failed", error=f"missing variable {missing.name}")
+    except Exception as exc:  # a template the sandbox refuses at render: fail it, not the batch
+        log.warning("render failed delivery=%s: %s", delivery.pk, type(exc).__name__)
+        return backends.Outcome(status="failed", error=f"render failed: {type(exc).__name__}")
+    while (wait := rate.take(delivery.channel)) > 0:
+        time.sleep(wait)
+    try:
+        return backends.backend_for(delivery.channel).send(handover)
+    except Exception as exc:  # a backend bug must not strand the batch in "sending"
+        log.exception("backend raised delivery=%s", delivery.pk)
+        return backends.Outcome(status="retry", error=f"backend error: {type(exc).__name__}")
+
+
+def outbox_hand_over(*, delivery_ids: list[int], now: datetime | None = None) -> HandoverCounts:
+    """Hands each claimed delivery over and records the outcomes in one statement."""
+    deliveries = (
+        Delivery.objects.filter(pk__in=delivery_ids, status=DeliveryStatus.SENDING)
+        .select_related("customer", "template_version__template", "variant")
+        .order_by("pk")
+    )
+    counts = HandoverCounts()
+    rows: list[tuple] = []
+    for delivery in deliveries:
+        outcome = _send_one(delivery)
+        at = timezone.now()
+        if outcome.status == "sent":
+            counts.sent += 1
+            rows.append((delivery.pk, DeliveryStatus.SENT, at, at, None, outcome.provider_id[:100], ""))
+        elif outcome.status == "retry" and delivery.attempts < settings.OPS_OUTBOX_MAX_ATTEMPTS:
+            counts.retry += 1
+            later = at + retry_delay(delivery.attempts, outcome.retry_after)
+            rows.append((delivery.pk, DeliveryStatus.QUEUED, None, later, later, "", outcome.error[:200]))
+        else:
+            counts.failed += 1
+            error = (
+                outcome.error if outcome.status == "failed" else f"gave up after {delivery.attempts}: {outcome.error}"
+            )
+            rows.append((delivery.pk, DeliveryStatus.FAILED, None, None, None, "", error[:200]))
+        if outcome.error:
+            counts.by_error[outcome.error[:60]] = counts.by_error.get(outcome.error[:60], 0) + 1
+    _outcomes_record(rows)
+    return counts
+
+
+def _outcomes_record(rows: list[tuple]) -> None:
+    """(id, status, sent_at, send_after, planned_at, provider_id, last_error) per delivery.
+    A sent delivery is counted by the caps at its hand-over; a failed one no longer is."""
+    if not rows:
+        return
+    table = Delivery._meta.db_table
+    cast = "::timestamptz" if connection.vendor == "postgresql" else ""
+    values = ", ".join(["(%s, %s, %s" + cast + ", %s" + cast + ", %s" + cast + ", %s, %s)"] * len(rows))
+    params = [value for row in rows for value in row]
+    sql = f"""
+        WITH v(id, status, sent_at, send_after, planned_at, provider_id, last_error) AS (VALUES {values})
+        UPDATE {table} SET
+            status = v.status,
+            sent_at = COALESCE(v.sent_at, {table}.sent_at),
+            send_after = CASE WHEN v.status = 'queued' THEN v.send_after ELSE {table}.send_after END,
+            planned_at = CASE WHEN v.status = 'sent' THEN v.sent_at
+                              WHEN v.status = 'failed' THEN NULL
+                              ELSE v.planned_at END,
+            provider_id = v.provider_id,
+            last_error = v.last_error,
+            claimed_at = NULL
+        FROM v WHERE {table}.id = v.id AND {table}.status = 'sending'
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def outbox_drain(*, max_batches: int = 1000, now: datetime | None = None) -> HandoverCounts:
+    """Claims and hands over batch after batch until nothing is due (or ``max_batches``)."""
+    total = HandoverCounts()
+    worker = worker_name()
+    for _ in range(max_batches):
+        ids = outbox_claim(now=now, worker=worker)
+        if not ids:
+            break
+        total.add(outbox_hand_over(delivery_ids=ids))
+    return total
+
+
+def outbox_recover(*, now: datetime | None = None, lease_seconds: int | None = None) -> int:
+    """Puts back in the queue every claim older than the lease (its worker died)."""
+    now = now or timezone.now()
+    lease = timedelta(seconds=settings.OPS_OUTBOX_LEASE_SECONDS if lease_seconds is None else lease_seconds)
+    return Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=now - lease).update(
+        status=DeliveryStatus.QUEUED, claimed_at=None, send_after=now, recovered=F("recovered") + 1
+    )
