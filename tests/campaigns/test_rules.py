@@ -6,6 +6,7 @@ brute force and with the independent ``violations`` check.
 
 import math
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -463,14 +464,21 @@ def _random_send(rng, due):
     return marketing(due, rng.choice(("push", "sms")), content_class=rng.choice(("", "x")))
 
 
-def _random_case(rng):
+def _random_case(rng, dst_night=False):
     policy = _random_policy(rng)
     due = rng.choice(BASES) + timedelta(minutes=rng.randint(0, 36 * 60))
+    tz = rng.choice(ZONES)
+    if dst_night:
+        # New York's clock changes (07:00 / 06:00 UTC) with quiet hours ending around them.
+        end = rng.choice((60, 90, 120, 150, 180))
+        policy = replace(policy, quiet_start=time(rng.randint(18, 23)), quiet_end=time(end // 60, end % 60))
+        night = rng.choice((datetime(2024, 3, 10, 2, tzinfo=UTC), datetime(2024, 11, 3, 2, tzinfo=UTC)))
+        due, tz = night + timedelta(minutes=rng.randint(0, 6 * 60)), "America/New_York"
     history = [
         Planned(due + timedelta(minutes=rng.randint(-300, 300)), rng.choice(("push", "sms")), rng.choice(("", "x")))
         for _ in range(rng.randint(0, 8))
     ]
-    recipient = who(rng.choice(ZONES), unanswered={"push": rng.randint(0, 3), "sms": rng.randint(0, 3)})
+    recipient = who(tz, unanswered={"push": rng.randint(0, 3), "sms": rng.randint(0, 3)})
     return _random_send(rng, due), recipient, history, policy
 
 
@@ -530,10 +538,10 @@ def _brute_earliest(send, recipient, history, policy, backoff=True):
     raise AssertionError("the brute force found no instant within four days")
 
 
-@pytest.mark.parametrize("seed", range(300))
+@pytest.mark.parametrize("seed", range(420))
 def test_earliest_allowed_matches_a_brute_force(seed):
     rng = random.Random(seed)
-    send, recipient, history, policy = _random_case(rng)
+    send, recipient, history, policy = _random_case(rng, dst_night=seed >= 300)
     at, reason, rule = earliest_allowed(send=send, recipient=recipient, history=history, policy=policy)
     assert at == _brute_earliest(send, recipient, history, policy), (send, recipient, history, policy)
 
