@@ -2,8 +2,8 @@
 one step under the customer's contact-state lock (PostgreSQL row locks)."""
 
 import threading
-from datetime import time, timedelta
 from concurrent.futures import ThreadPoolExecutor
+from datetime import time, timedelta
 
 import pytest
 from django.db import connection
