@@ -13,7 +13,6 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from communities.models import SopTemplate, SopTemplateVersion
-from segments.models import Segment
 from users.models import Channel, Customer, Order
 
 
@@ -131,10 +130,10 @@ class Campaign(models.Model):
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     category = models.CharField(_("category"), max_length=16, choices=Category.choices, default=Category.MARKETING)
     content_class = models.CharField(_("content class"), max_length=16, choices=ContentClass.choices, blank=True)
-    segments = models.ManyToManyField(Segment, verbose_name=_("audience segments"), related_name="+")
-    excluded_segments = models.ManyToManyField(
-        Segment, verbose_name=_("excluded segments"), related_name="+", blank=True
-    )
+    # Segment slugs, built-in ("stage-churn_warning", "rfm-champions") or custom: the
+    # audience is everyone in any of ``segments`` and in none of ``excluded_segments``.
+    segments = models.JSONField(_("audience segments"), default=list, blank=True)
+    excluded_segments = models.JSONField(_("excluded segments"), default=list, blank=True)
     schedule = models.CharField(_("schedule"), max_length=12, choices=ScheduleKind.choices, default=ScheduleKind.ONCE)
     start_at = models.DateTimeField(_("send at"), null=True, blank=True)
     cron = models.CharField(

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from campaigns import backends, content
 from campaigns.backends import rate
-from campaigns.models import Category, Delivery, DeliveryStatus
+from campaigns.models import Campaign, Category, Delivery, DeliveryStatus
 from campaigns.services.unsubscribe import unsubscribe_url
 
 log = logging.getLogger("campaigns.outbox")
@@ -42,13 +42,16 @@ def outbox_claim(*, limit: int | None = None, now: datetime | None = None, worke
     worker; returns their ids. Commits on return."""
     limit = limit or settings.OPS_OUTBOX_BATCH
     now = now or timezone.now()
-    table = Delivery._meta.db_table
+    table, campaigns = Delivery._meta.db_table, Campaign._meta.db_table
     lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    # A paused (or cancelled) campaign's deliveries wait where they are.
     sql = f"""
         UPDATE {table} SET status = %s, claimed_at = %s, claimed_by = %s, attempts = attempts + 1
         WHERE id IN (
             SELECT id FROM {table}
             WHERE status IN (%s, %s) AND send_after <= %s
+              AND (campaign_id IS NULL OR campaign_id NOT IN (
+                    SELECT id FROM {campaigns} WHERE status IN ('paused', 'cancelled', 'draft')))
             ORDER BY send_after, id
             LIMIT %s {lock}
         )
