@@ -229,7 +229,8 @@ def decision_sql(*, send: rules.Send, policy: rules.Policy) -> str:
     caps_at, caps_rule = _caps_sql(windows, due, eff="e")
     plain_at, plain_rule = _caps_sql(windows, due, eff="b")
     ctes.append(
-        f"k AS (SELECT e.*, {caps_at} AS caps_at, {caps_rule} AS caps_rule, {plain_at} AS plain_at, {plain_rule} AS plain_rule FROM e)"
+        f"k AS (SELECT e.*, {caps_at} AS caps_at, {caps_rule} AS caps_rule,"
+        f" {plain_at} AS plain_at, {plain_rule} AS plain_rule FROM e)"
     )
     quiet_f, end_f = _quiet_sql(policy, "caps_at")
     quiet_p, end_p = _quiet_sql(policy, "plain_at")

@@ -21,7 +21,7 @@ CLASSES = ["", "", "regular", "in_depth", "interactive"]
 
 def _world(seed: int, due: datetime, customers: int = 150) -> list[int]:
     rng = random.Random(seed)
-    made = Customer.objects.bulk_create(
+    Customer.objects.bulk_create(
         [
             Customer(
                 external_id=f"s{seed}-{n}",
