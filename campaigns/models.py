@@ -203,6 +203,30 @@ class Variant(models.Model):
         return f"{self.campaign_id}/{self.code}"
 
 
+class DispatchChunk(models.Model):
+    """One chunk (a range of customer ids, or a list of triggered ones) of a campaign
+    occurrence: pending until its deliveries are written. The campaign is complete
+    when no chunk is pending and nothing is left in its outbox; a paused campaign's
+    pending chunks are sent again when it is launched again."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="chunks")
+    occurrence = models.CharField(max_length=32)
+    due_at = models.DateTimeField()
+    lo = models.BigIntegerField()
+    hi = models.BigIntegerField()
+    customer_ids = models.JSONField(null=True, blank=True, help_text="a triggered chunk's customers")
+    written = models.PositiveIntegerField(default=0)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("dispatch chunk")
+        verbose_name_plural = _("dispatch chunks")
+        constraints = [models.UniqueConstraint(fields=["campaign", "occurrence", "lo"], name="campaigns_chunk_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.occurrence}/{self.lo}"
+
+
 class DeliveryStatus(models.TextChoices):
     QUEUED = "queued", _("queued")
     DEFERRED = "deferred", _("deferred")

@@ -310,7 +310,7 @@ def campaign_launch(*, campaign: Campaign, actor=None, now: datetime | None = No
             )
         before = _audit_values(campaign)
         _check_fields({f: getattr(campaign, f) for f in FIELDS})
-        if not campaign.segments:
+        if not campaign.segments and campaign.schedule != ScheduleKind.TRIGGERED:
             raise _invalid("no_audience", _("Choose at least one segment to send to."), field="segments")
         _check_variants(
             [VariantSpec(v.code, v.share, v.template.code) for v in campaign.variants.select_related("template")]
@@ -324,10 +324,12 @@ def campaign_launch(*, campaign: Campaign, actor=None, now: datetime | None = No
         campaign.status = CampaignStatus.SCHEDULED
         campaign.save()
         audit_record(actor=actor, action="campaign.launch", obj=campaign, before=before, after=_audit_values(campaign))
-        if campaign.schedule == ScheduleKind.ONCE and campaign.start_at <= now:
-            from campaigns.tasks import campaign_dispatch_task  # the task module imports the services
+        from campaigns.tasks import campaign_dispatch_task, campaign_resume_task  # they import the services
 
-            campaign_dispatch_task.delay_on_commit(campaign.pk, "once")
+        if before["status"] == CampaignStatus.PAUSED:
+            campaign_resume_task.delay_on_commit(campaign.pk)
+        if campaign.schedule == ScheduleKind.ONCE and campaign.start_at <= now and before["status"] == "draft":
+            campaign_dispatch_task.delay_on_commit(campaign.pk, "once", campaign.start_at.isoformat())
     return campaign
 
 

@@ -1,5 +1,11 @@
 """Campaigns' Celery tasks (thin: ids in, one service call)."""
 
+from .campaigns import (  # noqa: F401
+    campaign_chunk_task,
+    campaign_dispatch_task,
+    campaign_resume_task,
+    campaigns_tick_task,
+)
 from .outbox import contact_state_unsubscribed_task, outbox_recover_task, outbox_send_task  # noqa: F401
 
 

@@ -329,6 +329,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 CELERY_BEAT_SCHEDULE |= {
     # Deferred sends whose time came, retries whose back-off ran out, claims of dead workers.
+    "campaigns-tick": {"task": "campaigns.tick", "schedule": 60.0, "options": {"expires": 55}},
     "campaigns-outbox-sweep": {
         "task": "campaigns.outbox_recover",
         "schedule": 30.0,

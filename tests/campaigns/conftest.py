@@ -35,3 +35,29 @@ def quiet_now(db):
     policy.quiet_end = (local + timedelta(hours=2)).time().replace(second=0, microsecond=0)
     policy.save()
     return policy
+
+
+@pytest.fixture
+def approved_template(db, make_user):
+    """An approved SOP campaign template ``promo``: "Hi {{ nickname }}, spring sale!"."""
+    from communities.services import templates
+
+    writer, approver = make_user("admin", username="writer"), make_user("admin", username="approver")
+    template = templates.template_create(
+        code="promo", name="Spring promo", kind="campaign", body="Hi {{ nickname }}, spring sale!", actor=writer
+    )
+    templates.version_approve(version=template.versions.get(), actor=approver)
+    template.refresh_from_db()
+    return template
+
+
+@pytest.fixture
+def static_segment(db):
+    """``make(name, customers)`` → a static segment of exactly those customers."""
+    from segments import services as segment_services
+
+    def make(name: str, customers) -> str:
+        body = "\n".join(["external_id", *(c.external_id for c in customers)]).encode()
+        return segment_services.static_segment_upload(name=name, file_bytes=body).slug
+
+    return make
