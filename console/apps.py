@@ -30,3 +30,5 @@ class ConsoleConfig(AppConfig):
         users_hooks.events_appended.subscribe(incentives_tasks.events_appended_queue_rules)
         # An unsubscribe (the API, a one-click link) is remembered by the contact policy.
         users_hooks.customer_unsubscribed.subscribe(campaigns_tasks.customer_unsubscribed_record)
+        # A paid order after a campaign's message is its conversion (last touch).
+        users_hooks.orders_changed.subscribe(campaigns_tasks.orders_changed_attribute)

@@ -8,12 +8,15 @@ An open, click or response ends the customer's back-off on that channel, since
 back-off reads the latest sends' responses (``campaigns.services.policy``).
 """
 
+from datetime import timedelta
+
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from campaigns.models import Delivery, DeliveryEvent, DeliveryStatus
 from campaigns.rows import CallbackRow
 from core.batch import BatchResult, RowError, ValidatedBatch
+from users.models import Order, OrderStatus
 
 _PROGRESS = [
     DeliveryStatus.SENT,
@@ -86,3 +89,40 @@ def callbacks_record(*, batch: ValidatedBatch[CallbackRow]) -> BatchResult:
         )
         result.created = len(fresh)
     return result
+
+
+def conversions_attribute(*, order_ids: list[int]) -> int:
+    """Credits each paid order to the customer's last campaign delivery handed over
+    before it, within that campaign's conversion window, not yet credited (last touch).
+    Returns how many deliveries converted. A conversion is a response: it also ends the
+    customer's back-off on that channel."""
+    orders = list(
+        Order.objects.filter(pk__in=order_ids, status=OrderStatus.PAID).order_by("occurred_at", "pk")
+        .values_list("pk", "customer_id", "occurred_at", "amount")
+    )  # fmt: skip
+    if not orders:
+        return 0
+    customers = {customer_id for _pk, customer_id, _at, _amount in orders}
+    latest = max(at for _pk, _c, at, _amount in orders)
+    with transaction.atomic():
+        candidates = list(
+            Delivery.objects.select_for_update()
+            .filter(customer_id__in=customers, campaign__isnull=False, sent_at__isnull=False,
+                    sent_at__lte=latest, converted_at__isnull=True)
+            .select_related("campaign")
+            .order_by("customer_id", "-sent_at")
+        )  # fmt: skip
+        by_customer: dict[int, list[Delivery]] = {}
+        for delivery in candidates:
+            by_customer.setdefault(delivery.customer_id, []).append(delivery)
+        credited = []
+        for order_id, customer_id, at, amount in orders:
+            for delivery in by_customer.get(customer_id, []):
+                if delivery.converted_at is None and delivery.sent_at <= at <= delivery.sent_at + timedelta(
+                    days=delivery.campaign.goal_days
+                ):
+                    delivery.converted_at, delivery.conversion_order_id, delivery.revenue = at, order_id, amount
+                    credited.append(delivery)
+                    break
+        Delivery.objects.bulk_update(credited, ["converted_at", "conversion_order", "revenue"])
+    return len(credited)

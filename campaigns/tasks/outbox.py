@@ -9,7 +9,7 @@ than the lease.
 
 from celery import shared_task
 
-from ..services import outbox
+from ..services import outbox, results
 from ..services.unsubscribe import contact_state_unsubscribed
 
 SEND = "campaigns.outbox_send"
@@ -36,3 +36,8 @@ def outbox_recover_task() -> int:
 @shared_task(name="campaigns.contact_state_unsubscribed")
 def contact_state_unsubscribed_task(customer_id: int, channels: list[str]) -> None:
     contact_state_unsubscribed(customer_id=customer_id, channels=channels)
+
+
+@shared_task(name="campaigns.conversions_attribute")
+def conversions_attribute_task(order_ids: list[int]) -> int:
+    return results.conversions_attribute(order_ids=order_ids)
