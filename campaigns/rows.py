@@ -58,3 +58,39 @@ class DeliveryOut(BaseModel):
 
 class MessageOut(BaseModel):
     delivery: DeliveryOut
+
+
+class VariantIn(InputRow):
+    code: Annotated[str, StringConstraints(min_length=1, max_length=8, pattern=r"^[A-Za-z0-9_-]+$")]
+    share: int = Field(ge=1, le=100, description="Percent of the audience; the variants' shares add up to 100.")
+    template: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
+        description="The SOP template's code (its approved version is pinned at launch)."
+    )
+    subject: Annotated[str, StringConstraints(max_length=150)] = ""
+    fields: dict[str, str] = Field(default_factory=dict, description="Values of the template's declared fields.")
+
+
+class CampaignIn(InputRow):
+    """A campaign for automation, created as a draft (``launch`` it after)."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    channel: ChannelName
+    category: Literal["marketing", "transactional"] = "marketing"
+    content_class: Literal["", "regular", "in_depth", "interactive"] = ""
+    segments: list[Annotated[str, StringConstraints(min_length=1, max_length=80)]] = Field(
+        default_factory=list, max_length=50
+    )
+    excluded_segments: list[Annotated[str, StringConstraints(min_length=1, max_length=80)]] = Field(
+        default_factory=list, max_length=50
+    )
+    schedule: Literal["once", "recurring", "triggered"] = "once"
+    start_at: Instant | None = None
+    cron: Annotated[str, StringConstraints(max_length=64)] = ""
+    timezone: Annotated[str, StringConstraints(max_length=64)] = "Asia/Shanghai"
+    trigger: Literal["", "signup_day", "birthday", "segment_enter", "points_expiring"] = ""
+    trigger_value: Annotated[str, StringConstraints(max_length=64)] = ""
+    on_hold: Literal["defer", "suppress"] = "defer"
+    max_delay_hours: int = Field(24, ge=0, le=336)
+    goal_days: int = Field(7, ge=1, le=90)
+    cost: Annotated[str, StringConstraints(pattern=r"^\d{1,10}(\.\d{1,2})?$")] | None = None
+    variants: list[VariantIn] = Field(min_length=1, max_length=4)

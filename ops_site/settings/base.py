@@ -282,6 +282,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Fields named alike in different components (a ticket's category, a message's).
+    "ENUM_NAME_OVERRIDES": {
+        "ReachChannelEnum": ["push", "sms", "email", "wechat", "in_app"],
+        "MessageCategoryEnum": ["marketing", "transactional"],
+    },
 }
 # Ingestion knobs: the contract says at most 1,000 items per batch.
 OPS_BATCH_MAX_ITEMS = 1000
