@@ -5,7 +5,7 @@
   since its last occurrence (looking back at most ``LOOKBACK`` minutes, so a tick that
   ran late still fires it, once): occurrence ``YYYYMMDDTHHMM`` (local);
 - a **triggered** one, per customer, once per occurrence of the trigger:
-  ``signup_day`` N — signed up N days ago (their local day), occurrence ``signup``;
+  ``signup_day`` N — signed up N days ago by their own calendar, occurrence ``signup``;
   ``birthday`` — today is their birthday in their own timezone, occurrence ``birthday-YYYY``;
   ``segment_enter`` — entered the segment since the last tick, occurrence
   ``enter-YYYYMMDD`` (a customer who leaves and comes back another day gets it again);
@@ -15,8 +15,9 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStatus, ScheduleKind, Trigger
@@ -61,8 +62,15 @@ def recurring_due(campaign: Campaign, now: datetime) -> Due | None:
     return None
 
 
-def _local_today(zone_name: str, now: datetime):
-    return now.astimezone(ZoneInfo(zone_name)).date()
+def _zones() -> list[tuple[str, ZoneInfo]]:
+    """The customers' timezones in use (a stored name that is no zone means the default)."""
+    out = []
+    for name in Customer.objects.order_by().values_list("timezone", flat=True).distinct():
+        try:
+            out.append((name, ZoneInfo(name)))
+        except (ZoneInfoNotFoundError, ValueError):
+            out.append((name, ZoneInfo(settings.OPS_DEFAULT_CUSTOMER_TIMEZONE)))
+    return out
 
 
 def triggered_due(campaign: Campaign, now: datetime) -> list[Due]:
@@ -70,17 +78,22 @@ def triggered_due(campaign: Campaign, now: datetime) -> list[Due]:
     groups: dict[str, list[int]] = {}
     value = campaign.trigger_value
     if campaign.trigger == Trigger.SIGNUP_DAY:
-        # Their local day: approximated by the campaign's timezone day, one day wide.
-        today = _local_today(campaign.schedule_timezone, now)
-        day = today - timedelta(days=int(value))
-        zone = ZoneInfo(campaign.schedule_timezone)
-        start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
-        ids = Customer.objects.filter(signup_at__gte=start, signup_at__lt=start + timedelta(days=1))
-        groups["signup"] = list(ids.values_list("pk", flat=True))
+        # "N days after signup" by each customer's own calendar: one query per timezone in use.
+        ids = []
+        for zone_name, zone in _zones():
+            day = now.astimezone(zone).date() - timedelta(days=int(value))
+            start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
+            ids += Customer.objects.filter(
+                timezone=zone_name, signup_at__gte=start, signup_at__lt=start + timedelta(days=1)
+            ).values_list("pk", flat=True)
+        groups["signup"] = ids
     elif campaign.trigger == Trigger.BIRTHDAY:
-        today = _local_today(campaign.schedule_timezone, now)
-        ids = Customer.objects.filter(birthday__month=today.month, birthday__day=today.day)
-        groups[f"birthday-{today.year}"] = list(ids.values_list("pk", flat=True))
+        for zone_name, zone in _zones():
+            today = now.astimezone(zone).date()
+            ids = Customer.objects.filter(
+                timezone=zone_name, birthday__month=today.month, birthday__day=today.day
+            ).values_list("pk", flat=True)
+            groups.setdefault(f"birthday-{today.year}", []).extend(ids)
     elif campaign.trigger == Trigger.SEGMENT_ENTER:
         since = now - timedelta(days=2)
         if value.startswith("stage-"):
