@@ -198,7 +198,12 @@ class CampaignForm(forms.Form):
         return cleaned
 
     def _start_changed(self) -> bool:
-        return "start_at" in self.changed_data
+        """A new time, or a changed one (the edit page does not refuse a paused
+        campaign's time that has passed since it was set)."""
+        initial = self.initial.get("start_at")
+        if initial is None:
+            return True
+        return self.cleaned_data.get("start_at") != initial.replace(second=0, microsecond=0)
 
     def cron(self) -> str:
         parts = [self.cleaned_data.get(f"cron_{p}") or "*" for p in ("minute", "hour", "day", "month", "weekday")]

@@ -285,7 +285,17 @@ def world(api, api_key):
     owner = get_user_model().objects.create_user("fz-owner", password="correct-horse-battery")
     group = group_save(group=CommunityGroup(code="fz-group", name="fuzz group", owner=owner), actor=None)
     activity_upsert(group=group, code="fz-act", title="fuzz", starts_at=timezone.now(), ends_at=None)
+    from campaigns.services.campaigns import VariantSpec, campaign_create
+    from communities.services import templates
+
+    approver = get_user_model().objects.create_superuser("fz-approver", password="correct-horse-battery")
+    template = templates.template_create(code="fz-promo", name="fuzz", kind="campaign", body="Hi {{ nickname }}")
+    templates.version_approve(version=template.versions.get(), actor=approver)
+    campaign = campaign_create(
+        data={"name": "fuzz", "channel": "push", "segments": ["fz-big"]}, variants=[VariantSpec("A", 100, "fz-promo")]
+    )
     return {
+        "campaign_id": [str(campaign.pk)],
         "group_id": [str(group.pk)],
         "code": ["fz-act"],
         "external_id": KNOWN_CUSTOMERS,

@@ -1,0 +1,27 @@
+"""The demo campaigns are written through the services, once."""
+
+from django.core.management import call_command
+
+from campaigns.models import Campaign, Delivery
+from tests.users.factories import CustomerFactory
+
+
+def test_the_demo_campaigns_are_seeded_once_and_removed(db, make_user, static_segment, channel_log, no_quiet_hours):
+    make_user("admin", username="admin")
+    make_user("operator", username="operator")
+    static_segment("demo-everyone", [CustomerFactory() for _ in range(30)])
+    call_command("seed_demo_campaigns")
+    campaigns = dict(Campaign.objects.values_list("name", "status"))
+    assert campaigns == {
+        "[demo] Spring sale (A/B)": "running",
+        "[demo] Weekly digest": "scheduled",
+        "[demo] Welcome, day 1": "scheduled",
+        "[demo] Win-back": "draft",
+    }
+    sale = Campaign.objects.get(name="[demo] Spring sale (A/B)")
+    assert sale.deliveries.filter(status__in=["sent", "delivered", "opened", "clicked"]).count() == 30
+    assert sale.deliveries.exclude(delivered_at=None).exists()
+    call_command("seed_demo_campaigns")  # again: nothing new
+    assert Campaign.objects.count() == 4 and Delivery.objects.count() == 30
+    call_command("seed_demo_campaigns", "--delete")
+    assert not Campaign.objects.exists() and not Delivery.objects.exists()
