@@ -7,6 +7,11 @@ than sending "Dear , your  points…"; the campaign's preview counts those custo
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.utils import timezone
 
 from communities import selectors as community_selectors
 from communities.models import SopTemplateVersion
@@ -28,22 +33,49 @@ class Rendered:
     body: str
 
 
-def customer_context(customer: Customer, version: SopTemplateVersion | None) -> dict:
-    """The template variables for ``customer``: the cheap ones from the row, the costly
-    ones (points, level) only when the template uses them."""
+@dataclass(frozen=True)
+class Recipient:
+    """What rendering needs of a customer, read with the delivery (no model instance)."""
+
+    pk: int
+    external_id: str
+    nickname: str
+    name: str
+    timezone: str
+
+
+def recipient_of(customer: Customer) -> Recipient:
+    return Recipient(customer.pk, customer.external_id, customer.nickname, customer.name, customer.timezone)
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(settings.OPS_DEFAULT_CUSTOMER_TIMEZONE)
+
+
+def customer_context(customer: Recipient, version: SopTemplateVersion | None) -> dict:
+    """The template variables for ``customer``: the cheap ones from the delivery's row,
+    the costly ones (points, level) from their ledger only when the template uses them."""
     used = set(version.variables or []) if version is not None else set()
     if used & _COSTLY:
-        return community_selectors.template_context(customer=customer)
-    context = community_selectors.template_context()
+        return community_selectors.template_context(customer=Customer.objects.get(pk=customer.pk))
+    context = dict.fromkeys(community_selectors.VARIABLES, "")
+    context["points"] = 0
     context["nickname"] = customer.nickname or customer.name or customer.external_id
+    context["today"] = timezone.now().astimezone(_zone(customer.timezone)).date().isoformat()
     return context
 
 
 def render(
-    *, customer: Customer, version: SopTemplateVersion | None, content: str, subject: str, fields: dict
+    *, customer: Recipient | Customer, version: SopTemplateVersion | None, content: str, subject: str, fields: dict
 ) -> Rendered:
     if version is None:
         return Rendered(subject=subject, body=content)
+    if isinstance(customer, Customer):
+        customer = recipient_of(customer)
     context = customer_context(customer, version)
     for name in version.variables or []:
         if context.get(name) in ("", None):

@@ -46,9 +46,14 @@ class LogBackend:
         return Outcome(SENT)
 
 
+_made: set[Path] = set()  # folders this process has made sure of (a million hand-overs, one mkdir)
+
+
 def append_line(path: Path, line: bytes) -> None:
     """``line`` at the end of ``path`` in one write (see the module's docstring)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.parent not in _made:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _made.add(path.parent)
     fd = os.open(path, _FLAGS, 0o640)
     try:
         written = os.write(fd, line)

@@ -129,14 +129,15 @@ def _write(campaign: Campaign, occurrence: str, due: datetime, ids: list[int]) -
     variants = _variants(campaign)
     send = campaign_send(campaign, due)
     policy = policy_load()
-    contact_states_lock(customer_ids=ids)
+    contact_states_lock(customer_ids=ids, load=False)
     if connection.vendor == "postgresql" and send.category == Category.MARKETING:
         with connection.cursor() as cursor:
+            # Those with a send planned after this one, before this one's rows join them.
+            cursor.execute(fanout.future_sql(send=send, policy=policy), [ids])
+            rest = [row[0] for row in cursor.fetchall()]
             sql = _insert_sql(campaign, variants, occurrence, due, fanout.decision_sql(send=send, policy=policy))
             cursor.execute(sql, [ids])
             written = cursor.rowcount
-            cursor.execute(fanout.future_sql(send=send, policy=policy), [ids])
-            rest = [row[0] for row in cursor.fetchall()]
         if rest:
             decided = fanout.decisions_python(ids=rest, send=send, policy=policy)
             written += _write_python(campaign, variants, occurrence, due, decided)

@@ -27,8 +27,9 @@ from django.utils import timezone
 
 from campaigns import backends, content
 from campaigns.backends import rate
-from campaigns.models import Campaign, Category, Delivery, DeliveryStatus
+from campaigns.models import Campaign, Category, Delivery, DeliveryStatus, Variant
 from campaigns.services.unsubscribe import unsubscribe_url
+from communities.models import SopTemplateVersion
 
 log = logging.getLogger("campaigns.outbox")
 
@@ -95,75 +96,112 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> timedelta:
     return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
 
 
-def _handover_of(delivery: Delivery) -> backends.Handover:
-    rendered = content.render(
-        customer=delivery.customer,
-        version=delivery.template_version,
-        content=delivery.content,
-        subject=delivery.subject,
-        fields=(delivery.variant.field_values if delivery.variant_id else {}) or {},
+@dataclass(frozen=True)
+class _Row:
+    """A claimed delivery as the sender reads it: its columns and its customer's, no models."""
+
+    pk: int
+    key: str
+    channel: str
+    category: str
+    content: str
+    subject: str
+    attempts: int
+    template_version_id: int | None
+    variant_id: int | None
+    customer: content.Recipient
+    phone: str
+    email: str
+
+
+_COLUMNS = (
+    "pk", "key", "channel", "category", "content", "subject", "attempts", "template_version_id", "variant_id",
+    "customer_id", "customer__external_id", "customer__nickname", "customer__name", "customer__timezone",
+    "customer__phone", "customer__email",
+)  # fmt: skip
+
+
+def _rows(delivery_ids: list[int]) -> list[_Row]:
+    rows = (
+        Delivery.objects.filter(pk__in=delivery_ids, status=DeliveryStatus.SENDING)
+        .order_by("pk")
+        .values_list(*_COLUMNS)
     )
-    customer = delivery.customer
-    address = {"sms": customer.phone, "email": customer.email}.get(delivery.channel, customer.external_id)
-    marketing = delivery.category == Category.MARKETING
+    return [
+        _Row(pk, key, ch, cat, text, subj, att, tv, var, content.Recipient(cid, ext, nick, name, tz), phone, email)
+        for pk, key, ch, cat, text, subj, att, tv, var, cid, ext, nick, name, tz, phone, email in rows
+    ]
+
+
+def _handover_of(row: _Row, versions: dict, fields: dict) -> backends.Handover:
+    rendered = content.render(
+        customer=row.customer,
+        version=versions.get(row.template_version_id),
+        content=row.content,
+        subject=row.subject,
+        fields=fields.get(row.variant_id) or {},
+    )
+    address = {"sms": row.phone, "email": row.email}.get(row.channel, row.customer.external_id)
+    marketing = row.category == Category.MARKETING
     return backends.Handover(
-        delivery_id=delivery.pk,
-        idempotency_key=delivery.key,
-        customer=customer.external_id,
-        channel=delivery.channel,
+        delivery_id=row.pk,
+        idempotency_key=row.key,
+        customer=row.customer.external_id,
+        channel=row.channel,
         address=address,
         subject=rendered.subject,
         body=rendered.body,
-        category=delivery.category,
-        unsubscribe_url=unsubscribe_url(customer_id=customer.pk, channel=delivery.channel) if marketing else "",
+        category=row.category,
+        unsubscribe_url=unsubscribe_url(customer_id=row.customer.pk, channel=row.channel) if marketing else "",
     )
 
 
-def _send_one(delivery: Delivery) -> backends.Outcome:
+def _send_one(row: _Row, versions: dict, fields: dict) -> backends.Outcome:
     try:
-        handover = _handover_of(delivery)
+        handover = _handover_of(row, versions, fields)
     except content.MissingVariable as missing:
         return backends.Outcome(status="failed", error=f"missing variable {missing.name}")
     except Exception as exc:  # a template the sandbox refuses at render: fail it, not the batch
-        log.warning("render failed delivery=%s: %s", delivery.pk, type(exc).__name__)
+        log.warning("render failed delivery=%s: %s", row.pk, type(exc).__name__)
         return backends.Outcome(status="failed", error=f"render failed: {type(exc).__name__}")
-    while (wait := rate.take(delivery.channel)) > 0:
+    while (wait := rate.take(row.channel)) > 0:
         time.sleep(wait)
     try:
-        return backends.backend_for(delivery.channel).send(handover)
+        return backends.backend_for(row.channel).send(handover)
     except Exception as exc:  # a backend bug must not strand the batch in "sending"
-        log.exception("backend raised delivery=%s", delivery.pk)
+        log.exception("backend raised delivery=%s", row.pk)
         return backends.Outcome(status="retry", error=f"backend error: {type(exc).__name__}")
 
 
 def outbox_hand_over(*, delivery_ids: list[int], now: datetime | None = None) -> HandoverCounts:
     """Hands each claimed delivery over and records the outcomes in one statement."""
-    deliveries = (
-        Delivery.objects.filter(pk__in=delivery_ids, status=DeliveryStatus.SENDING)
-        .select_related("customer", "template_version__template", "variant")
-        .order_by("pk")
-    )
+    rows = _rows(delivery_ids)
+    versions = {
+        v.pk: v
+        for v in SopTemplateVersion.objects.filter(pk__in={r.template_version_id for r in rows}).select_related(
+            "template"
+        )
+    }
+    fields = dict(Variant.objects.filter(pk__in={r.variant_id for r in rows}).values_list("pk", "field_values"))
     counts = HandoverCounts()
-    rows: list[tuple] = []
-    for delivery in deliveries:
-        outcome = _send_one(delivery)
+    outcomes: list[tuple] = []
+    for row in rows:
+        outcome = _send_one(row, versions, fields)
         at = timezone.now()
         if outcome.status == "sent":
             counts.sent += 1
-            rows.append((delivery.pk, DeliveryStatus.SENT, at, at, None, outcome.provider_id[:100], ""))
-        elif outcome.status == "retry" and delivery.attempts < settings.OPS_OUTBOX_MAX_ATTEMPTS:
+            outcomes.append((row.pk, DeliveryStatus.SENT, at, at, None, outcome.provider_id[:100], ""))
+        elif outcome.status == "retry" and row.attempts < settings.OPS_OUTBOX_MAX_ATTEMPTS:
             counts.retry += 1
-            later = at + retry_delay(delivery.attempts, outcome.retry_after)
-            rows.append((delivery.pk, DeliveryStatus.QUEUED, None, later, later, "", outcome.error[:200]))
+            later = at + retry_delay(row.attempts, outcome.retry_after)
+            outcomes.append((row.pk, DeliveryStatus.QUEUED, None, later, later, "", outcome.error[:200]))
         else:
             counts.failed += 1
-            error = (
-                outcome.error if outcome.status == "failed" else f"gave up after {delivery.attempts}: {outcome.error}"
-            )
-            rows.append((delivery.pk, DeliveryStatus.FAILED, None, None, None, "", error[:200]))
+            error = outcome.error if outcome.status == "failed" else f"gave up after {row.attempts}: {outcome.error}"
+            outcomes.append((row.pk, DeliveryStatus.FAILED, None, None, None, "", error[:200]))
         if outcome.error:
             counts.by_error[outcome.error[:60]] = counts.by_error.get(outcome.error[:60], 0) + 1
-    _outcomes_record(rows)
+    _outcomes_record(outcomes)
     return counts
 
 

@@ -25,17 +25,37 @@ from campaigns.selectors.policy import (  # noqa: F401  (the policy's reads, for
 from users.models import Customer
 
 
-def contact_states_lock(*, customer_ids: Iterable[int]) -> dict[int, ContactState]:
-    """Locks (and creates when missing) the contact state of each customer, in id order.
-    Must run inside ``transaction.atomic``."""
-    if not transaction.get_connection().in_atomic_block:
+def contact_states_lock(*, customer_ids: Iterable[int], load: bool = True) -> dict[int, ContactState]:
+    """Locks (and creates when missing) the contact state of each customer, in id order,
+    until the transaction ends; answers the states (``load=False``: locks only, for a
+    fan-out chunk of thousands, whose SQL reads the states itself). Must run inside
+    ``transaction.atomic``."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
         raise RuntimeError("contact_states_lock needs a transaction")
     ids = sorted(set(customer_ids))
-    ContactState.objects.bulk_create(
-        [ContactState(customer_id=pk) for pk in ids], ignore_conflicts=True, batch_size=1000
-    )
-    states = ContactState.objects.select_for_update().filter(customer_id__in=ids).order_by("customer_id")
-    return {state.customer_id: state for state in states}
+    if not ids:
+        return {}
+    table = ContactState._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"INSERT INTO {table} (customer_id, unsubscribed, updated_at) "
+                f"SELECT unnest(%s::bigint[]), '[]'::jsonb, now() ON CONFLICT (customer_id) DO NOTHING",
+                [ids],
+            )
+            cursor.execute(
+                f"SELECT customer_id FROM {table} WHERE customer_id = ANY(%s::bigint[])"
+                " ORDER BY customer_id FOR UPDATE",
+                [ids],
+            )
+        else:  # SQLite: one writer at a time, the transaction is the lock
+            ContactState.objects.bulk_create(
+                [ContactState(customer_id=pk) for pk in ids], ignore_conflicts=True, batch_size=500
+            )
+    if not load:
+        return {}
+    return {state.customer_id: state for state in ContactState.objects.filter(customer_id__in=ids)}
 
 
 def send_decide(*, customer: Customer, state: ContactState, send: rules.Send, policy: rules.Policy) -> rules.Decision:

@@ -27,8 +27,16 @@ def unsubscribe_token(*, customer_id: int, channel: str) -> str:
 
 
 def unsubscribe_url(*, customer_id: int, channel: str) -> str:
-    path = reverse("unsubscribe", kwargs={"token": unsubscribe_token(customer_id=customer_id, channel=channel)})
-    return settings.OPS_SITE_URL.rstrip("/") + path
+    # The route is resolved once per process: the sender asks this for every message.
+    if _prefix.get(settings.OPS_SITE_URL) is None:
+        marker = "TOKEN"
+        path = reverse("unsubscribe", kwargs={"token": marker})
+        _prefix[settings.OPS_SITE_URL] = (settings.OPS_SITE_URL.rstrip("/") + path).rsplit(marker, 1)
+    head, tail = _prefix[settings.OPS_SITE_URL]
+    return head + unsubscribe_token(customer_id=customer_id, channel=channel) + tail
+
+
+_prefix: dict[str, list[str]] = {}
 
 
 def unsubscribe_read(*, token: str) -> tuple[Customer, str]:

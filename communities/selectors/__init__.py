@@ -2,6 +2,7 @@
 
 # What other apps call (the import contracts let them reach ``communities.selectors``
 # only): the feedback queue's canned replies, later the campaigns, render SOP templates.
+from ..templating import VARIABLES  # noqa: F401
 from .templates import (  # noqa: F401
     HTML,
     TEXT,

@@ -62,7 +62,9 @@ def template_get(*, template_id) -> SopTemplate:
 def template_by_code(*, code: str) -> SopTemplate | None:
     """The template with this code and its version in use, or ``None`` (campaigns and the
     messages API name templates by code)."""
-    return SopTemplate.objects.select_related("approved_version", "approved_version__template").filter(code=code).first()
+    return (
+        SopTemplate.objects.select_related("approved_version", "approved_version__template").filter(code=code).first()
+    )
 
 
 def version_get(*, version_id, template: SopTemplate | None = None) -> SopTemplateVersion:

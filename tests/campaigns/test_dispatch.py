@@ -77,7 +77,10 @@ def test_the_rendered_message_uses_the_customer_and_the_variant(
     for chunk_id in dispatch.occurrence_start(campaign_id=campaign.pk, occurrence="once", due=timezone.now()):
         dispatch.write_chunk(chunk_id=chunk_id)
     delivery = Delivery.objects.filter(campaign=campaign, status="queued").select_related("customer", "variant").first()
-    handover = outbox._handover_of(delivery)
+    Delivery.objects.filter(pk=delivery.pk).update(status="sending")  # as claimed
+    (row,) = outbox._rows([delivery.pk])
+    versions = {delivery.template_version_id: approved_template.approved_version}
+    handover = outbox._handover_of(row, versions, {})
     assert handover.body == f"Hi {delivery.customer.nickname}, spring sale!"
     assert handover.idempotency_key == delivery.key and handover.unsubscribe_url.startswith(settings.OPS_SITE_URL)
     assert handover.subject == (delivery.variant.subject or "Spring promo")
