@@ -273,15 +273,22 @@ class Delivery(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     key = models.CharField(max_length=160, unique=True)
-    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries")
-    variant = models.ForeignKey(Variant, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries")
+    # Every index is written again on each status change (a non-HOT update): these
+    # foreign keys get none of their own — delivery_campaign_status leads with the
+    # campaign; variants, template versions and orders are not looked up from here.
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
+    variant = models.ForeignKey(
+        Variant, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries", db_index=False
+    )
     occurrence = models.CharField(_("occurrence"), max_length=32, blank=True)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     category = models.CharField(_("category"), max_length=16, choices=Category.choices)
     content_class = models.CharField(_("content class"), max_length=16, blank=True)
     template_version = models.ForeignKey(
-        SopTemplateVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        SopTemplateVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     subject = models.CharField(_("subject"), max_length=150, blank=True)
     content = models.TextField(_("content"), blank=True, help_text=_("given text (the API); else the template renders"))
@@ -303,7 +310,9 @@ class Delivery(models.Model):
     clicked_at = models.DateTimeField(_("clicked at"), null=True, blank=True)
     responded_at = models.DateTimeField(_("responded at"), null=True, blank=True)
     converted_at = models.DateTimeField(_("converted at"), null=True, blank=True)
-    conversion_order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    conversion_order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     revenue = models.DecimalField(_("attributed revenue"), max_digits=14, decimal_places=2, default=0)
     provider_id = models.CharField(max_length=100, blank=True)
     last_error = models.CharField(_("last error"), max_length=200, blank=True)

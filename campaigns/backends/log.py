@@ -46,21 +46,33 @@ class LogBackend:
         return Outcome(SENT)
 
 
-_made: set[Path] = set()  # folders this process has made sure of (a million hand-overs, one mkdir)
+# One descriptor per file and process, opened on first use (a million hand-overs, one
+# open): O_APPEND makes every write land at the end whoever else writes; reopened in a
+# forked child (the pid changes) and when the file was removed or replaced.
+_open: dict[Path, tuple[int, int, int]] = {}  # path -> (pid, fd, inode)
+
+
+def _fd(path: Path) -> int:
+    held = _open.get(path)
+    if held is not None and held[0] == os.getpid():
+        try:
+            if os.stat(path).st_ino == held[2]:
+                return held[1]
+        except FileNotFoundError:
+            pass
+        os.close(held[1])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, _FLAGS, 0o640)
+    _open[path] = (os.getpid(), fd, os.fstat(fd).st_ino)
+    return fd
 
 
 def append_line(path: Path, line: bytes) -> None:
     """``line`` at the end of ``path`` in one write (see the module's docstring)."""
-    if path.parent not in _made:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _made.add(path.parent)
-    fd = os.open(path, _FLAGS, 0o640)
-    try:
-        written = os.write(fd, line)
-        while written < len(line):  # only on a full disk or the like; finish what was started
-            written += os.write(fd, line[written:])
-    finally:
-        os.close(fd)
+    fd = _fd(path)
+    written = os.write(fd, line)
+    while written < len(line):  # only on a full disk or the like; finish what was started
+        written += os.write(fd, line[written:])
 
 
 def read_log(path: str | os.PathLike | None = None) -> list[dict]:

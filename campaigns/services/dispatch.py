@@ -133,10 +133,11 @@ def _write(campaign: Campaign, occurrence: str, due: datetime, ids: list[int]) -
     if connection.vendor == "postgresql" and send.category == Category.MARKETING:
         with connection.cursor() as cursor:
             # Those with a send planned after this one, before this one's rows join them.
-            cursor.execute(fanout.future_sql(send=send, policy=policy), [ids])
+            params = fanout.sql_params(ids)
+            cursor.execute(fanout.future_sql(send=send, policy=policy, ids=ids), params)
             rest = [row[0] for row in cursor.fetchall()]
-            sql = _insert_sql(campaign, variants, occurrence, due, fanout.decision_sql(send=send, policy=policy))
-            cursor.execute(sql, [ids])
+            decision = fanout.decision_sql(send=send, policy=policy, ids=ids)
+            cursor.execute(_insert_sql(campaign, variants, occurrence, due, decision), params)
             written = cursor.rowcount
         if rest:
             decided = fanout.decisions_python(ids=rest, send=send, policy=policy)
