@@ -16,6 +16,7 @@ from core.errors import ApplicationError
 from core.timezones import operator_timezone
 from core.validation import validate_form_instant
 from segments import selectors as segment_selectors
+from segments.models import OperatingClass, Stage, Tier
 from users.models import Channel
 
 from .models import (
@@ -45,6 +46,9 @@ _DIMENSIONS = {
     "rfm-segment": _("RFM segment"),
 }
 _RFM_VALUES = {
+    **dict(Stage.choices),
+    **dict(Tier.choices),
+    **dict(OperatingClass.choices),
     "high_value": _("high value"),
     "potential": _("potential"),
     "silent": _("silent"),
@@ -115,7 +119,7 @@ class CampaignForm(forms.Form):
     """A campaign's settings (its variants are ``VariantFormSet``). ``data_for_service``
     gives them as ``campaign_create`` / ``campaign_update`` take them."""
 
-    name = forms.CharField(label=_("name"), max_length=120)
+    name = forms.CharField(label=pgettext_lazy("campaign", "name"), max_length=120)
     channel = forms.ChoiceField(label=_("channel"))
     category = forms.ChoiceField(label=_("category"), choices=Category.choices, initial=Category.MARKETING)
     content_class = forms.ChoiceField(label=_("content class"), choices=ContentClass.choices, required=False)
@@ -204,6 +208,9 @@ class CampaignForm(forms.Form):
         if initial is None:
             return True
         return self.cleaned_data.get("start_at") != initial.replace(second=0, microsecond=0)
+
+    def cron_fields(self) -> list:
+        return [self[f"cron_{part}"] for part in ("minute", "hour", "day", "month", "weekday")]
 
     def cron(self) -> str:
         parts = [self.cleaned_data.get(f"cron_{p}") or "*" for p in ("minute", "hour", "day", "month", "weekday")]
@@ -357,6 +364,7 @@ class CapRuleAdminForm(forms.ModelForm):
 
     windows = WindowsField(
         label=_("windows"),
+        required=False,  # none, or an empty list: the service says how many it takes
         help_text=_('At most "limit" marketing sends in any rolling "seconds": 3 h is 10800, a day 86400.'),
     )
 

@@ -141,7 +141,7 @@ def _percent(rate) -> str:
     return "—" if rate is None else f"{rate * 100:.1f}%"
 
 
-def _results(campaign) -> dict:
+def _results(campaign, *, variant_count: int) -> dict:
     results = selectors.campaign_results(campaign=campaign)
     for row in results["variants"]:
         for key in ("delivery_rate", "open_rate", "click_rate", "conversion_rate"):
@@ -155,6 +155,9 @@ def _results(campaign) -> dict:
             }
         else:
             verdict = _("No significant difference yet (p = %(p)s).") % {"p": f"{ab['p_value']:.4f}"}
+    elif ab["status"] == "single_variant" and variant_count > 1:
+        # An A/B campaign with results for one arm or none yet.
+        verdict = _("Not enough data yet.")
     else:
         verdict = str(AB_VERDICTS.get(ab["status"], ab["status"])) % {"n": ab.get("min_sample", "")}
     results["verdict"] = verdict
@@ -166,7 +169,9 @@ def _sample_error(code: str) -> str:
     if code == "template_not_approved":
         return _("The template has no approved version yet.")
     if code.startswith("missing_variable:"):
-        return _("The sample customer has no value for %(name)s.") % {"name": code.split(":", 1)[1]}
+        return _("No value for %(name)s: the sample customer or the variant's fields lack it.") % {
+            "name": code.split(":", 1)[1]
+        }
     return code
 
 
@@ -194,6 +199,7 @@ def campaign_detail(request, campaign_id: int):
     counts = selectors.campaign_status_counts(campaign=campaign)
     can_change = request.user.has_perm(CHANGE_PERM)
     status = campaign.status
+    variants = list(campaign.variants.select_related("template", "template_version").order_by("code"))
     return render(
         request,
         "campaigns/detail.html",
@@ -202,9 +208,9 @@ def campaign_detail(request, campaign_id: int):
             segments=[names.get(slug, slug) for slug in campaign.segments],
             excluded=[names.get(slug, slug) for slug in campaign.excluded_segments],
             schedule=schedule_text(campaign, names),
-            variants=campaign.variants.select_related("template", "template_version").order_by("code"),
+            variants=variants,
             preview=_preview(campaign),
-            results=_results(campaign),
+            results=_results(campaign, variant_count=len(variants)),
             by_status=[
                 {"key": key, "label": outcome_label(key), "n": n} for key, n in sorted(counts["by_status"].items())
             ],
@@ -231,22 +237,22 @@ def _action(request, campaign_id, service, done: str):
 
 
 @login_required
-@require_POST
 @permission_required(CHANGE_PERM, raise_exception=True)
+@require_POST
 def campaign_launch(request, campaign_id: int):
     return _action(request, campaign_id, services.campaign_launch, _("%(name)s launched: it is %(status)s."))
 
 
 @login_required
-@require_POST
 @permission_required(CHANGE_PERM, raise_exception=True)
+@require_POST
 def campaign_pause(request, campaign_id: int):
     return _action(request, campaign_id, services.campaign_pause, _("%(name)s paused."))
 
 
 @login_required
-@require_POST
 @permission_required(CHANGE_PERM, raise_exception=True)
+@require_POST
 def campaign_cancel(request, campaign_id: int):
     return _action(request, campaign_id, services.campaign_cancel, _("%(name)s cancelled."))
 

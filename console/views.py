@@ -11,6 +11,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
+from campaigns import selectors as campaign_selectors
 from communities.panels_groups import customer_groups_panel_context
 from communities.selectors.risk import customer_risk_actions
 from core.errors import NotFound
@@ -59,6 +60,17 @@ def _points_panel(customer, profile: dict) -> dict:
         "badges": profile.get("badges") or [],
         "entries": incentives_selectors.customer_entries(customer=customer, limit=LEDGER_ROWS),
     }
+
+
+def _reach_outs_panel(viewer, customer) -> list[dict] | None:
+    """The customer's latest deliveries and why each went or did not (one query);
+    None (no panel) for a viewer who may not see deliveries."""
+    if not viewer.has_perm("campaigns.view_delivery"):
+        return None
+    return [
+        {"delivery": delivery, "why": campaign_selectors.delivery_explain(delivery)}
+        for delivery in campaign_selectors.customer_deliveries(customer=customer)
+    ]
 
 
 def _section(key: str, value) -> dict:
@@ -129,6 +141,7 @@ def customer_detail(request, external_id):
                 viewer=request.user, memberships=profile.get("communities") or []
             ),
             "display_tz": settings.OPS_DEFAULT_CUSTOMER_TIMEZONE,
+            "reach_outs": _reach_outs_panel(request.user, customer),
             "risk_actions": customer_risk_actions(customer_ids=[customer.pk], viewer=request.user).get(customer.pk, []),
         },
     )

@@ -34,6 +34,7 @@ urlpatterns = [
     path("survey/", include("feedback.urls_public")),
     path("unsubscribe/", include("campaigns.urls_public")),
     path("communities/", include("communities.urls")),
+    path("campaigns/", include("campaigns.urls")),
     path("", include("dashboards.urls")),
 ]
 

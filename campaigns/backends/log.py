@@ -12,6 +12,7 @@ any reader) when ``send`` returns."""
 import json
 import logging
 import os
+from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
@@ -32,7 +33,7 @@ class LogBackend:
 
     @property
     def path(self) -> Path:
-        return self._path or Path(settings.OPS_CHANNEL_LOG_FILE)
+        return self._path or _settings_path(str(settings.OPS_CHANNEL_LOG_FILE))
 
     def send(self, handover: Handover) -> Outcome:
         record = {
@@ -46,6 +47,11 @@ class LogBackend:
         return Outcome(SENT)
 
 
+@lru_cache(maxsize=16)
+def _settings_path(value: str) -> Path:
+    return Path(value)
+
+
 # One descriptor per file and process, opened on first use (a million hand-overs, one
 # open): O_APPEND makes every write land at the end whoever else writes; reopened in a
 # forked child (the pid changes) and when the file was removed or replaced.
@@ -56,7 +62,7 @@ def _fd(path: Path) -> int:
     held = _open.get(path)
     if held is not None and held[0] == os.getpid():
         try:
-            if os.stat(path).st_ino == held[2]:
+            if os.stat(str(path)).st_ino == held[2]:
                 return held[1]
         except FileNotFoundError:
             pass

@@ -30,6 +30,7 @@ from campaigns.backends import rate
 from campaigns.models import Campaign, Category, Delivery, DeliveryStatus, Variant
 from campaigns.services.unsubscribe import unsubscribe_url
 from communities.models import SopTemplateVersion
+from users.models import Customer
 
 log = logging.getLogger("campaigns.outbox")
 
@@ -38,17 +39,23 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:80]
 
 
-def outbox_claim(*, limit: int | None = None, now: datetime | None = None, worker: str | None = None) -> list[int]:
+def outbox_claim(*, limit: int | None = None, now: datetime | None = None, worker: str | None = None) -> list:
     """Claims up to ``limit`` due deliveries (queued, or deferred until now) for this
-    worker; returns their ids. Commits on return."""
+    worker and answers them as the sender reads them (``_Row``, with their customers'
+    columns, in the same statement). Commits on return."""
     limit = limit or settings.OPS_OUTBOX_BATCH
     now = now or timezone.now()
     table, campaigns = Delivery._meta.db_table, Campaign._meta.db_table
     lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    # A paused (or cancelled) campaign's deliveries wait where they are.
+    # A paused (or cancelled) campaign's deliveries wait where they are. PostgreSQL
+    # answers the rows with their customers' columns in the claim itself; SQLite's
+    # RETURNING sees only the updated table, so it reads them after.
+    postgres = connection.vendor == "postgresql"
+    joined = f"FROM {Customer._meta.db_table} cu WHERE cu.id = {table}.customer_id AND" if postgres else "WHERE"
+    returning = ", ".join(c if "." in c else f"{table}.{c}" for c in _CLAIMED) if postgres else "id"
     sql = f"""
         UPDATE {table} SET status = %s, claimed_at = %s, claimed_by = %s, attempts = attempts + 1
-        WHERE id IN (
+        {joined} {table}.id IN (
             SELECT id FROM {table}
             WHERE status IN (%s, %s) AND send_after <= %s
               AND (campaign_id IS NULL OR campaign_id NOT IN (
@@ -56,22 +63,15 @@ def outbox_claim(*, limit: int | None = None, now: datetime | None = None, worke
             ORDER BY send_after, id
             LIMIT %s {lock}
         )
-        RETURNING id
+        RETURNING {returning}
     """
+    params = [DeliveryStatus.SENDING, now, worker or worker_name(), DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED]
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            [
-                DeliveryStatus.SENDING,
-                now,
-                worker or worker_name(),
-                DeliveryStatus.QUEUED,
-                DeliveryStatus.DEFERRED,
-                now,
-                limit,
-            ],
-        )
-        return sorted(row[0] for row in cursor.fetchall())
+        cursor.execute(sql, [*params, now, limit])
+        claimed = cursor.fetchall()
+        if not postgres:
+            return _rows([values[0] for values in claimed])
+        return sorted((_row(values) for values in claimed), key=lambda row: row.pk)
 
 
 @dataclass
@@ -121,16 +121,26 @@ _COLUMNS = (
 )  # fmt: skip
 
 
+# The claim's RETURNING list, in _Row's order.
+_CLAIMED = (
+    "id", "key", "channel", "category", "content", "subject", "attempts", "template_version_id", "variant_id",
+    "customer_id", "cu.external_id", "cu.nickname", "cu.name", "cu.timezone", "cu.phone", "cu.email",
+)  # fmt: skip
+
+
+def _row(values) -> "_Row":
+    pk, key, ch, cat, text, subj, att, tv, var, cid, ext, nick, name, tz, phone, email = values
+    return _Row(pk, key, ch, cat, text, subj, att, tv, var, content.Recipient(cid, ext, nick, name, tz), phone, email)
+
+
 def _rows(delivery_ids: list[int]) -> list[_Row]:
+    """Claimed deliveries read again (a test's view of what the sender sees)."""
     rows = (
         Delivery.objects.filter(pk__in=delivery_ids, status=DeliveryStatus.SENDING)
         .order_by("pk")
         .values_list(*_COLUMNS)
     )
-    return [
-        _Row(pk, key, ch, cat, text, subj, att, tv, var, content.Recipient(cid, ext, nick, name, tz), phone, email)
-        for pk, key, ch, cat, text, subj, att, tv, var, cid, ext, nick, name, tz, phone, email in rows
-    ]
+    return [_row(values) for values in rows]
 
 
 def _handover_of(row: _Row, versions: dict, fields: dict) -> backends.Handover:
@@ -173,9 +183,8 @@ def _send_one(row: _Row, versions: dict, fields: dict) -> backends.Outcome:
         return backends.Outcome(status="retry", error=f"backend error: {type(exc).__name__}")
 
 
-def outbox_hand_over(*, delivery_ids: list[int], now: datetime | None = None) -> HandoverCounts:
+def outbox_hand_over(*, rows: list[_Row]) -> HandoverCounts:
     """Hands each claimed delivery over and records the outcomes in one statement."""
-    rows = _rows(delivery_ids)
     versions = {
         v.pk: v
         for v in SopTemplateVersion.objects.filter(pk__in={r.template_version_id for r in rows}).select_related(
@@ -237,10 +246,10 @@ def outbox_drain(*, max_batches: int = 1000, now: datetime | None = None) -> Han
     total = HandoverCounts()
     worker = worker_name()
     for _ in range(max_batches):
-        ids = outbox_claim(now=now, worker=worker)
-        if not ids:
+        rows = outbox_claim(now=now, worker=worker)
+        if not rows:
             break
-        total.add(outbox_hand_over(delivery_ids=ids))
+        total.add(outbox_hand_over(rows=rows))
     return total
 
 

@@ -121,11 +121,13 @@ def ui_data(make_user):
     )
     points_post(customer=customers[1], kind="earn", amount=1200, reason="活动奖励", idempotency_key="zh-ui-1")
     ticket = _ticket_worked(customers[1], operations)
+    communities = _communities()
     return {
         "customer": customers[5].external_id,
         "points_customer": customers[1].external_id,
         "ticket": ticket.pk,
-        **_communities(),
+        **communities,
+        "campaign": _campaign_with_reach_outs(customers[5]).pk,
     }
 
 
@@ -146,6 +148,33 @@ def _communities() -> dict:
         "template": template.pk,
         "version": template.approved_version_id,
     }
+
+
+def _campaign_with_reach_outs(customer):
+    """A draft A/B campaign to the Shanghai segment (its page shows the preview), and
+    the 360 customer's reach-outs: one sent, one held by a cap, one without consent."""
+    from campaigns.models import Delivery
+    from campaigns.services import campaigns as campaign_services
+
+    campaign = campaign_services.campaign_create(
+        data={"name": "双十一促销", "channel": "push", "segments": ["shanghai"], "cost": "500"},
+        variants=[
+            campaign_services.VariantSpec("A", 50, "demo-faq-refund", subject="双十一"),
+            campaign_services.VariantSpec("B", 50, "demo-faq-refund", subject="限时优惠"),
+        ],
+    )
+    now = timezone.now()
+    variant = campaign.variants.get(code="A")
+    for n, (status, reason, rule) in enumerate(
+        [("sent", "", ""), ("deferred", "cap", "cap:push-3-7"), ("suppressed", "no_consent", "consent")]
+    ):
+        Delivery.objects.create(
+            key=f"zh-ui-{n}", campaign=campaign, variant=variant, customer=customer, channel="push",
+            category="marketing", status=status, reason=reason, rule=rule, due_at=now,
+            send_after=now + timedelta(hours=3) if status == "deferred" else None,
+            sent_at=now if status == "sent" else None,
+        )  # fmt: skip
+    return campaign
 
 
 def _ticket_worked(customer, team):
@@ -191,6 +220,7 @@ def _operator_pages(data) -> list[str]:
         f"/feedback/{data['ticket']}/",
         "/feedback/new",
         *_community_pages(data),
+        *_campaign_pages(data),
         "/no-such-page/",
     ]
 
@@ -214,6 +244,18 @@ def _community_pages(data) -> list[str]:
         ("communities:template-preview", {"version_id": data["version"]}),
     ]
     return [reverse(name, kwargs=kwargs) for name, kwargs in names]
+
+
+def _campaign_pages(data) -> list[str]:
+    """The campaign pages by URL name: the list (and one filtered), a new one, a campaign, its edit page."""
+    campaign = {"campaign_id": data["campaign"]}
+    names = [
+        ("campaigns:list", {}),
+        ("campaigns:new", {}),
+        ("campaigns:detail", campaign),
+        ("campaigns:edit", campaign),
+    ]
+    return [reverse(name, kwargs=kwargs) for name, kwargs in names] + [reverse("campaigns:list") + "?status=draft"]
 
 
 def _admin_pages(page, base: str) -> list[str]:
@@ -255,5 +297,12 @@ def test_every_page_is_chinese_for_every_role(ui_data, live_server, browser_page
         assert community == _community_pages(ui_data)
     else:  # viewers and operators see every group, read-only
         assert {"/communities/", f"/communities/groups/{ui_data['group']}/"} <= set(community)
+    campaigns = [statuses[url] for url in _campaign_pages(ui_data)]
+    if role == "community_manager":  # no campaigns permission: the 403 page, in Chinese
+        assert set(campaigns) == {403}
+    elif role == "viewer":  # reads, does not write
+        assert campaigns == [200, 403, 200, 403, 200]
+    else:
+        assert set(campaigns) == {200}
     if role == "admin":
         assert sum(1 for url, status in visited if url.startswith("/admin/") and status == 200) >= 20

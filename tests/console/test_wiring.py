@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from campaigns import tasks as campaigns_tasks
 from incentives import tasks as incentives_tasks
 from users import hooks
 from users import tasks as users_tasks
@@ -35,10 +36,12 @@ def probe():
 
 @pytest.fixture
 def unwired():
-    """Incentives unsubscribed, as if the composition layer had not wired it."""
+    """Incentives and campaigns unsubscribed, as if the composition layer had not wired them."""
     wired = [
         (hooks.orders_changed, incentives_tasks.orders_changed_queue_rules),
         (hooks.events_appended, incentives_tasks.events_appended_queue_rules),
+        (hooks.orders_changed, campaigns_tasks.orders_changed_attribute),
+        (hooks.customer_unsubscribed, campaigns_tasks.customer_unsubscribed_record),
     ]
     for hook, subscriber in wired:
         hook.unsubscribe(subscriber)
@@ -57,6 +60,8 @@ def _post(api, path, items):
 
 
 def test_console_subscribes_incentives_to_the_users_hooks():
+    assert campaigns_tasks.orders_changed_attribute in hooks.orders_changed.subscribers
+    assert campaigns_tasks.customer_unsubscribed_record in hooks.customer_unsubscribed.subscribers
     assert incentives_tasks.orders_changed_queue_rules in hooks.orders_changed.subscribers
     assert incentives_tasks.events_appended_queue_rules in hooks.events_appended.subscribers
 
@@ -76,6 +81,7 @@ def test_an_order_batch_publishes_orders_changed_and_incentives_queues_on_commit
     assert _queued(callbacks) == [
         (users_tasks.customer_order_stats_refresh_task.name, [order.customer_id]),
         (incentives_tasks.order_rules_apply_task.name, [order.pk]),
+        (campaigns_tasks.conversions_attribute_task.name, [order.pk]),  # a campaign's conversion, if any
     ]
 
 

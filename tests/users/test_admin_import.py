@@ -183,6 +183,7 @@ def test_order_csv_import_writes_orders(admin_client, django_capture_on_commit_c
     assert queued_tasks(callbacks) == {
         "users.customer_order_stats_refresh": [([customer.pk],)],
         "incentives.order_rules_apply": [(sorted(Order.objects.values_list("id", flat=True)),)],
+        "campaigns.conversions_attribute": [(sorted(Order.objects.values_list("id", flat=True)),)],
     }
 
 

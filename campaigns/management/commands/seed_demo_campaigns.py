@@ -26,8 +26,8 @@ from campaigns.models import Campaign
 from campaigns.rows import CallbackRow
 from campaigns.services import campaigns as services
 from campaigns.services import dispatch, outbox, results
+from communities import services as community_services
 from communities.models import SopTemplate
-from communities.services import templates
 from core.batch import ValidatedBatch
 from segments import selectors as segment_selectors
 
@@ -41,8 +41,10 @@ TEMPLATES = {
 def _template(code: str, body: str, approver) -> None:
     if SopTemplate.objects.filter(code=code).exists():
         return
-    template = templates.template_create(code=code, name=f"{TAG} {code}", kind="campaign", body=body, actor=None)
-    templates.version_approve(version=template.versions.get(), actor=approver)
+    template = community_services.template_create(
+        code=code, name=f"{TAG} {code}", kind="campaign", body=body, actor=None
+    )
+    community_services.version_approve(version=template.versions.get(), actor=approver)
 
 
 def _largest(prefix: str) -> str | None:
