@@ -16,7 +16,6 @@ from core.errors import ApplicationError
 from core.timezones import operator_timezone
 from core.validation import validate_form_instant
 from segments import selectors as segment_selectors
-from segments.models import OperatingClass, Stage, Tier
 from users.models import Channel
 
 from .models import (
@@ -35,56 +34,10 @@ from .services.campaigns import FIELDS, PAST_GRACE, VariantSpec
 MAX_VARIANTS = 4
 _ANY = [("", _("any"))]
 
-# The built-in segments' names in the operator's language, by slug prefix and value.
-# ``segments.labels`` has them but is private to segments under the import contracts
-# (pyproject.toml); these are the same msgids, so they share its translations.
-_DIMENSIONS = {
-    "stage": _("Lifecycle stage"),
-    "tier": _("Value tier"),
-    "class": _("Operating class"),
-    "rfm": _("RFM group"),
-    "rfm-segment": _("RFM segment"),
-}
-_RFM_VALUES = {
-    **dict(Stage.choices),
-    **dict(Tier.choices),
-    **dict(OperatingClass.choices),
-    "high_value": _("high value"),
-    "potential": _("potential"),
-    "silent": _("silent"),
-    "general": _("general"),
-    "unknown": _("unknown"),
-    "other": _("other"),
-    "champions": pgettext_lazy("RFM segment", "champions"),
-    "cant_lose_them": pgettext_lazy("RFM segment", "can't lose them"),
-    "loyal": pgettext_lazy("RFM segment", "loyal"),
-    "at_risk": pgettext_lazy("RFM segment", "at risk"),
-    "potential_loyalist": pgettext_lazy("RFM segment", "potential loyalist"),
-    "promising": pgettext_lazy("RFM segment", "promising"),
-    "need_attention": pgettext_lazy("RFM segment", "need attention"),
-    "about_to_sleep": pgettext_lazy("RFM segment", "about to sleep"),
-    "hibernating": pgettext_lazy("RFM segment", "hibernating"),
-    "lost": pgettext_lazy("RFM segment", "lost"),
-}
-
-
-def segment_label(row: dict) -> str:
-    """A catalogue row's name as an operator reads it: ``生命周期阶段: 成熟期``."""
-    if row.get("kind") != "builtin":
-        return row["name"]
-    slug = row["slug"]
-    for prefix in sorted(_DIMENSIONS, key=len, reverse=True):
-        if slug.startswith(f"{prefix}-"):
-            value = slug[len(prefix) + 1 :]
-            shown = _RFM_VALUES.get(value) if prefix.startswith("rfm") else None
-            # Stages, tiers and classes come named (their model choices) after "prefix: ".
-            return f"{_DIMENSIONS[prefix]}: {shown or row['name'].split(': ', 1)[-1]}"
-    return row["name"]
-
 
 def segment_names() -> dict[str, str]:
     """Every segment of the catalogue: slug → its name for the operator."""
-    return {row["slug"]: segment_label(row) for row in segment_selectors.segment_catalogue()}
+    return segment_selectors.segment_names()
 
 
 def channel_choices() -> list[tuple[str, str]]:

@@ -14,6 +14,7 @@ from users.models import Customer
 
 from . import rules
 from .definitions import compile_definition
+from .labels import segment_chip_label
 from .models import (
     CustomerScore,
     OperatingClass,
@@ -218,6 +219,14 @@ def segment_catalogue() -> list[dict]:
             }
         )
     return out
+
+
+def segment_names() -> dict[str, str]:
+    """Every segment of the catalogue, slug → its name as an operator reads it, in their
+    language (``生命周期阶段: 成熟期`` for ``stage-mature``; a custom segment's own name)."""
+    catalogue = segment_catalogue()
+    custom = {row["slug"]: row["name"] for row in catalogue if row["kind"] != "builtin"}
+    return {row["slug"]: segment_chip_label(row["slug"], custom) for row in catalogue}
 
 
 def segment_get(*, slug: str) -> Segment:
