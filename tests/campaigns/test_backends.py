@@ -443,7 +443,7 @@ def test_smtp_server_down_is_a_retry(settings):
 def test_log_backend_records_each_hand_over_without_pii(settings, tmp_path, caplog):
     settings.OPS_CHANNEL_LOG_FILE = tmp_path / "deep" / "er" / "channel-log.jsonl"
     backend = LogBackend()
-    caplog.set_level("INFO", logger="campaigns.channel")
+    caplog.set_level("DEBUG", logger="campaigns.channel")
 
     assert backend.send(_handover()) == Outcome("sent")
     assert backend.send(_handover(delivery_id=43, idempotency_key="k-43", customer="C-0043")) == Outcome("sent")

@@ -13,12 +13,12 @@ def test_the_demo_campaigns_are_seeded_once_and_removed(db, make_user, static_se
     call_command("seed_demo_campaigns")
     campaigns = dict(Campaign.objects.values_list("name", "status"))
     assert campaigns == {
-        "[demo] Spring sale (A/B)": "running",
-        "[demo] Weekly digest": "scheduled",
-        "[demo] Welcome, day 1": "scheduled",
-        "[demo] Win-back": "draft",
+        "[demo] 春季特惠（A/B）": "running",
+        "[demo] 每周精选": "scheduled",
+        "[demo] 新人欢迎（注册第 1 天）": "scheduled",
+        "[demo] 流失召回短信": "draft",
     }
-    sale = Campaign.objects.get(name="[demo] Spring sale (A/B)")
+    sale = Campaign.objects.get(name="[demo] 春季特惠（A/B）")
     assert sale.deliveries.filter(status__in=["sent", "delivered", "opened", "clicked"]).count() == 30
     assert sale.deliveries.exclude(delivered_at=None).exists()
     call_command("seed_demo_campaigns")  # again: nothing new

@@ -4,14 +4,14 @@ versions, deliveries decided under the contact policy, results).
 
 - Two approved SOP templates of the campaign kind (``demo-spring-sale`` A and B),
   written by the system and approved by ``admin``.
-- **Spring sale (A/B)**: a one-off push (run at night, Shanghai time, most of it waits
+- **春季特惠（A/B）** (spring sale): a one-off push (run at night, Shanghai time, most of it waits
   for the morning: quiet hours) to the largest built-in lifecycle segment, sent
   now: the audience is decided (consent, caps, quiet hours — the demo customers'
   earlier pushes are the history), handed to the log backend, and a share of the sent
   ones report delivered, opened and clicked through the callback service.
-- **Weekly digest**: recurring, Mondays 10:00 Shanghai time (scheduled).
-- **Welcome, day 1**: triggered the day after signup (scheduled).
-- **Win-back**: a draft to the churn-warning customers, for an operator to finish.
+- **每周精选** (weekly digest): recurring, Mondays 10:00 Shanghai time (scheduled).
+- **新人欢迎** (welcome, day 1): triggered the day after signup (scheduled).
+- **流失召回短信** (win-back SMS): a draft to the churn-warning customers, for an operator to finish.
 
 Idempotent: a database with a ``[demo]`` campaign gets nothing new. ``--delete``
 removes them (and their deliveries) for ``bin/demo --reset``."""
@@ -88,7 +88,7 @@ def demo_campaigns_write(*, seed: int = 7) -> dict:
     counts = {}
     if audience:
         sale = services.campaign_create(
-            data={"name": f"{TAG} Spring sale (A/B)", "channel": "push", "segments": [audience], "cost": "1200.00"},
+            data={"name": f"{TAG} 春季特惠（A/B）", "channel": "push", "segments": [audience], "cost": "1200.00"},
             variants=[
                 services.VariantSpec("A", 50, "demo-spring-sale", subject="春季特惠"),
                 services.VariantSpec("B", 50, "demo-spring-sale-b", subject="送你一张券"),
@@ -99,7 +99,7 @@ def demo_campaigns_write(*, seed: int = 7) -> dict:
         counts["spring sale sent"] = _send_now(sale)
         counts["results reported"] = _report_results(sale, seed)
         digest = services.campaign_create(
-            data={"name": f"{TAG} Weekly digest", "channel": "push", "segments": [audience],
+            data={"name": f"{TAG} 每周精选", "channel": "push", "segments": [audience],
                   "schedule": "recurring", "cron": "0 10 * * 1", "schedule_timezone": "Asia/Shanghai",
                   "content_class": ""},
             variants=[services.VariantSpec("A", 100, "demo-spring-sale")],
@@ -107,7 +107,7 @@ def demo_campaigns_write(*, seed: int = 7) -> dict:
         )  # fmt: skip
         services.campaign_launch(campaign=digest, actor=operator)
     welcome = services.campaign_create(
-        data={"name": f"{TAG} Welcome, day 1", "channel": "push", "segments": [], "schedule": "triggered",
+        data={"name": f"{TAG} 新人欢迎（注册第 1 天）", "channel": "push", "segments": [], "schedule": "triggered",
               "trigger": "signup_day", "trigger_value": "1"},
         variants=[services.VariantSpec("A", 100, "demo-spring-sale-b")],
         actor=operator,
@@ -115,7 +115,7 @@ def demo_campaigns_write(*, seed: int = 7) -> dict:
     services.campaign_launch(campaign=welcome, actor=operator)
     if churn:
         services.campaign_create(
-            data={"name": f"{TAG} Win-back", "channel": "sms", "segments": [churn], "on_hold": "suppress"},
+            data={"name": f"{TAG} 流失召回短信", "channel": "sms", "segments": [churn], "on_hold": "suppress"},
             variants=[services.VariantSpec("A", 100, "demo-spring-sale-b")],
             actor=operator,
         )
