@@ -13,7 +13,7 @@ from campaigns.services import campaigns as campaign_services
 from campaigns.services import dispatch, outbox
 from campaigns.services.campaigns import VariantSpec
 from core.errors import ApplicationError, Conflict
-from tests.queued import run_queued
+from tests.queued import queued_tasks, run_queued
 from tests.users.factories import CustomerFactory
 
 
@@ -158,3 +158,42 @@ def test_an_unapproved_template_cannot_be_launched(audience, make_user):
         campaign_services.campaign_launch(campaign=campaign)
     assert exc.value.code == "template_not_approved"
     assert Campaign.objects.get(pk=campaign.pk).status == "draft"
+
+
+def test_a_variable_the_customer_lacks_fails_that_delivery_with_its_name(
+    audience, make_user, channel_log, no_quiet_hours
+):
+    from communities.services import template_create, version_approve
+
+    _customers, segment = audience
+    writer, approver = make_user("admin", username="w2"), make_user("admin", username="a2")
+    template = template_create(code="grouped", name="Grouped", kind="campaign", body="{{ group }} 欢迎你", actor=writer)
+    version_approve(version=template.versions.get(), actor=approver)
+    campaign = _campaign(segment, variants=[VariantSpec("A", 100, "grouped")])
+    campaign_services.campaign_launch(campaign=campaign)
+    for chunk_id in dispatch.occurrence_start(campaign_id=campaign.pk, occurrence="once", due=timezone.now()):
+        dispatch.write_chunk(chunk_id=chunk_id)
+    counts = outbox.outbox_drain()
+    assert (counts.sent, counts.failed) == (0, 53)
+    errors = set(Delivery.objects.filter(campaign=campaign, status="failed").values_list("last_error", flat=True))
+    assert errors == {"missing variable group"}
+    assert read_log(channel_log) == []  # nothing with a hole in it went out
+
+
+def test_a_campaign_paused_before_its_chunks_ran_writes_them_when_launched_again(
+    audience, approved_template, channel_log, no_quiet_hours, django_capture_on_commit_callbacks
+):
+    _customers, segment = audience
+    campaign = _campaign(segment)
+    campaign_services.campaign_launch(campaign=campaign)
+    chunk_ids = dispatch.occurrence_start(campaign_id=campaign.pk, occurrence="once", due=timezone.now())
+    campaign_services.campaign_pause(campaign=campaign)
+    assert [dispatch.write_chunk(chunk_id=pk) for pk in chunk_ids] == [0] * len(chunk_ids)  # paused: nothing
+    assert dispatch.chunks_pending(campaign_id=campaign.pk) == chunk_ids
+    with django_capture_on_commit_callbacks() as callbacks:
+        campaign_services.campaign_launch(campaign=Campaign.objects.get(pk=campaign.pk))
+    assert queued_tasks(callbacks) == {"campaigns.resume": [(campaign.pk,)]}
+    # What the resume task's chunk tasks do, one per pending chunk:
+    assert sum(dispatch.write_chunk(chunk_id=pk) for pk in dispatch.chunks_pending(campaign_id=campaign.pk)) == 60
+    assert dispatch.chunks_pending(campaign_id=campaign.pk) == []
+    assert Delivery.objects.filter(campaign=campaign).count() == 60
