@@ -5,3 +5,4 @@ from django.urls import path
 from . import views_public
 
 urlpatterns = [path("<str:token>/", views_public.unsubscribe, name="unsubscribe")]
+tracking_urlpatterns = [path("<str:token>/", views_public.click, name="click")]

@@ -6,6 +6,7 @@ CSRF token: the signature is what protects it, so the view is CSRF-exempt). Usin
 link again gives the same answer; a forged or altered one is refused with nothing
 written."""
 
+from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -13,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 from core.errors import ApplicationError
 from users.models import Channel
 
+from .services import tracking
 from .services import unsubscribe as services
 
 
@@ -34,3 +36,16 @@ def unsubscribe(request, token: str):
         "campaigns/public/unsubscribe.html",
         {"done": request.method == "POST", "channel": channel, "channel_label": labels.get(channel, channel)},
     )
+
+
+@require_http_methods(["GET", "HEAD"])
+def click(request, token: str):
+    """A tracked link: records the click, then sends the customer where the message
+    pointed (only a URL a message carried: the token signs it)."""
+    try:
+        url = tracking.click_record(token=token)
+    except ApplicationError as exc:
+        return render(
+            request, "campaigns/public/refused.html", {"code": exc.code, "text": exc.message}, status=exc.status_code
+        )
+    return HttpResponseRedirect(url)

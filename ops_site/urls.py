@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from campaigns.urls_public import tracking_urlpatterns
 from core.health import healthz
 
 api_v1 = [
@@ -33,6 +34,7 @@ urlpatterns = [
     path("feedback/themes/", include("feedback.urls_themes")),
     path("survey/", include("feedback.urls_public")),
     path("unsubscribe/", include("campaigns.urls_public")),
+    path("t/", include(tracking_urlpatterns)),  # tracked links in marketing messages
     path("communities/", include("communities.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("", include("dashboards.urls")),

@@ -28,6 +28,7 @@ from django.utils import timezone
 from campaigns import backends, content
 from campaigns.backends import rate
 from campaigns.models import Campaign, Category, Delivery, DeliveryStatus, Variant
+from campaigns.services import tracking
 from campaigns.services.unsubscribe import unsubscribe_url
 from communities.models import SopTemplateVersion
 from users.models import Customer
@@ -153,6 +154,7 @@ def _handover_of(row: _Row, versions: dict, fields: dict) -> backends.Handover:
     )
     address = {"sms": row.phone, "email": row.email}.get(row.channel, row.customer.external_id)
     marketing = row.category == Category.MARKETING
+    body = tracking.links_tracked(rendered.body, delivery_id=row.pk) if marketing else rendered.body
     return backends.Handover(
         delivery_id=row.pk,
         idempotency_key=row.key,
@@ -160,7 +162,7 @@ def _handover_of(row: _Row, versions: dict, fields: dict) -> backends.Handover:
         channel=row.channel,
         address=address,
         subject=rendered.subject,
-        body=rendered.body,
+        body=body,
         category=row.category,
         unsubscribe_url=unsubscribe_url(customer_id=row.customer.pk, channel=row.channel) if marketing else "",
     )
