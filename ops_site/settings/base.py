@@ -210,7 +210,7 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = os.environ.get("EMAIL_USE_TLS", "") == "1"
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Ops Desk <ops-desk@localhost>")
 #: the public address of the site, for links in emails (CSAT links)
-OPS_SITE_URL = os.environ.get("OPS_SITE_URL", "http://127.0.0.1:8000")
+OPS_SITE_URL = os.environ.get("OPS_SITE_URL") or "http://127.0.0.1:8000"
 
 # --- Campaigns: the channels' backends -------------------------------------
 # OPS_CHANNEL_<NAME> is "log" (records what it would send), "email" (Django's email
