@@ -218,7 +218,8 @@ OPS_SITE_URL = os.environ.get("OPS_SITE_URL") or "http://127.0.0.1:8000"
 # OPS_CHANNEL_<NAME>_SECRET signing its requests (HMAC-SHA256 of the body) and
 # OPS_CHANNEL_<NAME>_RATE the channel's global sends per second across all workers.
 OPS_CHANNELS = ["push", "sms", "email", "wechat", "in_app"]
-OPS_CHANNEL_BACKENDS = {name: os.environ.get(f"OPS_CHANNEL_{name.upper()}", "log") for name in OPS_CHANNELS}
+# An empty value means the default, as when unset (docker-compose passes empty ones).
+OPS_CHANNEL_BACKENDS = {name: os.environ.get(f"OPS_CHANNEL_{name.upper()}") or "log" for name in OPS_CHANNELS}
 OPS_CHANNEL_SECRETS = {name: os.environ.get(f"OPS_CHANNEL_{name.upper()}_SECRET", "") for name in OPS_CHANNELS}
 OPS_CHANNEL_RATES = {
     name: float(os.environ[f"OPS_CHANNEL_{name.upper()}_RATE"])
