@@ -14,7 +14,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
-from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -27,7 +26,7 @@ from core.timezones import operator_timezone
 
 from . import selectors
 from .forms import CampaignFilterForm, CampaignForm, segment_names, template_choices, variant_formset
-from .models import HANDED_STATUSES, CampaignStatus, Delivery, DeliveryStatus, ScheduleKind, Trigger
+from .models import CampaignStatus, ScheduleKind, Trigger
 from .services import campaigns as services
 from .services.preview import campaign_preview
 from .templatetags.campaigns_display import outcome_label
@@ -36,7 +35,6 @@ VIEW_PERM = "campaigns.view_campaign"
 ADD_PERM = "campaigns.add_campaign"
 CHANGE_PERM = "campaigns.change_campaign"
 PAGE_SIZE = 50
-HELD_STATUSES = [DeliveryStatus.DEFERRED, DeliveryStatus.SUPPRESSED]
 # Before it goes (or goes on), a campaign's page shows what the policy would do now.
 PREVIEWED = [CampaignStatus.DRAFT, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED]
 EDITABLE = [CampaignStatus.DRAFT, CampaignStatus.PAUSED]
@@ -79,25 +77,6 @@ def schedule_text(campaign, names: dict[str, str]) -> str:
     return _("triggered")
 
 
-def _page_counts(campaign_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Sent and held back per campaign of the page, in one grouped read over the
-    (campaign, status) index. (``campaign_status_counts`` answers for one campaign; a
-    page of them would be a query each.)"""
-    rows = (
-        Delivery.objects.filter(campaign_id__in=campaign_ids)
-        .values_list("campaign_id", "status")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    counts = {pk: {"sent": 0, "held": 0} for pk in campaign_ids}
-    for campaign_id, status, n in rows:
-        if status in HANDED_STATUSES:
-            counts[campaign_id]["sent"] += n
-        elif status in HELD_STATUSES:
-            counts[campaign_id]["held"] += n
-    return counts
-
-
 # --- list ----------------------------------------------------------------------------
 
 
@@ -114,7 +93,7 @@ def campaign_list(request):
             messages.error(request, _("Unknown status; showing every campaign."))
     page = Paginator(selectors.campaign_list(status=status), PAGE_SIZE).get_page(request.GET.get("page"))
     names = segment_names()
-    counts = _page_counts([c.pk for c in page.object_list])
+    counts = selectors.campaigns_sent_held(campaign_ids=[c.pk for c in page.object_list])
     rows = [
         {
             "campaign": campaign,

@@ -8,7 +8,7 @@ from decimal import Decimal
 from django.db.models import Count, Q, QuerySet, Sum
 from scipy.stats import chi2_contingency
 
-from campaigns.models import HANDED_STATUSES, Campaign, Delivery
+from campaigns.models import HANDED_STATUSES, Campaign, Delivery, DeliveryStatus
 from campaigns.selectors.policy import policy_settings
 
 
@@ -28,6 +28,27 @@ def campaign_status_counts(*, campaign: Campaign) -> dict:
             key = f"{status}:{reason}"
             by_reason[key] = by_reason.get(key, 0) + n
     return {"by_status": by_status, "by_reason": by_reason}
+
+
+HELD_STATUSES = [DeliveryStatus.DEFERRED, DeliveryStatus.SUPPRESSED]
+
+
+def campaigns_sent_held(*, campaign_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Sent and held back (deferred or suppressed) per campaign, in one grouped read over
+    the (campaign, status) index — for a list page of campaigns."""
+    rows = (
+        Delivery.objects.filter(campaign_id__in=campaign_ids)
+        .values_list("campaign_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    counts = {pk: {"sent": 0, "held": 0} for pk in campaign_ids}
+    for campaign_id, status, n in rows:
+        if status in HANDED_STATUSES:
+            counts[campaign_id]["sent"] += n
+        elif status in HELD_STATUSES:
+            counts[campaign_id]["held"] += n
+    return counts
 
 
 def _rate(part: int, whole: int) -> float | None:
