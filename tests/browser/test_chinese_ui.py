@@ -273,6 +273,10 @@ def test_every_page_is_chinese_for_every_role(ui_data, live_server, browser_page
     page.click("button[type=submit].btn-primary")
     page.wait_for_selector(".kpi-grid")
 
+    # The Content-Security-Policy (no inline script, nothing from another site) is obeyed
+    # by every page: the browser reports each violation on the console.
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     phrases = _catalogue_phrases()
     urls = _operator_pages(ui_data) + (_admin_pages(page, base) if role == "admin" else [])
     problems, visited = {}, []
@@ -306,3 +310,4 @@ def test_every_page_is_chinese_for_every_role(ui_data, live_server, browser_page
         assert set(campaigns) == {200}
     if role == "admin":
         assert sum(1 for url, status in visited if url.startswith("/admin/") and status == 200) >= 20
+    assert refused == []

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from communities.models import CommunityGroup
 from communities.services.groups import group_save
@@ -128,7 +129,8 @@ def test_every_condition_type_with_every_comparison_has_no_js_error(builder_data
                     row.locator("[data-role=op]").select_option(op)
                     _fill_row(row)
                 assert answer.value.status == 200, (field, op, answer.value.text())
-                page.wait_for_function("document.querySelector('[data-segment-preview]').dataset.state === 'ok'")
+                # (No wait_for_function: its string would be eval'd, which the CSP refuses.)
+                page.wait_for_selector("[data-segment-preview][data-state=ok]")
             # What the value controls offer (value → label), drawn for the first comparison again.
             row.locator("[data-role=op]").select_option(ops[0])
             value = row.locator("select[data-role=value]")
@@ -191,7 +193,7 @@ def test_a_segment_saved_from_an_event_and_a_date_range_condition(builder_data, 
         second.locator("[data-role=value]").fill("1")
         second.locator("[data-role=from]").fill((today - timedelta(days=20)).isoformat())
         second.locator("[data-role=to]").fill(today.isoformat())
-        page.wait_for_function("document.querySelector('[data-segment-preview] [data-role=size]').textContent === '2'")
+        expect(page.locator("[data-segment-preview] [data-role=size]")).to_have_text("2")
         sample = page.locator("[data-role=sample] a").all_inner_texts()
         page.click("button[type=submit].btn-primary")
         page.wait_for_selector('table[data-table="members"]')
