@@ -78,10 +78,25 @@ def test_a_worker_killed_mid_dispatch_loses_nothing_and_resends_only_what_was_in
     worker = _worker(queue, log_file, tmp_path)
     try:
         outbox_send_task.delay()
-        _wait(lambda: len(read_log(log_file)) >= 1500, 120, "the first hand-overs")
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=10)
-        in_flight = set(Delivery.objects.filter(status="sending").values_list("key", flat=True))
+        # Kill it while it holds a claimed batch. Between two batches it holds none (the kill
+        # would leave nothing to recover): then it is started again and killed again.
+        in_flight: set[str] = set()
+        for attempt in range(5):
+            enough = 1000 + 600 * attempt
+            _wait(
+                lambda enough=enough: (
+                    len(read_log(log_file)) >= enough and Delivery.objects.filter(status="sending").exists()
+                ),
+                120,
+                "hand-overs with a batch in flight",
+            )
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
+            in_flight = set(Delivery.objects.filter(status="sending").values_list("key", flat=True))
+            if in_flight:
+                break
+            worker = _worker(queue, log_file, tmp_path)
+            outbox_send_task.delay()  # the dead one's message stays unacked on the broker
         handed_before = Counter(line["key"] for line in read_log(log_file))
         assert 0 < len(in_flight) <= 100  # one claimed batch at most
         assert len(handed_before) < TOTAL  # it really died mid-dispatch
