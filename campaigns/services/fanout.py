@@ -57,10 +57,6 @@ class _Window:
     content_class: str | None
 
 
-def variant_bucket_sql(campaign_id: int) -> str:
-    return f"((c.id * 7919 + {int(campaign_id)} * 104729) %% 100)"
-
-
 def variant_bucket(campaign_id: int, customer_id: int) -> int:
     """0–99: which slice of the split a customer falls in, the same every occurrence."""
     return (customer_id * 7919 + campaign_id * 104729) % 100
